@@ -1,0 +1,151 @@
+"""The schema of a per-CRM mapping file (`mappings/hubspot.yaml`,
+`mappings/salesforce.yaml`): which CRM fields feed which canonical fields, which CRM
+activity feeds which activity type, and where results are written back."""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..model import Stage
+from .scoring import Condition, Strict
+
+WriteBackKey = Literal["score", "fit", "engagement", "negative", "grade", "stage", "mql", "mql_at",
+                       "explanation", "model_version"]
+TASK_PLACEHOLDERS = ("name", "title", "company", "total", "fit", "engagement", "grade", "email")
+
+
+class ScheduleSpec(Strict):
+    """When the connection syncs: every N minutes or on a cron expression."""
+
+    every_minutes: int | None = Field(default=None, ge=1)
+    cron: str | None = None
+    #: local time of the daily rescore that applies decay from the ledger
+    rescore_at: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleSpec:
+        if (self.every_minutes is None) == (self.cron is None):
+            raise ValueError("give exactly one of every_minutes or cron")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron needs five fields (minute hour day month weekday), got {self.cron!r}")
+        return self
+
+
+class StatusSignal(Strict):
+    """Sales' verdict as a CRM field: which values mean accepted and rejected, and the
+    field holding when it was set (needed to tell re-engagement from the old verdict)."""
+
+    field: str
+    at_field: str | None = None
+    accepted: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> StatusSignal:
+        both = set(self.accepted) & set(self.rejected)
+        if both:
+            raise ValueError(f"values both accepted and rejected: {', '.join(sorted(both))}")
+        if not self.accepted and not self.rejected:
+            raise ValueError("list the values that mean accepted and/or rejected")
+        return self
+
+
+class ObjectMapping(Strict):
+    """One CRM object that holds people (HubSpot contacts; Salesforce Lead or Contact)."""
+
+    enabled: bool = True
+    #: canonical field -> CRM field (`attributes.<name>` for custom scoring inputs)
+    fields: dict[str, str] = Field(min_length=1)
+    #: canonical field -> {CRM value: canonical value}, for picklists and sources
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: the CRM field holding the lifecycle or status, and its values in mqlsync's stages
+    stage_field: str | None = None
+    stages: dict[str, Stage] = Field(default_factory=dict)
+    sales_status: StatusSignal | None = None
+    #: SQL criterion -> CRM field (a checkbox, or any non-empty value meaning yes)
+    sql_criteria: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _stages_need_field(self) -> ObjectMapping:
+        if self.stages and not self.stage_field:
+            raise ValueError("stages are listed but stage_field is not set")
+        return self
+
+
+class ActivitySource(Strict):
+    """Where one canonical activity type comes from in the CRM."""
+
+    #: the CRM object or API the adapter reads (e.g. `form_submissions`, `Task`)
+    source: str = Field(min_length=1)
+    #: the canonical activity type it becomes (the `type` scoring rules name)
+    type: str = Field(min_length=1)
+    #: canonical attribute -> CRM field
+    attributes: dict[str, str] = Field(default_factory=dict)
+    #: only CRM records meeting these conditions (CRM field -> condition)
+    where: dict[str, Condition] = Field(default_factory=dict)
+
+
+class WriteBack(Strict):
+    """The custom fields mqlsync writes (created by `mqlsync setup` when missing)."""
+
+    group: str = "mqlsync"
+    fields: dict[WriteBackKey, str] = Field(min_length=1)
+    #: also move the CRM's own lifecycle/status field (never backward)
+    lifecycle: bool = True
+    #: canonical stage -> CRM value to write in the object's stage_field
+    stage_values: dict[Stage, str] = Field(default_factory=dict)
+
+
+class MqlTag(Strict):
+    """How the MQL tag shows in the CRM: a field set to a value, or membership of a
+    list (HubSpot static list, Salesforce campaign)."""
+
+    field: str | None = None
+    value: str | bool = True
+    list: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MqlTag:
+        if (self.field is None) == (self.list is None):
+            raise ValueError("give exactly one of field or list")
+        return self
+
+
+class TaskSpec(Strict):
+    """The follow-up task for the owning rep, one per qualification."""
+
+    enabled: bool = True
+    subject: str = "MQL: {name} ({grade}, score {total})"
+    priority: str | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"bad template: {exc}") from None
+        unknown = [n for n in names if n not in TASK_PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; known: "
+                             + ", ".join("{" + p + "}" for p in TASK_PLACEHOLDERS))
+        return value
+
+
+class Mapping(Strict):
+    """A whole mapping file: one CRM connection."""
+
+    crm: Literal["hubspot", "salesforce"]
+    #: a stable name for this connection: keys its state and its task keys
+    connection: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
+    #: the scoring model, relative to this file
+    model: str = "scoring.yaml"
+    schedule: ScheduleSpec
+    objects: dict[str, ObjectMapping] = Field(min_length=1)
+    activities: list[ActivitySource] = Field(default_factory=list)
+    write_back: WriteBack
+    mql_tag: MqlTag
+    tasks: TaskSpec = Field(default_factory=TaskSpec)

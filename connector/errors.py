@@ -1,0 +1,60 @@
+"""The errors a user can cause, one type each, carrying what is needed to fix them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MqlsyncError(Exception):
+    """Base of every error the CLI turns into one clear line and exit code 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a configuration file, located by file, line and field."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigError(MqlsyncError):
+    """A mapping or scoring-model file is wrong; every issue found is listed."""
+
+    def __init__(self, issues: list[ConfigIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+class CredentialsError(MqlsyncError):
+    """A credential is missing or refused. The message names the variable, never its value."""
+
+
+class CRMUnavailable(MqlsyncError):
+    """The CRM (or the sandbox) cannot be reached or keeps failing."""
+
+
+class InputError(MqlsyncError):
+    """A data file given on the command line cannot be read at all."""
+
+
+@dataclass(frozen=True)
+class RecordRejected:
+    """One input record that could not be used: reported, skipped, picked up next run."""
+
+    source: str
+    line: int | None
+    reason: str
+    record_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        rid = f" ({self.record_id})" if self.record_id else ""
+        return f"{where}{rid}: {self.reason}"

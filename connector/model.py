@@ -1,0 +1,237 @@
+"""Canonical records every adapter produces and every part of mqlsync consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive timestamp is taken to be UTC (CRM exports and our JSONL files use UTC);
+    an aware one is converted, so every comparison in the core is between aware times."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+class Stage(StrEnum):
+    """The funnel of PRODUCT.md, with the two side states."""
+
+    LEAD = "lead"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+    @property
+    def rank(self) -> int:
+        """Position along the funnel; the side states sit with `lead`."""
+        return _RANK[self]
+
+
+_RANK = {
+    Stage.LEAD: 0,
+    Stage.RECYCLED: 0,
+    Stage.DISQUALIFIED: 0,
+    Stage.MQL: 1,
+    Stage.SAL: 2,
+    Stage.SQL: 3,
+    Stage.OPPORTUNITY: 4,
+    Stage.CUSTOMER: 5,
+}
+
+Scalar = str | int | float | bool
+
+#: Contact fields a scoring rule may name (besides `attributes.<name>`).
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "email_domain",
+    "title",
+    "company",
+    "phone",
+    "company_size",
+    "industry",
+    "org_type",
+    "country",
+    "region",
+    "city",
+    "linkedin_url",
+    "channel",
+    "form_type",
+    "unsubscribed",
+    "bounced",
+    "owner_id",
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Contact(_Record):
+    """A person as the CRM knows them, in mqlsync's words (a HubSpot contact, a
+    Salesforce Lead or Contact). Empty strings mean "not known", as in the CRMs."""
+
+    id: str = Field(min_length=1)
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    company_size: int | None = Field(default=None, ge=0)
+    industry: str | None = None
+    org_type: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    linkedin_url: str | None = None
+    #: where the lead came from: inbound_form, event, interaction, referral, outbound, other
+    channel: str | None = None
+    #: the kind of form or entry point within the channel: content, contact, demo,
+    #: paid_search, trial, webinar, event, badge_scan
+    form_type: str | None = None
+    unsubscribed: bool = False
+    bounced: bool = False
+    owner_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    #: custom CRM fields mapped by name, usable in rules as `attributes.<name>`
+    attributes: dict[str, Scalar | None] = Field(default_factory=dict)
+
+    # What sales and later processes record in the CRM; the connector reads these,
+    # never invents them.
+    #: the stage the CRM shows now (translated by the mapping), e.g. opportunity
+    crm_stage: Stage | None = None
+    #: sales' verdict on the lead and when it was given
+    sales_status: Literal["accepted", "rejected"] | None = None
+    sales_status_at: datetime | None = None
+    #: SQL criteria as sales recorded them: buying_cycle, influencer, timeframe,
+    #: opportunity_size, next_step (and the optional budget)
+    sql_criteria: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("created_at", "updated_at", "sales_status_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @model_validator(mode="after")
+    def _status_needs_time(self) -> Contact:
+        # Without the time of the verdict a rejection cannot be told apart from the
+        # re-qualification that follows it, so the stage would flap on every run.
+        if self.sales_status is not None and self.sales_status_at is None:
+            raise ValueError("sales_status needs sales_status_at (when sales gave the verdict)")
+        return self
+
+    @property
+    def email_domain(self) -> str | None:
+        if not self.email or "@" not in self.email:
+            return None
+        return self.email.rsplit("@", 1)[1].lower() or None
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.id
+
+
+class Activity(_Record):
+    """One thing a person did, as the CRM recorded it: a form fill, a page view, an
+    e-mail click, a webinar attendance. `id` is the CRM's own id, which makes the
+    activity ledger and the scoring core deduplicate repeats."""
+
+    id: str = Field(min_length=1)
+    contact_id: str = Field(min_length=1)
+    #: canonical type: form_submission, page_view, email_open, email_click,
+    #: video_watch, trial_signup, webinar_registration, webinar_attendance,
+    #: event_attendance, booth_conversation, follow_up_request, meeting, call, ...
+    type: str = Field(min_length=1)
+    at: datetime
+    #: url, form_name, asset_type, asset_id, campaign_type, event_id, minutes, ...
+    attributes: dict[str, Scalar | None] = Field(default_factory=dict)
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+def stage_of(value: Any) -> Stage:
+    """Parse a stage name as written in files and on the command line."""
+    return Stage(str(value).strip().lower())
+
+
+# --- what the scoring core returns -------------------------------------------------
+# Frozen dataclasses, not pydantic models: the core builds hundreds of thousands of
+# them per run, and they are built from values that were validated on the way in.
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a rule fired: a field and its value, or an activity and its time."""
+
+    field: str | None = None
+    value: Scalar | None = None
+    activity_id: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One rule that fired, with the points it gave after decay and its cap."""
+
+    rule_id: str
+    category: str
+    label: str
+    points: float
+    #: matching occurrences counted (activities, distinct values, fields present)
+    occurrences: int
+    evidence: tuple[Evidence, ...]
+    #: points before the rule's cap, after decay
+    uncapped: float
+    disqualify: bool = False
+    #: points accrue per occurrence (so "×3" means something to the reader)
+    per_occurrence: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCard:
+    """The score of one contact at one moment under one model version."""
+
+    contact_id: str
+    model_version: str
+    scored_at: datetime
+    fit: float
+    engagement: float
+    negative: float
+    total: float
+    grade: str
+    #: the MQL gate: threshold, grade floor, required fields, no disqualifier
+    mql: bool
+    #: why the gate is closed, in words ("total 41 < threshold 60", "missing title")
+    unmet: tuple[str, ...]
+    disqualified_by: tuple[str, ...]
+    hits: tuple[RuleHit, ...]
+    #: category -> points removed by the category cap
+    category_capped: dict[str, float] = field(default_factory=dict)
+    #: the most recent activity that earned positive action points
+    last_engaged_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A stage change, as the lifecycle decided it and the state store records it."""
+
+    contact_id: str
+    from_stage: Stage
+    to_stage: Stage
+    reason: str
+    at: datetime

@@ -1,0 +1,40 @@
+"""Turn a score card into the short paragraph sales reads next to the MQL tag."""
+
+from __future__ import annotations
+
+from ..model import RuleHit, ScoreCard
+from .engine import fmt
+
+#: CRM text fields hold a few thousand characters at most; sales reads the first lines
+MAX_TEXT = 1000
+
+
+def signed(points: float) -> str:
+    return ("+" if points >= 0 else "\u2212") + fmt(abs(points))
+
+
+def hit_phrase(hit: RuleHit) -> str:
+    times = f" (\u00d7{hit.occurrences})" if hit.per_occurrence and hit.occurrences > 1 else ""
+    return f"{hit.label} {signed(hit.points)}{times}"
+
+
+def sales_text(card: ScoreCard, limit: int = 6) -> str:
+    """ "Score 112 (fit 42, grade A; engagement 70): requested a demo +20, …. MQL." """
+    head = f"Score {fmt(card.total)} (fit {fmt(card.fit)}, grade {card.grade}; engagement {fmt(card.engagement)}"
+    if card.negative:
+        head += f"; negative {fmt(card.negative)}"
+    head += ")"
+    shown = [h for h in card.hits if h.points != 0 or h.disqualify][:limit]
+    rest = len([h for h in card.hits if h.points != 0 or h.disqualify]) - len(shown)
+    body = ", ".join(hit_phrase(h) for h in shown)
+    if rest > 0:
+        body += f" and {rest} more"
+    text = f"{head}: {body}." if body else f"{head}: no rule fired."
+    if card.category_capped:
+        text += " Capped: " + ", ".join(f"{c} {signed(-v)}" for c, v in sorted(card.category_capped.items())) + "."
+    if card.mql:
+        text += " MQL."
+    else:
+        text += " Not an MQL: " + "; ".join(card.unmet) + "."
+    text += f" Model {card.model_version}."
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"

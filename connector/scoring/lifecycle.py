@@ -1,0 +1,144 @@
+"""Decide a contact's lifecycle stage from where it stands, its score card and what
+sales recorded in the CRM; never move a stage backward that sales or a later process set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..config.scoring import SQL_CRITERIA, LifecycleSpec
+from ..model import Contact, ScoreCard, Stage, Transition, as_utc
+from .engine import fmt
+
+#: stages that only sales or a later process (opportunity, deal) sets
+SALES_OWNED = (Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
+#: stages a sales rejection sends back to nurture; later ones belong to the deal process
+REJECTABLE = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL)
+
+
+@dataclass(frozen=True, slots=True)
+class StageState:
+    """Where a contact stands: its stage and since when (None when never recorded)."""
+
+    stage: Stage = Stage.LEAD
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SalesSignals:
+    """What sales and later processes recorded in the CRM, as the mapping translates it."""
+
+    crm_stage: Stage | None = None
+    status: str | None = None  # "accepted" | "rejected"
+    status_at: datetime | None = None
+    sql_criteria: Mapping[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, contact: Contact) -> SalesSignals:
+        return cls(contact.crm_stage, contact.sales_status, contact.sales_status_at, contact.sql_criteria)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The stage after this run, the transitions that led there in order (none if
+    unchanged), and when the contact became an MQL if it did in this run (the MQL
+    time keys the sales task)."""
+
+    state: StageState
+    transitions: tuple[Transition, ...] = ()
+    mql_at: datetime | None = None
+
+    @property
+    def stage(self) -> Stage:
+        return self.state.stage
+
+
+def sql_met(criteria: Mapping[str, bool], required: Sequence[str] = SQL_CRITERIA,
+            require_budget: bool = False) -> bool:
+    needed = list(required) + (["budget"] if require_budget else [])
+    return all(criteria.get(name) is True for name in needed)
+
+
+def decide(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetime,
+           spec: LifecycleSpec | None = None) -> Decision:
+    """Apply `step` until the stage settles, so one run reaches the stage a second run
+    would (a lead accepted by sales with every SQL criterion met becomes an SQL now,
+    not over three runs)."""
+    now = as_utc(now)
+    spec = spec or LifecycleSpec()
+    transitions: list[Transition] = []
+    visited = {state.stage}
+    stale_crm = False
+    while True:
+        moved = step(state, card, signals, now, spec, trust_crm_stage=not stale_crm)
+        if moved is None:
+            break
+        to, reason = moved
+        if to in visited:  # a loop means contradictory input: stop where we are
+            break
+        visited.add(to)
+        transitions.append(Transition(card.contact_id, state.stage, to, reason, now))
+        state = StageState(to, now)
+        # After a rejection the CRM's SAL/SQL markers describe the rejected cycle.
+        stale_crm = stale_crm or to == Stage.RECYCLED
+    mql_at = now if any(t.to_stage == Stage.MQL for t in transitions) else None
+    return Decision(state, tuple(transitions), mql_at)
+
+
+def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetime,
+         spec: LifecycleSpec, trust_crm_stage: bool = True) -> tuple[Stage, str] | None:
+    """One move along the funnel, or None. In order: opportunity and customer set in
+    the CRM are adopted; a sales rejection newer than the current stage recycles; a
+    recycled lead comes back only through a new acceptance or engagement after the
+    rejection; SAL and SQL set in the CRM are adopted; a SAL with every SQL criterion
+    becomes an SQL; a sales acceptance makes a SAL; then marketing's own rules:
+    disqualifiers and the MQL gate. Nothing moves a contact out of a sales-owned
+    stage except sales (a rejection) or a later stage, and an MQL stays an MQL."""
+    current, since = state.stage, state.since
+    crm = signals.crm_stage
+
+    def newer(at: datetime | None) -> bool:
+        return at is not None and (since is None or as_utc(at) >= since)
+
+    accepted = signals.status == "accepted" and newer(signals.status_at)
+    if crm in (Stage.OPPORTUNITY, Stage.CUSTOMER) and crm.rank > current.rank:
+        return crm, f"set to {crm.value} in the CRM"
+    if current in (Stage.OPPORTUNITY, Stage.CUSTOMER):
+        return None
+    if signals.status == "rejected" and current in REJECTABLE and newer(signals.status_at):
+        return Stage.RECYCLED, f"rejected by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+    if current == Stage.RECYCLED:
+        if accepted:
+            return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+        rejected_at = signals.status_at if signals.status == "rejected" else since
+        engaged = card.last_engaged_at
+        if (card.mql and engaged is not None
+                and (rejected_at is None or engaged > as_utc(rejected_at))):
+            return Stage.MQL, f"re-qualified by engagement after the rejection: {_qualified(card)}"
+        return None
+    if trust_crm_stage and crm in (Stage.SAL, Stage.SQL) and crm.rank > current.rank:
+        return crm, f"set to {crm.value} in the CRM"
+    if current == Stage.SAL and sql_met(signals.sql_criteria, spec.sql_criteria, spec.require_budget):
+        return Stage.SQL, "all SQL criteria met: " + ", ".join(spec.sql_criteria)
+    if accepted and current.rank < Stage.SAL.rank:
+        return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+    if current in SALES_OWNED:
+        return None
+
+    # Marketing's side: lead, MQL, disqualified.
+    if card.disqualified_by:
+        if current == Stage.DISQUALIFIED:
+            return None
+        return Stage.DISQUALIFIED, "disqualified by " + ", ".join(card.disqualified_by)
+    if card.mql and current in (Stage.LEAD, Stage.DISQUALIFIED):
+        return Stage.MQL, _qualified(card)
+    if current == Stage.DISQUALIFIED:
+        return Stage.LEAD, "no disqualifier applies any more"
+    # An MQL stays an MQL when its score decays: the hand-off happened, and only sales
+    # (accept or reject) moves it on.
+    return None
+
+
+def _qualified(card: ScoreCard) -> str:
+    return f"score {fmt(card.total)} met the threshold with grade {card.grade}"

@@ -1,0 +1,251 @@
+"""The four rule kinds of the scoring model, compiled into objects that evaluate one
+contact's fields and activities and return the hit they earn (or None)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..config.scoring import (ActivityRule, CombinationRule, CompletenessRule,
+                              FieldRule, ScoringModel, When)
+from ..model import Activity, Contact, Evidence, RuleHit
+from .conditions import compile_condition, present
+
+#: an activity with its age in days at the scoring moment
+Aged = tuple[float, Activity]
+#: activities of one contact, by type
+ByType = Mapping[str, Sequence[Aged]]
+
+#: evidence kept per hit: the most recent activities; the count says how many in all
+MAX_EVIDENCE = 10
+
+
+def field_getter(name: str) -> Callable[[Contact], Any]:
+    if name.startswith("attributes."):
+        key = name.split(".", 1)[1]
+        return lambda c: c.attributes.get(key)
+    return lambda c: getattr(c, name)
+
+
+def _compile_when(when: When, lists) -> list[tuple[str, Callable[[Contact], Any], Callable[[Any], bool]]]:
+    return [(name, field_getter(name), compile_condition(cond, lists)) for name, cond in when.items()]
+
+
+def _compile_where(where: When, lists) -> Callable[[Activity], bool] | None:
+    if not where:
+        return None
+    tests = [(name, compile_condition(cond, lists)) for name, cond in where.items()]
+
+    def check(activity: Activity) -> bool:
+        attrs = activity.attributes
+        for name, test in tests:
+            if not test(attrs.get(name)):
+                return False
+        return True
+
+    return check
+
+
+class Compiled:
+    """What every compiled rule knows: identity, points and how to cap them."""
+
+    __slots__ = ("id", "category", "label", "points", "cap", "disqualify")
+
+    def __init__(self, rule) -> None:
+        self.id = rule.id
+        self.category = rule.category
+        self.label = rule.label
+        self.points = rule.points
+        self.cap = rule.cap
+        self.disqualify = rule.disqualify
+
+    def hit(self, points: float, occurrences: int, evidence: tuple[Evidence, ...],
+            per_occurrence: bool = False) -> RuleHit:
+        capped = points
+        if self.cap is not None:
+            capped = max(-self.cap, min(self.cap, points))
+        return RuleHit(self.id, self.category, self.label, round(capped, 2), occurrences, evidence,
+                       round(points, 2), self.disqualify, per_occurrence)
+
+    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class CompiledField(Compiled):
+    __slots__ = ("all", "any")
+
+    def __init__(self, rule: FieldRule, lists) -> None:
+        super().__init__(rule)
+        self.all = _compile_when(rule.when, lists)
+        self.any = [_compile_when(w, lists) for w in rule.when_any]
+
+    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+        evidence: list[Evidence] = []
+        for name, get, test in self.all:
+            value = get(contact)
+            if not test(value):
+                return None
+            evidence.append(Evidence(field=name, value=value))
+        if self.any:
+            for group in self.any:
+                values = [(name, get(contact)) for name, get, _ in group]
+                if all(test(v) for (_, v), (_, _, test) in zip(values, group)):
+                    evidence.extend(Evidence(field=n, value=v) for n, v in values)
+                    break
+            else:
+                return None
+        return self.hit(self.points, 1, tuple(evidence))
+
+
+class CompiledCompleteness(Compiled):
+    __slots__ = ("fields", "min_present", "per_field")
+
+    def __init__(self, rule: CompletenessRule) -> None:
+        super().__init__(rule)
+        self.fields = [(name, field_getter(name)) for name in rule.fields]
+        self.min_present = rule.min_present or len(rule.fields)
+        self.per_field = rule.per == "field"
+
+    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+        filled = [Evidence(field=name, value=v) for name, get in self.fields if present(v := get(contact))]
+        if len(filled) < self.min_present:
+            return None
+        points = self.points * len(filled) if self.per_field else self.points
+        return self.hit(points, len(filled), tuple(filled))
+
+
+class _CompiledCounted(Compiled):
+    __slots__ = ("window", "min_count", "once", "half_life")
+
+    def __init__(self, rule: ActivityRule | CombinationRule) -> None:
+        super().__init__(rule)
+        window = rule.within_days
+        self.half_life = None
+        if rule.decay is not None:
+            if rule.decay.expires_after_days is not None:
+                # An expired activity counts as if it never happened: the same as a window.
+                exp = rule.decay.expires_after_days
+                window = exp if window is None else min(window, exp)
+            else:
+                self.half_life = rule.decay.half_life_days
+        self.window = window
+        self.min_count = rule.min_count
+        self.once = rule.per == "once"
+
+    def _select(self, by_type: ByType, types: Sequence[str], where) -> list[Aged]:
+        window = self.window
+        out: list[Aged] = []
+        for t in types:
+            for aged in by_type.get(t, ()):
+                # Half-open window: an activity exactly `window` days old is outside it.
+                if window is not None and aged[0] >= window:
+                    continue
+                if where is not None and not where(aged[1]):
+                    continue
+                out.append(aged)
+        return out
+
+    def _score(self, occurrence_ages: list[float], matched: list[Aged]) -> RuleHit | None:
+        """Points for the occurrences (each with the age of its most recent activity)."""
+        if len(occurrence_ages) < self.min_count:
+            return None
+        hl = self.half_life
+        if self.once:
+            youngest = min(occurrence_ages)
+            points = self.points * (0.5 ** (youngest / hl) if hl else 1.0)
+        elif hl:
+            points = sum(self.points * 0.5 ** (age / hl) for age in occurrence_ages)
+        else:
+            points = self.points * len(occurrence_ages)
+        matched.sort(key=lambda aged: aged[0])
+        evidence = tuple(Evidence(activity_id=a.id, at=a.at) for _, a in matched[:MAX_EVIDENCE])
+        return self.hit(points, len(occurrence_ages), evidence, per_occurrence=not self.once)
+
+
+class CompiledActivity(_CompiledCounted):
+    __slots__ = ("types", "where", "distinct")
+
+    def __init__(self, rule: ActivityRule, lists) -> None:
+        super().__init__(rule)
+        self.types = tuple(rule.type)
+        self.where = _compile_where(rule.where, lists)
+        self.distinct = rule.distinct
+
+    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+        matched = self._select(by_type, self.types, self.where)
+        if not matched:
+            return None
+        if self.distinct is None:
+            return self._score([age for age, _ in matched], matched)
+        youngest: dict[str, float] = {}
+        kept: list[Aged] = []
+        for age, activity in matched:
+            value = activity.attributes.get(self.distinct)
+            if not present(value):
+                continue
+            key = str(value).strip().casefold()
+            kept.append((age, activity))
+            if key not in youngest or age < youngest[key]:
+                youngest[key] = age
+        return self._score(list(youngest.values()), kept) if youngest else None
+
+
+class CompiledCombination(_CompiledCounted):
+    __slots__ = ("filters", "same")
+
+    def __init__(self, rule: CombinationRule, lists) -> None:
+        super().__init__(rule)
+        self.filters = [(tuple(f.type), _compile_where(f.where, lists)) for f in rule.all_of]
+        self.same = rule.same
+
+    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+        groups: list[dict[str, list[Aged]]] = []
+        for types, where in self.filters:
+            by_key: dict[str, list[Aged]] = {}
+            for aged in self._select(by_type, types, where):
+                value = aged[1].attributes.get(self.same)
+                if present(value):
+                    by_key.setdefault(str(value).strip().casefold(), []).append(aged)
+            if not by_key:
+                return None
+            groups.append(by_key)
+        keys = set(groups[0]).intersection(*groups[1:])
+        if not keys:
+            return None
+        ages: list[float] = []
+        matched: list[Aged] = []
+        for key in sorted(keys):
+            parts = [aged for g in groups for aged in g[key]]
+            ages.append(min(age for age, _ in parts))
+            matched.extend(parts)
+        return self._score(ages, matched)
+
+
+def compile_rules(model: ScoringModel) -> list[Compiled]:
+    lists = {name: frozenset(spec.items) for name, spec in model.lists.items()}
+    compiled: list[Compiled] = []
+    for rule in model.rules:
+        if isinstance(rule, FieldRule):
+            compiled.append(CompiledField(rule, lists))
+        elif isinstance(rule, CompletenessRule):
+            compiled.append(CompiledCompleteness(rule))
+        elif isinstance(rule, ActivityRule):
+            compiled.append(CompiledActivity(rule, lists))
+        elif isinstance(rule, CombinationRule):
+            compiled.append(CompiledCombination(rule, lists))
+        else:  # pragma: no cover - the schema admits no other kind
+            raise TypeError(f"unknown rule kind {type(rule).__name__}")
+    return compiled
+
+
+def activity_types(model: ScoringModel) -> frozenset[str]:
+    """Every activity type some rule reads: the rest need not be loaded at all."""
+    types: set[str] = set()
+    for rule in model.rules:
+        if isinstance(rule, ActivityRule):
+            types.update(rule.type)
+        elif isinstance(rule, CombinationRule):
+            for f in rule.all_of:
+                types.update(f.type)
+    return frozenset(types)
+
