@@ -2,11 +2,11 @@
 loaded from YAML with errors that name the file, the line and the field."""
 
 from .load import (LoadedMapping, LoadedModel, default_model_path, load_mapping, load_model,
-                   model_version, validate_file)
+                   model_from_text, model_version, validate_file)
 from .mapping import Mapping
 from .scoring import ScoringModel
 
 __all__ = [
     "LoadedMapping", "LoadedModel", "Mapping", "ScoringModel", "default_model_path",
-    "load_mapping", "load_model", "model_version", "validate_file",
+    "load_mapping", "load_model", "model_from_text", "model_version", "validate_file",
 ]

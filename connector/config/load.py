@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigIssue
 from ..model import CONTACT_FIELDS
-from ..yamlsource import Located, Path_, load_yaml, suggest
+from ..yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 from .mapping import Mapping
 from .scoring import (CATEGORIES, GRADE_LETTERS, RULE_KINDS, ActivityRule, CombinationRule,
                       CompletenessRule, Condition, FieldRule, ListSpec, ScoringModel)
@@ -52,6 +52,11 @@ def load_model(path: Path | str) -> LoadedModel:
     """Load and check a scoring model; raise ConfigError listing every problem."""
     located = load_yaml(path)
     return _model_from(located, Path(path).parent)
+
+
+def model_from_text(text: str, name: str = "<model>", base: Path | None = None) -> LoadedModel:
+    """Load a scoring model from YAML text (list files are looked up next to `base`)."""
+    return _model_from(parse_yaml(text, name), base or MAPPINGS_DIR)
 
 
 def load_mapping(path: Path | str) -> LoadedMapping:
@@ -98,7 +103,7 @@ def _model_from(located: Located, base: Path) -> LoadedModel:
     model, issues = _resolve_lists(model, located, base)
     issues += _check_model(model, located)
     if issues:
-        raise ConfigError(issues)
+        raise ConfigError(sorted(issues, key=lambda i: i.line or 0))
     return LoadedModel(model=model, version=model_version(model), source=located.file)
 
 
@@ -298,17 +303,22 @@ def _validate(cls: type[M], located: Located) -> M:
 def issues_from(exc: ValidationError, root: type[BaseModel], located: Located) -> list[ConfigIssue]:
     """Turn pydantic's errors into issues a user can act on: the real path in the file
     (without pydantic's union and tag markers), its line, and a hint where one helps."""
-    issues: list[ConfigIssue] = []
-    seen: set[str] = set()
+    found: dict[Path_, str] = {}
+    missing: list[Path_] = []
     for err in exc.errors(include_url=False):
         path = _data_path(located.data, err["loc"])
-        message = _message(err, root, located.data, path)
-        key = repr(path)
-        if key in seen:  # one message per place: union members repeat themselves
+        if path in found:  # one message per place: union members repeat themselves
             continue
-        seen.add(key)
-        issues.append(located.issue(path, message))
-    return issues
+        found[path] = _message(err, root, located.data, path)
+        if err["type"] == "missing":
+            missing.append(path)
+    # "unknown field 'pionts' (did you mean 'points'?)" already says what "points is
+    # missing" would: keep the one that points at the line to fix.
+    for path in missing:
+        typo = [p for p, m in found.items() if p[:-1] == path[:-1] and m.endswith(f"(did you mean '{path[-1]}'?)")]
+        if typo:
+            del found[path]
+    return sorted((located.issue(p, m) for p, m in found.items()), key=lambda i: i.line or 0)
 
 
 def _data_path(data: Any, loc: tuple) -> Path_:

@@ -68,16 +68,14 @@ def decide(state: StageState, card: ScoreCard, signals: SalesSignals, now: datet
     now = as_utc(now)
     spec = spec or LifecycleSpec()
     transitions: list[Transition] = []
-    visited = {state.stage}
     stale_crm = False
-    while True:
+    # Each step either moves forward along the funnel or acts on a sales signal newer
+    # than the stage it leaves, so the chain is short; the bound is only a safeguard.
+    for _ in range(len(Stage)):
         moved = step(state, card, signals, now, spec, trust_crm_stage=not stale_crm)
         if moved is None:
             break
         to, reason = moved
-        if to in visited:  # a loop means contradictory input: stop where we are
-            break
-        visited.add(to)
         transitions.append(Transition(card.contact_id, state.stage, to, reason, now))
         state = StageState(to, now)
         # After a rejection the CRM's SAL/SQL markers describe the rejected cycle.

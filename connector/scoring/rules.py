@@ -157,7 +157,7 @@ class _CompiledCounted(Compiled):
             points = sum(self.points * 0.5 ** (age / hl) for age in occurrence_ages)
         else:
             points = self.points * len(occurrence_ages)
-        matched.sort(key=lambda aged: aged[0])
+        matched.sort(key=lambda aged: (aged[0], aged[1].id))
         evidence = tuple(Evidence(activity_id=a.id, at=a.at) for _, a in matched[:MAX_EVIDENCE])
         return self.hit(points, len(occurrence_ages), evidence, per_occurrence=not self.once)
 

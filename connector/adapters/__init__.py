@@ -1,0 +1,1 @@
+"""Sources and sinks of canonical records: CRM adapters behind one port, and files."""

@@ -1,0 +1,310 @@
+"""The `mqlsync` command line: thin commands over jobs/ and connector/, one clear line
+and exit code 2 for every error a user can cause."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from connector import sample
+from connector.adapters.jsonl import dump_line
+from connector.config import default_model_path, load_model, validate_file
+from connector.errors import ConfigError, MqlsyncError
+from connector.model import as_utc
+from connector.scoring import fmt
+from connector.scoring.explain import signed
+
+from .score import Batch, Scored, Summary, as_json, read_files, score_batch
+
+app = typer.Typer(
+    name="mqlsync",
+    help="Lead scoring and lifecycle sync for Salesforce and HubSpot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger("mqlsync")
+
+
+def command(*args, **kwargs):
+    """Register a command whose user-caused errors print as one line and exit 2."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*a, **k):
+            try:
+                return fn(*a, **k)
+            except MqlsyncError as exc:
+                for line in str(exc).splitlines() or [type(exc).__name__]:
+                    err.print(line, highlight=False, markup=False)
+                raise typer.Exit(exc.exit_code) from None
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
+class Format(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Scoring model YAML.",
+                                                  show_default="mappings/scoring.yaml")]
+NowOpt = Annotated[Optional[str], typer.Option("--now", help="Score as of this ISO time (naive = UTC).",
+                                               show_default="the current time")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                                help="More log output (-vv for debug).")] = 0) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-01T09:00:00Z)",
+                                 param_hint="--now") from None
+
+
+def _progress(total: int, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True, disable=not err.is_terminal or total < 500)
+
+
+@command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Scoring model or mapping files.")]) -> None:
+    """Check scoring-model and mapping files: a summary line per good file, or every
+    problem as file:line: field: message (exit code 2)."""
+    failed = False
+    for path in files:
+        try:
+            out.print(validate_file(path), highlight=False)
+        except ConfigError as exc:
+            failed = True
+            for issue in exc.issues:
+                err.print(str(issue), highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@command()
+def score(
+    contacts: Annotated[Path, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")],
+    activities: Annotated[Optional[Path], typer.Option("--activities", "-a",
+                                                       help="Activities, canonical JSON lines.")] = None,
+    model: ModelOpt = None,
+    now: NowOpt = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Score contacts from JSON-lines files and decide their stage. Unusable lines are
+    reported with their line number and skipped (exit code 1); the rest is scored."""
+    loaded = load_model(model or default_model_path())
+    moment = _now(now)
+    batch = read_files(contacts, activities)
+    summary = Summary()
+    results: list[Scored] = []
+    with _progress(len(batch.contacts), "scoring") as bar:
+        task = bar.add_task("score", total=len(batch.contacts))
+        for result in score_batch(loaded, batch, moment, lambda n: bar.advance(task, n)):
+            summary.add(result)
+            if format is Format.jsonl:
+                out.print(json.dumps(as_json(result), ensure_ascii=False), highlight=False, markup=False)
+            else:
+                results.append(result)
+    if format is Format.table:
+        out.print(_score_table(results))
+    _report_rejected(batch)
+    err.print(f"Scored {summary.contacts:,} contacts at {moment:%Y-%m-%dT%H:%MZ} with model "
+              f"{loaded.model.name} {loaded.version}: {summary.mqls:,} pass the MQL gate, "
+              f"{summary.new_mqls:,} new MQLs; {len(batch.rejected):,} lines skipped.", highlight=False)
+    if batch.rejected:
+        raise typer.Exit(1)
+
+
+def _score_table(results: list[Scored]) -> Table:
+    table = Table(show_lines=False)
+    for name, justify in (("contact", "left"), ("name", "left"), ("total", "right"), ("fit", "right"),
+                          ("grade", "center"), ("engagement", "right"), ("negative", "right"),
+                          ("stage", "left"), ("why", "left")):
+        table.add_column(name, justify=justify)
+    for r in results:
+        c = r.card
+        why = ", ".join(h.rule_id for h in c.hits[:3]) if c.mql else "; ".join(c.unmet)
+        table.add_row(r.contact.id, r.contact.name, fmt(c.total), fmt(c.fit), c.grade, fmt(c.engagement),
+                      fmt(c.negative), r.decision.stage.value, why)
+    return table
+
+
+def _report_rejected(batch: Batch) -> None:
+    for rejected in batch.rejected[:50]:
+        err.print(f"skipped {rejected}", highlight=False, markup=False)
+    if len(batch.rejected) > 50:
+        err.print(f"... and {len(batch.rejected) - 50:,} more skipped lines", highlight=False)
+    if batch.orphans:
+        err.print(f"{batch.orphans:,} activities belong to contacts not in the contacts file: ignored",
+                  highlight=False)
+
+
+def _sample_batch(seed: int, contacts: int) -> Batch:
+    data = sample.generate(seed=seed, contacts=contacts)
+    batch = Batch(contacts=data.contacts)
+    batch.add_activities(data.activities)
+    return batch
+
+
+@command()
+def explain(
+    contact_ids: Annotated[list[str], typer.Argument(help="Contact ids, e.g. c-000042.", metavar="CONTACT_ID...")],
+    contacts: Annotated[Optional[Path], typer.Option("--contacts", "-c",
+                                                     help="Contacts JSON lines (default: the sample data).")] = None,
+    activities: Annotated[Optional[Path], typer.Option("--activities", "-a")] = None,
+    model: ModelOpt = None,
+    now: NowOpt = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="One JSON object per contact.")] = False,
+) -> None:
+    """Show why a contact has its score: every rule that fired, its points and evidence,
+    the MQL gate and the stage decision."""
+    loaded = load_model(model or default_model_path())
+    if contacts is None:
+        batch, moment = _sample_batch(7, 2000), _now(now) if now else sample.ANCHOR
+    else:
+        batch, moment = read_files(contacts, activities), _now(now)
+    wanted = set(contact_ids)
+    batch.contacts = [c for c in batch.contacts if c.id in wanted]
+    found = set()
+    for result in score_batch(loaded, batch, moment):
+        found.add(result.contact.id)
+        if as_json_:
+            out.print(json.dumps(as_json(result), ensure_ascii=False), highlight=False, markup=False)
+        else:
+            _print_explanation(result)
+    missing = [cid for cid in contact_ids if cid not in found]
+    if missing:
+        err.print(f"not found: {', '.join(missing)}", highlight=False)
+        raise typer.Exit(2)
+
+
+def _print_explanation(result: Scored) -> None:
+    c, d = result.card, result.decision
+    out.rule(f"{result.contact.id}  {result.contact.name}", style="bold")
+    out.print(result.text, highlight=False, markup=False)
+    table = Table("rule", "category", "points", "why", show_edge=False)
+    for hit in c.hits:
+        evidence = []
+        for e in hit.evidence[:3]:
+            evidence.append(f"{e.field} = {e.value}" if e.field else f"{e.activity_id} at {e.at:%Y-%m-%d %H:%M}")
+        more = f" (+{hit.occurrences - 3} more)" if hit.occurrences > 3 and not hit.evidence[0].field else ""
+        table.add_row(hit.rule_id, hit.category, signed(hit.points), "; ".join(evidence) + more)
+    out.print(table)
+    for category, removed in sorted(c.category_capped.items()):
+        out.print(f"  {category} capped: {fmt(removed)} points over the cap removed", highlight=False)
+    gate = "passes" if c.mql else "closed: " + "; ".join(c.unmet)
+    out.print(f"  MQL gate {gate}", highlight=False)
+    moves = " -> ".join([t.from_stage.value for t in d.transitions[:1]] + [t.to_stage.value for t in d.transitions])
+    out.print(f"  stage: {d.stage.value}" + (f" ({moves}: {d.transitions[-1].reason})" if d.transitions else ""),
+              highlight=False)
+
+
+@command("sample")
+def sample_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for contacts.jsonl and activities.jsonl.")],
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="How many contacts.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 7,
+    per_contact: Annotated[float, typer.Option("--activities-per-contact", min=0)] = 10.0,
+) -> None:
+    """Write the bundled sample data set (realistic contacts and activity) as JSON lines."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_contacts = n_activities = 0
+    with (out_dir / "contacts.jsonl").open("w", encoding="utf-8") as cf, \
+            (out_dir / "activities.jsonl").open("w", encoding="utf-8") as af, \
+            _progress(contacts, "generating") as bar:
+        task = bar.add_task("generate", total=contacts)
+        for contact, acts in sample.stream(seed=seed, contacts=contacts, activities_per_contact=per_contact):
+            cf.write(dump_line(contact))
+            af.writelines(dump_line(a) for a in acts)
+            n_contacts += 1
+            n_activities += len(acts)
+            bar.advance(task)
+    err.print(f"Wrote {n_contacts:,} contacts and {n_activities:,} activities to {out_dir} "
+              f"(seed {seed}, as of {sample.ANCHOR:%Y-%m-%d}).", highlight=False)
+
+
+@command()
+def demo(
+    as_json_: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1)] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    model: ModelOpt = None,
+) -> None:
+    """Score the bundled sample data with the default model and show what it finds.
+    (Syncing with the sandbox CRM arrives with the HubSpot adapter.)"""
+    loaded = load_model(model or default_model_path())
+    batch = _sample_batch(seed, contacts)
+    summary = Summary()
+    first_mql: Scored | None = None
+    with _progress(len(batch.contacts), "scoring") as bar:
+        task = bar.add_task("score", total=len(batch.contacts))
+        for result in score_batch(loaded, batch, sample.ANCHOR, lambda n: bar.advance(task, n)):
+            summary.add(result)
+            if first_mql is None and result.decision.mql_at is not None:
+                first_mql = result
+    report = {"mode": "sample", "model": loaded.model.name, "model_version": loaded.version,
+              "as_of": sample.ANCHOR.isoformat(), "seed": seed, **summary.as_json(),
+              "activities": sum(len(v) for v in batch.activities.values())}
+    if as_json_:
+        out.print(json.dumps(report, ensure_ascii=False), highlight=False, markup=False)
+        return
+    out.rule("mqlsync demo: the sample data scored with the default model")
+    out.print(f"{report['contacts']:,} contacts with {report['activities']:,} activities, as of "
+              f"{sample.ANCHOR:%Y-%m-%d}, model {loaded.model.name} {loaded.version}", highlight=False)
+    out.print(f"MQL gate passed: {summary.mqls:,}   new MQLs: {summary.new_mqls:,}   grades: "
+              + "  ".join(f"{g} {n:,}" for g, n in sorted(summary.grades.items())), highlight=False)
+    out.print("stages: " + "  ".join(f"{s} {n:,}" for s, n in sorted(summary.stages.items())), highlight=False)
+    table = Table("rule", "contacts", title="top rules", show_edge=False)
+    for r, n in summary.rules.most_common(10):
+        table.add_row(r, f"{n:,}")
+    out.print(table)
+    if first_mql is not None:
+        out.print(f"Why {first_mql.contact.id} ({first_mql.contact.name}) is an MQL:", highlight=False)
+        out.print("  " + first_mql.text, highlight=False, markup=False)
+        out.print(f"More: mqlsync explain {first_mql.contact.id}", highlight=False)
+
+
+def main() -> None:
+    """Entry point. Commands turn the errors a user can cause into one line and exit
+    code 2, typer does the same for usage errors; this catches the rest, so nobody is
+    shown a traceback."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI's promise is no traceback
+        err.print(f"internal error: {type(exc).__name__}: {exc} (please report it; -vv shows more)",
+                  highlight=False, markup=False)
+        log.debug("traceback", exc_info=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

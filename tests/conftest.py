@@ -1,0 +1,59 @@
+"""Shared builders: literal contacts and activities, and small models from YAML text."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from connector.config import LoadedModel, load_model
+from connector.model import Activity, Contact
+from connector.scoring import Scorer
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+
+#: a model's head for tests that only care about their own rules
+HEAD = """
+mql: {threshold: 50, grade_floor: C}
+grades: {A: {min: 40}, B: {min: 25, max: 40}, C: {min: 10, max: 25}, D: {min: 0, max: 10}, F: {max: 0}}
+"""
+
+
+def make_contact(id: str = "c1", **fields) -> Contact:
+    base = dict(first_name="Ágnes", last_name="Kovács", title="Head of Marketing", email="agnes@northwind.hu")
+    base.update(fields)
+    return Contact(id=id, **base)
+
+
+def make_activity(type: str, days_ago: float = 1.0, id: str | None = None, contact_id: str = "c1",
+                  now: datetime = NOW, **attributes) -> Activity:
+    make_activity.n += 1
+    return Activity(id=id or f"a{make_activity.n}", contact_id=contact_id, type=type,
+                    at=now - timedelta(days=days_ago), attributes=attributes)
+
+
+make_activity.n = 0
+
+
+def model_from(tmp_path: Path, rules_yaml: str, head: str = HEAD, name: str = "model.yaml") -> LoadedModel:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(head) + "rules:\n" + textwrap.indent(textwrap.dedent(rules_yaml), "  "),
+                    encoding="utf-8")
+    return load_model(path)
+
+
+def scorer_from(tmp_path: Path, rules_yaml: str, head: str = HEAD) -> Scorer:
+    return Scorer(model_from(tmp_path, rules_yaml, head))
+
+
+@pytest.fixture(scope="session")
+def default_model() -> LoadedModel:
+    return load_model(ROOT / "mappings" / "scoring.yaml")
+
+
+@pytest.fixture(scope="session")
+def default_scorer(default_model) -> Scorer:
+    return Scorer(default_model)

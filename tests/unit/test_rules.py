@@ -1,0 +1,300 @@
+"""Each rule kind of the scoring model, with decay, windows, caps and their edges."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from connector.model import Activity
+from tests.conftest import NOW, make_activity, make_contact, scorer_from
+
+
+def hit(card, rule_id):
+    return next((h for h in card.hits if h.rule_id == rule_id), None)
+
+
+def test_field_rule_gives_points_with_the_field_as_evidence(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: exec, kind: field, category: profile, label: executive, points: 15,
+           when: {title: {contains_any: [head of, vp]}}}
+    """)
+    card = scorer.score(make_contact(title="Head of Growth"), [], NOW)
+    h = hit(card, "exec")
+    assert h.points == 15
+    assert (h.evidence[0].field, h.evidence[0].value) == ("title", "Head of Growth")
+    assert hit(scorer.score(make_contact(title="Engineer"), [], NOW), "exec") is None
+
+
+def test_field_rule_when_any_fires_on_one_matching_group(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - id: fake
+          kind: field
+          category: undesired
+          label: fake identity
+          points: 0
+          disqualify: true
+          when_any:
+            - first_name: {matches: '^test$'}
+            - email: {matches: '^test@'}
+    """)
+    assert hit(scorer.score(make_contact(email="test@x.com"), [], NOW), "fake")
+    assert hit(scorer.score(make_contact(first_name="Test"), [], NOW), "fake")
+    assert hit(scorer.score(make_contact(), [], NOW), "fake") is None
+
+
+def test_custom_attribute_fields_can_be_scored(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: partner, kind: field, category: profile, label: partner account, points: 7,
+           when: {attributes.tier: gold}}
+    """)
+    assert hit(scorer.score(make_contact(attributes={"tier": "Gold"}), [], NOW), "partner").points == 7
+    assert hit(scorer.score(make_contact(), [], NOW), "partner") is None
+
+
+def test_completeness_rule_needs_min_present_fields(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: complete, kind: completeness, category: profile, label: complete, points: 8,
+           fields: [email, phone, company, country], min_present: 3}
+    """)
+    three = make_contact(phone="+36 1 234", company="Northwind", country="")
+    two = make_contact(phone=" ", company="Northwind")
+    assert hit(scorer.score(three, [], NOW), "complete").points == 8
+    assert hit(scorer.score(two, [], NOW), "complete") is None
+
+
+def test_completeness_rule_can_pay_per_field(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: per-field, kind: completeness, category: profile, label: fields, points: 2, per: field,
+           fields: [email, phone, company], min_present: 1}
+    """)
+    assert hit(scorer.score(make_contact(company="Northwind"), [], NOW), "per-field").points == 4
+
+
+def test_activity_rule_counts_each_matching_occurrence(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: guide, kind: activity, category: actions, label: downloaded a guide, points: 10,
+           type: form_submission, where: {asset_type: guide}}
+    """)
+    acts = [make_activity("form_submission", 1, asset_type="guide"),
+            make_activity("form_submission", 2, asset_type="guide"),
+            make_activity("form_submission", 3, asset_type="whitepaper"),
+            make_activity("page_view", 1, asset_type="guide")]
+    h = hit(scorer.score(make_contact(), acts, NOW), "guide")
+    assert (h.points, h.occurrences) == (20, 2)
+    assert [e.activity_id for e in h.evidence] == [acts[0].id, acts[1].id]  # newest first
+
+
+def test_min_count_within_window_fires_once(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: pricing, kind: activity, category: actions, label: pricing 3x in 30 days, points: 15,
+           per: once, min_count: 3, within_days: 30, type: page_view, where: {url: {contains_any: [/pricing]}}}
+    """)
+    views = [make_activity("page_view", d, url="https://x.io/pricing") for d in (1, 5, 29)]
+    assert hit(scorer.score(make_contact(), views, NOW), "pricing").points == 15
+    old = views[:2] + [make_activity("page_view", 31, url="https://x.io/pricing")]
+    assert hit(scorer.score(make_contact(), old, NOW), "pricing") is None
+
+
+def test_window_is_half_open_at_its_boundary(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: recent, kind: activity, category: actions, label: recent visit, points: 5,
+           within_days: 30, type: page_view}
+    """)
+    exactly = make_activity("page_view", 30)
+    just_inside = make_activity("page_view", 30 - 1 / 86400)
+    assert hit(scorer.score(make_contact(), [exactly], NOW), "recent") is None
+    assert hit(scorer.score(make_contact(), [just_inside], NOW), "recent").points == 5
+
+
+def test_distinct_counts_different_values_not_repeats(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: three-wp, kind: activity, category: actions, label: 3 different whitepapers, points: 15,
+           per: once, min_count: 3, distinct: asset_id, type: form_submission, where: {asset_type: whitepaper}}
+    """)
+    same = [make_activity("form_submission", d, asset_type="whitepaper", asset_id="wp-1") for d in (1, 2, 3)]
+    assert hit(scorer.score(make_contact(), same, NOW), "three-wp") is None
+    different = [make_activity("form_submission", d, asset_type="whitepaper", asset_id=f"wp-{d}") for d in (1, 2, 3)]
+    h = hit(scorer.score(make_contact(), different, NOW), "three-wp")
+    assert (h.points, h.occurrences) == (15, 3)
+
+
+def test_half_life_halves_points_at_the_half_life(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 8,
+           type: email_click, decay: {half_life_days: 30}}
+    """)
+    assert hit(scorer.score(make_contact(), [make_activity("email_click", 0)], NOW), "click").points == 8
+    assert hit(scorer.score(make_contact(), [make_activity("email_click", 30)], NOW), "click").points == 4
+    assert hit(scorer.score(make_contact(), [make_activity("email_click", 60)], NOW), "click").points == 2
+
+
+def test_expiry_drops_an_activity_exactly_at_the_window(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: demo, kind: activity, category: actions, label: requested a demo, points: 20,
+           type: form_submission, where: {form_type: demo}, decay: {expires_after_days: 90}}
+    """)
+    alive = make_activity("form_submission", 89.99, form_type="demo")
+    expired = make_activity("form_submission", 90, form_type="demo")
+    assert hit(scorer.score(make_contact(), [alive], NOW), "demo").points == 20
+    assert hit(scorer.score(make_contact(), [expired], NOW), "demo") is None
+
+
+def test_once_rule_decays_from_its_most_recent_activity(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: trial, kind: activity, category: actions, label: trial, points: 20, per: once,
+           type: trial_signup, decay: {half_life_days: 10}}
+    """)
+    acts = [make_activity("trial_signup", 30), make_activity("trial_signup", 10)]
+    assert hit(scorer.score(make_contact(), acts, NOW), "trial").points == 10
+
+
+def test_rule_cap_bounds_points_and_keeps_the_uncapped_sum(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: views, kind: activity, category: actions, label: viewed pages, points: 1, cap: 3, type: page_view}
+    """)
+    h = hit(scorer.score(make_contact(), [make_activity("page_view", d) for d in range(1, 8)], NOW), "views")
+    assert (h.points, h.uncapped, h.occurrences) == (3, 7, 7)
+
+
+def test_category_cap_bounds_the_category_and_says_how_much_it_removed(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: a, kind: activity, category: actions, label: a, points: 30, type: trial_signup}
+        - {id: b, kind: activity, category: actions, label: b, points: 30, type: follow_up_request}
+        - {id: free, kind: field, category: undesired, label: free, points: -30, when: {email: {present: true}}}
+        - {id: student, kind: field, category: undesired, label: student, points: -30, when: {title: {present: true}}}
+    """, head="""
+        mql: {threshold: 50, grade_floor: F}
+        grades: {A: {min: 10}, F: {max: 10}}
+        caps: {actions: 40, undesired: 45}
+    """)
+    card = scorer.score(make_contact(), [make_activity("trial_signup"), make_activity("follow_up_request")], NOW)
+    assert card.engagement == 40
+    assert card.negative == -45
+    assert card.category_capped == {"actions": 20, "undesired": -15}
+    assert card.total == -5
+
+
+def test_combination_needs_every_part_for_the_same_event(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - id: webinar
+          kind: combination
+          category: actions
+          label: registered and attended
+          points: 15
+          same: event_id
+          all_of:
+            - type: webinar_registration
+            - type: webinar_attendance
+              where: {minutes: {min: 20}}
+    """)
+    registered = make_activity("webinar_registration", 5, event_id="w1")
+    attended_other = make_activity("webinar_attendance", 4, event_id="w2", minutes=50)
+    attended_short = make_activity("webinar_attendance", 4, event_id="w1", minutes=5)
+    attended = make_activity("webinar_attendance", 4, event_id="W1 ", minutes=45)
+    assert hit(scorer.score(make_contact(), [registered, attended_other], NOW), "webinar") is None
+    assert hit(scorer.score(make_contact(), [registered, attended_short], NOW), "webinar") is None
+    h = hit(scorer.score(make_contact(), [registered, attended, attended_other], NOW), "webinar")
+    assert (h.points, h.occurrences) == (15, 1)
+    assert {e.activity_id for e in h.evidence} == {registered.id, attended.id}
+
+
+def test_duplicate_activity_ids_count_once(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 2, type: email_click}
+    """)
+    click = make_activity("email_click", 1)
+    assert hit(scorer.score(make_contact(), [click, click, click], NOW), "click").points == 2
+
+
+def test_future_activities_and_other_contacts_activities_are_ignored(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 2, type: email_click}
+    """)
+    future = make_activity("email_click", -1)
+    someone_else = make_activity("email_click", 1, contact_id="c2")
+    assert hit(scorer.score(make_contact(), [future, someone_else], NOW), "click") is None
+
+
+def test_naive_timestamps_are_utc_and_time_zones_are_honoured(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: recent, kind: activity, category: actions, label: recent, points: 5, within_days: 1, type: page_view}
+    """)
+    # 23 hours before NOW in UTC, written three ways.
+    naive = Activity(id="n", contact_id="c1", type="page_view", at=datetime(2026, 10, 31, 10, 0))
+    jakarta = Activity(id="j", contact_id="c1", type="page_view",
+                       at=datetime(2026, 10, 31, 17, 0, tzinfo=timezone(timedelta(hours=7))))
+    tehran = Activity(id="t", contact_id="c1", type="page_view", at="2026-10-31T13:30:00+03:30")
+    for act in (naive, jakarta, tehran):
+        assert act.at == datetime(2026, 10, 31, 10, 0, tzinfo=timezone.utc)
+        assert hit(scorer.score(make_contact(), [act], NOW), "recent").points == 5
+    # A naive `now` is UTC too: the same card.
+    naive_now = NOW.replace(tzinfo=None)
+    assert scorer.score(make_contact(), [naive], naive_now).total == scorer.score(make_contact(), [naive], NOW).total
+
+
+def test_activity_without_the_distinct_attribute_is_not_counted(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: assets, kind: activity, category: actions, label: assets, points: 1, distinct: asset_id,
+           type: form_submission}
+    """)
+    acts = [make_activity("form_submission", 1), make_activity("form_submission", 2, asset_id="")]
+    assert hit(scorer.score(make_contact(), acts, NOW), "assets") is None
+
+
+@pytest.mark.parametrize("fit,grade", [(45, "A"), (44.99, "B"), (25, "B"), (10, "C"), (0, "D"), (-5, "F")])
+def test_grade_bands_are_min_inclusive(tmp_path, fit, grade):
+    scorer = scorer_from(tmp_path, f"""
+        - {{id: fit, kind: field, category: profile, label: fit, points: {fit}, when: {{title: {{present: true}}}}}}
+    """, head="""
+        mql: {threshold: 50, grade_floor: C}
+        grades: {A: {min: 45}, B: {min: 25, max: 45}, C: {min: 10, max: 25}, D: {min: 0, max: 10}, F: {max: 0}}
+    """)
+    assert scorer.score(make_contact(), [], NOW).grade == grade
+
+
+GATE = """
+    - {id: exec, kind: field, category: profile, label: executive, points: 30, when: {title: {contains_any: [head]}}}
+    - {id: demo, kind: activity, category: actions, label: requested a demo, points: 30, type: demo_request}
+    - {id: competitor, kind: field, category: undesired, label: competitor, points: 0, disqualify: true,
+       when: {email_domain: {domain_in: [rival.io]}}}
+"""
+
+
+def test_mql_gate_opens_at_the_threshold_with_grade_and_profile(tmp_path):
+    card = scorer_from(tmp_path, GATE).score(make_contact(), [make_activity("demo_request")], NOW)
+    assert card.total == 60 and card.grade == "B"
+    assert card.mql and card.unmet == ()
+
+
+def test_mql_requires_name_and_title(tmp_path):
+    scorer = scorer_from(tmp_path, GATE)
+    demo = [make_activity("demo_request")]
+    no_title = scorer.score(make_contact(title=None, attributes={}), demo, NOW)
+    assert not no_title.mql
+    no_name = scorer.score(make_contact(first_name="", last_name=None), demo, NOW)
+    assert not no_name.mql
+    assert "missing first name, last name" in no_name.unmet
+
+
+def test_mql_gate_lists_every_unmet_condition(tmp_path):
+    card = scorer_from(tmp_path, GATE).score(make_contact(title="Engineer", email="x@rival.io"), [], NOW)
+    assert not card.mql
+    assert card.unmet == ("total 0 below threshold 50", "grade D below C", "disqualified by competitor")
+    assert card.disqualified_by == ("competitor",)
+
+
+def test_disqualifier_closes_the_gate_whatever_the_score(tmp_path):
+    card = scorer_from(tmp_path, GATE).score(make_contact(email="ceo@eu.rival.io"), [make_activity("demo_request")], NOW)
+    assert card.total == 60
+    assert not card.mql
+
+
+def test_last_engaged_at_is_the_newest_activity_that_earned_action_points(tmp_path):
+    scorer = scorer_from(tmp_path, GATE)
+    acts = [make_activity("demo_request", 10), make_activity("demo_request", 3), make_activity("page_view", 1)]
+    assert scorer.score(make_contact(), acts, NOW).last_engaged_at == NOW - timedelta(days=3)
+
+
+def test_every_card_carries_the_model_version(tmp_path):
+    scorer = scorer_from(tmp_path, GATE)
+    card = scorer.score(make_contact(), [], NOW)
+    assert card.model_version == scorer.version and len(card.model_version) == 12
