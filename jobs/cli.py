@@ -24,7 +24,7 @@ from connector.config import default_model_path, load_model, validate_file
 from connector.errors import ConfigError, MqlsyncError
 from connector.model import as_utc
 from connector.scoring import fmt
-from connector.scoring.explain import signed
+from connector.scoring.explain import hit_points
 
 from .score import Batch, Scored, Summary, as_json, read_files, score_batch
 
@@ -215,7 +215,7 @@ def _print_explanation(result: Scored) -> None:
         for e in hit.evidence[:3]:
             evidence.append(f"{e.field} = {e.value}" if e.field else f"{e.activity_id} at {e.at:%Y-%m-%d %H:%M}")
         more = f" (+{hit.occurrences - 3} more)" if hit.occurrences > 3 and not hit.evidence[0].field else ""
-        table.add_row(hit.rule_id, hit.category, signed(hit.points), "; ".join(evidence) + more)
+        table.add_row(hit.rule_id, hit.category, hit_points(hit), "; ".join(evidence) + more)
     out.print(table)
     for category, removed in sorted(c.category_capped.items()):
         out.print(f"  {category} capped: {fmt(removed)} points over the cap removed", highlight=False)

@@ -102,7 +102,8 @@ class Scorer:
             unmet.append("missing " + ", ".join(missing))
         if disqualified:
             unmet.append("disqualified by " + ", ".join(disqualified))
-        hits.sort(key=lambda h: (-abs(h.points), h.rule_id))
+        # Disqualifiers first: sales must see them even when the text is cut short.
+        hits.sort(key=lambda h: (not h.disqualify, -abs(h.points), h.rule_id))
         return ScoreCard(
             contact_id=contact.id, model_version=self.version, scored_at=now, fit=fit,
             engagement=engagement, negative=negative, total=total, grade=grade, mql=not unmet,

@@ -13,8 +13,17 @@ def signed(points: float) -> str:
     return ("+" if points >= 0 else "\u2212") + fmt(abs(points))
 
 
+def hit_points(hit: RuleHit) -> str:
+    """"+20", "−10", or "disqualifies" for a hard negative that takes no points."""
+    if hit.disqualify:
+        return "disqualifies" if hit.points == 0 else f"{signed(hit.points)}, disqualifies"
+    return signed(hit.points)
+
+
 def hit_phrase(hit: RuleHit) -> str:
     times = f" (\u00d7{hit.occurrences})" if hit.per_occurrence and hit.occurrences > 1 else ""
+    if hit.disqualify:
+        return f"{hit.label} ({hit_points(hit)})"
     return f"{hit.label} {signed(hit.points)}{times}"
 
 
