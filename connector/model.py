@@ -18,6 +18,13 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def iso(value: datetime | None) -> str | None:
+    """UTC time as JSON output writes it everywhere: 2026-11-01T09:00:00Z."""
+    if value is None:
+        return None
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
 class Stage(StrEnum):
     """The funnel of PRODUCT.md, with the two side states."""
 

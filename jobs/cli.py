@@ -22,7 +22,7 @@ from connector import sample
 from connector.adapters.jsonl import dump_line
 from connector.config import default_model_path, load_model, validate_file
 from connector.errors import ConfigError, MqlsyncError
-from connector.model import as_utc
+from connector.model import as_utc, iso
 from connector.scoring import fmt
 from connector.scoring.explain import hit_points
 
@@ -270,7 +270,7 @@ def demo(
             if first_mql is None and result.decision.mql_at is not None:
                 first_mql = result
     report = {"mode": "sample", "model": loaded.model.name, "model_version": loaded.version,
-              "as_of": sample.ANCHOR.isoformat(), "seed": seed, **summary.as_json(),
+              "as_of": iso(sample.ANCHOR), "seed": seed, **summary.as_json(),
               "activities": sum(len(v) for v in batch.activities.values())}
     if as_json_:
         out.print(json.dumps(report, ensure_ascii=False), highlight=False, markup=False)

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from connector.adapters.jsonl import read_jsonl
 from connector.config import LoadedModel
 from connector.errors import RecordRejected
-from connector.model import Activity, Contact, ScoreCard, Stage, Transition
+from connector.model import Activity, Contact, ScoreCard, Stage, Transition, iso
 from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
 
 
@@ -84,7 +84,7 @@ def as_json(result: Scored) -> dict[str, Any]:
         "contact_id": result.contact.id,
         "name": result.contact.name,
         "stage": result.decision.stage.value,
-        "mql_at": result.decision.mql_at.isoformat() if result.decision.mql_at else None,
+        "mql_at": iso(result.decision.mql_at),
         "transitions": [_TRANSITION.dump_python(t, mode="json") for t in result.decision.transitions],
         **{k: card[k] for k in ("total", "fit", "engagement", "negative", "grade", "mql", "unmet",
                                 "disqualified_by", "model_version", "scored_at", "last_engaged_at",

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ConfigError, ConfigIssue
 from ..model import CONTACT_FIELDS
 from ..yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 from .mapping import Mapping
-from .scoring import (CATEGORIES, GRADE_LETTERS, RULE_KINDS, ActivityRule, CombinationRule,
-                      CompletenessRule, Condition, FieldRule, ListSpec, ScoringModel)
+from .scoring import (CATEGORIES, GRADE_LETTERS, RULE_KINDS, ActivityRule, Band, CombinationRule,
+                      CompletenessRule, Condition, FieldRule, ListSpec, Rule, ScoringModel)
 
 #: where the shipped lists (free-mail domains) live
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -99,12 +99,22 @@ def _model_from(located: Located, base: Path) -> LoadedModel:
     issues = _secret_issues(located)
     if issues:
         raise ConfigError(issues)
-    model = _validate(ScoringModel, located)
+    try:
+        model = ScoringModel.model_validate(located.data)
+    except ValidationError as exc:
+        # Report the checks the schema cannot make too, on the parts that are sound,
+        # so one `validate` lists every problem.
+        issues = issues_from(exc, ScoringModel, located) + _check_sound_parts(located)
+        raise ConfigError(_unique_sorted(issues)) from None
     model, issues = _resolve_lists(model, located, base)
     issues += _check_model(model, located)
     if issues:
-        raise ConfigError(sorted(issues, key=lambda i: i.line or 0))
+        raise ConfigError(_unique_sorted(issues))
     return LoadedModel(model=model, version=model_version(model), source=located.file)
+
+
+def _unique_sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(dict.fromkeys(issues), key=lambda i: i.line or 0)
 
 
 def model_version(model: ScoringModel) -> str:
@@ -138,14 +148,41 @@ def _resolve_lists(model: ScoringModel, located: Located, base: Path) -> tuple[S
 
 
 def _check_model(model: ScoringModel, located: Located) -> list[ConfigIssue]:
+    return _check_sections(located, model.grades, model.mql.grade_floor, model.mql.required_fields,
+                           list(enumerate(model.rules)), set(model.lists), model.lifecycle.sql_criteria)
+
+
+def _check_sound_parts(located: Located) -> list[ConfigIssue]:
+    """The semantic checks on each section that validates on its own."""
+    data = located.data
+
+    def part(tp: Any, value: Any) -> Any:
+        try:
+            return TypeAdapter(tp).validate_python(value)
+        except ValidationError:
+            return None
+
+    mql = data.get("mql") if isinstance(data.get("mql"), dict) else {}
+    grades = part(dict[str, Band], data.get("grades")) or {}
+    floor = mql.get("grade_floor", "C") if grades else None
+    required = part(list[str], mql.get("required_fields", [])) or []
+    raw_lists = data.get("lists")
+    lists = set(raw_lists) if isinstance(raw_lists, dict) else set()
+    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    rules = [(i, r) for i, r in ((i, part(Rule, raw)) for i, raw in enumerate(raw_rules)) if r is not None]
+    return _check_sections(located, grades, floor if isinstance(floor, str) else None, required, rules, lists, [])
+
+
+def _check_sections(located: Located, grades: dict[str, Band], floor: str | None, required: list[str],
+                    rules: list[tuple[int, Any]], lists: set[str], sql_criteria: list[str]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     add = lambda path, msg: issues.append(located.issue(path, msg))  # noqa: E731
 
     # Grades: letters A-F, bands that neither overlap nor leave a gap.
-    for letter in model.grades:
+    for letter in grades:
         if letter not in GRADE_LETTERS:
             add(("grades", letter), f"grades are letters A to F, not {letter!r}")
-    bands = sorted(model.grades.items(), key=lambda kv: float("-inf") if kv[1].min is None else kv[1].min)
+    bands = sorted(grades.items(), key=lambda kv: float("-inf") if kv[1].min is None else kv[1].min)
     for (g1, b1), (g2, b2) in zip(bands, bands[1:]):
         hi = float("inf") if b1.max is None else b1.max
         lo = float("-inf") if b2.min is None else b2.min
@@ -157,14 +194,14 @@ def _check_model(model: ScoringModel, located: Located) -> list[ConfigIssue]:
         add(("grades", bands[0][0]), f"no grade for fit below {bands[0][1].min:g}: leave the lowest band without min")
     if bands and bands[-1][1].max is not None:
         add(("grades", bands[-1][0]), f"no grade for fit from {bands[-1][1].max:g} up: leave the highest band without max")
-    if model.mql.grade_floor not in model.grades:
-        add(("mql", "grade_floor"), f"grade {model.mql.grade_floor!r} is not one of the grades "
-                                    f"({', '.join(model.grades)}){suggest(model.mql.grade_floor, model.grades)}")
-    for i, name in enumerate(model.mql.required_fields):
+    if floor is not None and grades and floor not in grades:
+        add(("mql", "grade_floor"), f"grade {floor!r} is not one of the grades "
+                                    f"({', '.join(grades)}){suggest(floor, grades)}")
+    for i, name in enumerate(required):
         _check_field_name(name, ("mql", "required_fields", i), add)
 
     seen: dict[str, int] = {}
-    for i, rule in enumerate(model.rules):
+    for i, rule in rules:
         path: Path_ = ("rules", i)
         if rule.id in seen:
             add(path + ("id",), f"duplicate rule id {rule.id!r} (first used by rules[{seen[rule.id]}])")
@@ -179,18 +216,18 @@ def _check_model(model: ScoringModel, located: Located) -> list[ConfigIssue]:
             for gpath, when in groups:
                 for name, cond in when.items():
                     _check_field_name(name, gpath + (name,), add)
-                    _check_lists(cond, gpath + (name,), model, add)
+                    _check_lists(cond, gpath + (name,), lists, add)
         elif isinstance(rule, CompletenessRule):
             for j, name in enumerate(rule.fields):
                 _check_field_name(name, path + ("fields", j), add)
         elif isinstance(rule, ActivityRule):
             for name, cond in rule.where.items():
-                _check_lists(cond, path + ("where", name), model, add)
+                _check_lists(cond, path + ("where", name), lists, add)
         elif isinstance(rule, CombinationRule):
             for j, flt in enumerate(rule.all_of):
                 for name, cond in flt.where.items():
-                    _check_lists(cond, path + ("all_of", j, "where", name), model, add)
-    for crit_i, crit in enumerate(model.lifecycle.sql_criteria):
+                    _check_lists(cond, path + ("all_of", j, "where", name), lists, add)
+    for crit_i, crit in enumerate(sql_criteria):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", crit):
             add(("lifecycle", "sql_criteria", crit_i), f"criterion names are lower_snake_case words, not {crit!r}")
     return issues
@@ -204,12 +241,12 @@ def _check_field_name(name: str, path: Path_, add) -> None:
                   "custom fields are written attributes.<name>")
 
 
-def _check_lists(cond: Condition, path: Path_, model: ScoringModel, add) -> None:
+def _check_lists(cond: Condition, path: Path_, lists: set[str], add) -> None:
     for op, alias in (("in_", "in"), ("contains_any", "contains_any"), ("domain_in", "domain_in")):
         for j, item in enumerate(getattr(cond, op) or []):
-            if isinstance(item, str) and item.startswith("@") and item[1:] not in model.lists:
-                add(path + (alias, j), f"unknown list {item!r}{suggest(item[1:], model.lists)}; "
-                                       f"lists: {', '.join(model.lists) or 'none defined'}")
+            if isinstance(item, str) and item.startswith("@") and item[1:] not in lists:
+                add(path + (alias, j), f"unknown list {item!r}{suggest(item[1:], lists)}; "
+                                       f"lists: {', '.join(sorted(lists)) or 'none defined'}")
 
 
 # --- mapping -------------------------------------------------------------------------

@@ -136,6 +136,12 @@ def test_every_problem_is_reported_at_once_in_line_order(tmp_path):
     assert [i.split(":")[1] for i in issues] == ["2", "11"]
 
 
+def test_schema_errors_and_name_checks_are_reported_together(tmp_path):
+    text = MINIMAL.replace("grade_floor: C", "grade_floor: [C]").replace("when: {title:", "when: {titel:")
+    issues = issues_of(tmp_path, text)
+    assert [i.split(": ")[1] for i in issues] == ["mql.grade_floor", "rules[0].when.titel"]
+
+
 def test_a_file_of_neither_kind_is_named_as_such(tmp_path):
     (issue,) = issues_of(tmp_path, "hello: world\n")
     assert "neither a scoring model" in issue

@@ -1,0 +1,167 @@
+"""The `mqlsync` command as a user runs it: a separate process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mqlsync(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160", NO_COLOR="1", TERM="dumb", PYTHONIOENCODING="utf-8")
+    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    result = mqlsync("sample", "--out", str(out), "--contacts", "300", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_validate_prints_one_line_per_good_file():
+    result = mqlsync("validate", "mappings/scoring.yaml", "mappings/hubspot.yaml", "mappings/salesforce.yaml")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("mappings/scoring.yaml: scoring model 'default' OK: 39 rules")
+    assert lines[1].startswith("mappings/hubspot.yaml: hubspot mapping 'hubspot-main' OK")
+
+
+def test_validate_lists_every_error_as_file_line_field_and_exits_2(tmp_path):
+    model = (ROOT / "mappings" / "scoring.yaml").read_text(encoding="utf-8")
+    broken = model.replace("  threshold: 70", "  threshold: seventy").replace("title: {contains_any: [chief",
+                                                                            "titel: {contains_any: [chief")
+    (tmp_path / "scoring.yaml").write_text(broken, encoding="utf-8")
+    result = mqlsync("validate", "scoring.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "scoring.yaml:13: mql.threshold: Input should be a valid number, unable to parse string as a number "
+        "(got 'seventy')",
+        "scoring.yaml:55: rules[0].when.titel: unknown contact field 'titel' (did you mean 'title'?); "
+        "custom fields are written attributes.<name>"]
+    no_traceback(result)
+
+
+def test_validate_a_file_that_does_not_exist(tmp_path):
+    result = mqlsync("validate", "nowhere.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "nowhere.yaml: file not found"
+
+
+def test_sample_writes_canonical_json_lines(sample_dir):
+    contacts = (sample_dir / "contacts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(contacts) == 300
+    assert json.loads(contacts[0])["id"] == "c-000001"
+    assert (sample_dir / "activities.jsonl").stat().st_size > 0
+
+
+def test_score_outputs_one_json_object_per_contact(sample_dir):
+    result = mqlsync("score", "-c", str(sample_dir / "contacts.jsonl"), "-a", str(sample_dir / "activities.jsonl"),
+                     "--now", "2026-11-01T09:00:00Z", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 300
+    assert set(rows[0]) >= {"contact_id", "total", "fit", "engagement", "negative", "grade", "mql", "unmet",
+                            "stage", "transitions", "mql_at", "hits", "text", "model_version"}
+    mqls = [r for r in rows if r["stage"] == "mql"]
+    assert mqls and all(r["mql_at"] == "2026-11-01T09:00:00Z" for r in mqls)
+    assert "Scored 300 contacts at 2026-11-01T09:00Z" in result.stderr
+
+
+def test_score_reports_bad_lines_scores_the_rest_and_exits_1(sample_dir, tmp_path):
+    contacts = tmp_path / "contacts.jsonl"
+    good = (sample_dir / "contacts.jsonl").read_text(encoding="utf-8")
+    contacts.write_text(good + '{"id": "x1", "company_size": -3}\n{oops\n', encoding="utf-8")
+    result = mqlsync("score", "-c", str(contacts), "-a", str(sample_dir / "activities.jsonl"),
+                     "--now", "2026-11-01T09:00:00", "-f", "jsonl")
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 300
+    assert f"skipped {contacts}:301 (x1): company_size: Input should be greater than or equal to 0 (got -3)" \
+        in result.stderr
+    assert f"skipped {contacts}:302: not valid JSON" in result.stderr
+    assert "2 lines skipped" in result.stderr
+    no_traceback(result)
+
+
+def test_score_table_shows_stage_and_why(sample_dir):
+    result = mqlsync("score", "-c", str(sample_dir / "contacts.jsonl"), "-a", str(sample_dir / "activities.jsonl"),
+                     "--now", "2026-11-01T09:00:00Z")
+    assert result.returncode == 0
+    assert "c-000001" in result.stdout and "below threshold 70" in result.stdout
+
+
+def test_score_with_a_broken_model_writes_nothing_and_exits_2(sample_dir, tmp_path):
+    (tmp_path / "model.yaml").write_text("mql: {threshold: 1}\ngrades: {A: {}}\nrules: []\n", encoding="utf-8")
+    result = mqlsync("score", "-c", str(sample_dir / "contacts.jsonl"), "--model", str(tmp_path / "model.yaml"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"{tmp_path / 'model.yaml'}:3: rules: List should have at least 1 item" in result.stderr
+
+
+def test_score_refuses_a_time_that_is_not_iso(sample_dir):
+    result = mqlsync("score", "-c", str(sample_dir / "contacts.jsonl"), "--now", "yesterday")
+    assert result.returncode == 2
+    assert "'yesterday' is not an ISO 8601 time" in result.stderr
+    no_traceback(result)
+
+
+def test_score_a_missing_contacts_file_is_one_line(tmp_path):
+    result = mqlsync("score", "-c", str(tmp_path / "nope.jsonl"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{tmp_path / 'nope.jsonl'}: cannot open: No such file or directory"
+
+
+def test_explain_shows_rules_evidence_gate_and_stage(sample_dir):
+    result = mqlsync("explain", "c-000010", "-c", str(sample_dir / "contacts.jsonl"),
+                     "-a", str(sample_dir / "activities.jsonl"), "--now", "2026-11-01T09:00:00Z")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "c-000010  Test Test" in out
+    assert "fake-identity" in out and "disqualifies" in out and "first_name = Test" in out
+    assert "MQL gate closed:" in out
+    assert "stage: disqualified (lead -> disqualified: disqualified by fake-identity)" in out
+
+
+def test_explain_an_unknown_contact_exits_2(sample_dir):
+    result = mqlsync("explain", "c-000001", "nobody", "-c", str(sample_dir / "contacts.jsonl"), "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["contact_id"] == "c-000001"
+    assert result.stderr.strip() == "not found: nobody"
+
+
+def test_demo_json_summarises_the_sample():
+    result = mqlsync("demo", "--json", "--contacts", "500")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["contacts"] == 500
+    assert 0 < report["mqls"] < 500
+    assert sum(report["grades"].values()) == 500
+    assert report["top_rules"][0]["contacts"] >= report["top_rules"][-1]["contacts"]
+    assert len(report["model_version"]) == 12
+
+
+def test_demo_runs_from_any_folder(tmp_path):
+    result = mqlsync("demo", "--contacts", "200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mqlsync demo" in result.stdout and "top rules" in result.stdout
+
+
+def test_unknown_option_is_a_usage_error_not_a_traceback():
+    result = mqlsync("score", "--contcts", "x")
+    assert result.returncode == 2
+    no_traceback(result)
