@@ -68,24 +68,24 @@ def decide(state: StageState, card: ScoreCard, signals: SalesSignals, now: datet
     now = as_utc(now)
     spec = spec or LifecycleSpec()
     transitions: list[Transition] = []
-    stale_crm = False
+    verdict_used = False
     # Each step either moves forward along the funnel or acts on a sales signal newer
     # than the stage it leaves, so the chain is short; the bound is only a safeguard.
     for _ in range(len(Stage)):
-        moved = step(state, card, signals, now, spec, trust_crm_stage=not stale_crm)
+        moved = step(state, card, signals, now, spec, use_verdict=not verdict_used)
         if moved is None:
             break
         to, reason = moved
         transitions.append(Transition(card.contact_id, state.stage, to, reason, now))
         state = StageState(to, now)
-        # After a rejection the CRM's SAL/SQL markers describe the rejected cycle.
-        stale_crm = stale_crm or to == Stage.RECYCLED
+        # One verdict moves a lead once, even if its time is not before `now` (clock skew).
+        verdict_used = verdict_used or reason.startswith(("rejected by sales", "accepted by sales"))
     mql_at = now if any(t.to_stage == Stage.MQL for t in transitions) else None
     return Decision(state, tuple(transitions), mql_at)
 
 
 def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetime,
-         spec: LifecycleSpec, trust_crm_stage: bool = True) -> tuple[Stage, str] | None:
+         spec: LifecycleSpec, use_verdict: bool = True) -> tuple[Stage, str] | None:
     """One move along the funnel, or None. In order: opportunity and customer set in
     the CRM are adopted; a sales rejection newer than the current stage recycles; a
     recycled lead comes back only through a new acceptance or engagement after the
@@ -97,7 +97,7 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetim
     crm = signals.crm_stage
 
     def newer(at: datetime | None) -> bool:
-        return at is not None and (since is None or as_utc(at) >= since)
+        return use_verdict and at is not None and (since is None or as_utc(at) >= since)
 
     accepted = signals.status == "accepted" and newer(signals.status_at)
     if crm in (Stage.OPPORTUNITY, Stage.CUSTOMER) and crm.rank > current.rank:
@@ -115,7 +115,9 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetim
                 and (rejected_at is None or engaged > as_utc(rejected_at))):
             return Stage.MQL, f"re-qualified by engagement after the rejection: {_qualified(card)}"
         return None
-    if trust_crm_stage and crm in (Stage.SAL, Stage.SQL) and crm.rank > current.rank:
+    # While sales' verdict is a rejection, a SAL or SQL in the CRM's stage field is what
+    # the rejected cycle left behind, not a new decision.
+    if signals.status != "rejected" and crm in (Stage.SAL, Stage.SQL) and crm.rank > current.rank:
         return crm, f"set to {crm.value} in the CRM"
     if current == Stage.SAL and sql_met(signals.sql_criteria, spec.sql_criteria, spec.require_budget):
         return Stage.SQL, "all SQL criteria met: " + ", ".join(spec.sql_criteria)
