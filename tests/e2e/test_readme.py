@@ -1,0 +1,56 @@
+"""Every `console` example in the README runs as shown: same exit code, and every
+output line it shows appears in what the command prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def examples() -> list[tuple[str, int, list[str]]]:
+    """(command, exit code, expected lines) in README order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *output = chunk.rstrip("\n").split("\n")
+            code = 0
+            if m := re.search(r"\s+# exit (\d+)$", command):
+                code, command = int(m.group(1)), command[: m.start()]
+            found.append((command, code, [line.strip() for line in output if line.strip()]))
+    return found
+
+
+def test_the_readme_has_examples_for_every_command():
+    commands = {shlex.split(c)[1] for c, _, _ in examples()}
+    assert {"validate", "sample", "score", "explain"} <= commands
+
+
+def test_readme_examples_run_as_shown(tmp_path):
+    # A scratch folder that sees the repository's mappings and test data, so the
+    # examples' relative paths work and their output files land outside the repo.
+    for name in ("mappings", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONIOENCODING="utf-8")
+    cli = f"{shlex.quote(sys.executable)} -m jobs.cli"
+    for command, code, expected in examples():
+        assert command.startswith("mqlsync "), command
+        result = subprocess.run(cli + command[len("mqlsync"):], shell=True, cwd=tmp_path, env=env,
+                                capture_output=True, text=True, encoding="utf-8", timeout=120)
+        printed = [" ".join(line.split()) for line in (result.stdout + result.stderr).splitlines()]
+        assert result.returncode == code, (command, result.stderr)
+        for line in expected:
+            if line != "...":
+                assert " ".join(line.split()) in printed, f"{command!r} did not print {line!r}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
