@@ -132,7 +132,31 @@ def compile_condition(cond: Condition, lists: Mapping[str, frozenset[str]]) -> P
                 return False
         return True
 
-    return check
+    return memoized(check)
+
+
+#: distinct values remembered per condition; titles, domains and URLs repeat a lot
+MEMO_SIZE = 8192
+
+
+def memoized(check: Predicate, size: int = MEMO_SIZE) -> Predicate:
+    """Remember a condition's verdict per distinct value: the same title or URL is
+    tested across many contacts. Keyed by type too, since 1 == 1.0 == True in a dict."""
+    cache: dict[tuple[type, Any], bool] = {}
+
+    def cached(value: Any) -> bool:
+        key = (value.__class__, value)
+        try:
+            return cache[key]
+        except KeyError:
+            verdict = check(value)
+            if len(cache) < size:
+                cache[key] = verdict
+            return verdict
+        except TypeError:  # an unhashable value (a list in a custom attribute)
+            return check(value)
+
+    return cached
 
 
 def domain_matches(value: str, domains: frozenset[str]) -> bool:

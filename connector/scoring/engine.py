@@ -26,12 +26,22 @@ class Scorer:
         self.model = model
         self.rules = compile_rules(model)
         self.types = activity_types(model)
+        # Contact rules run for everyone; activity rules only for contacts who have an
+        # activity of a type they read.
+        self.contact_rules = [r for r in self.rules if not hasattr(r, "types")]
+        self.rules_by_type: dict[str, list] = {}
+        for rule in self.rules:
+            for kind in getattr(rule, "types", ()):
+                self.rules_by_type.setdefault(kind, []).append(rule)
         self.caps = dict(model.caps)
         self.bands = sorted(model.grades.items(),
                             key=lambda kv: float("-inf") if kv[1].min is None else kv[1].min, reverse=True)
         self.threshold = model.mql.threshold
         self.floor = GRADE_LETTERS.index(model.mql.grade_floor)
-        self.required = [(name, field_getter(name)) for name in model.mql.required_fields]
+        self.required = tuple(model.mql.required_fields)
+        # Every contact field any rule or the gate reads, with how to read it.
+        names = dict.fromkeys([n for rule in self.rules for n in rule.fields] + list(self.required))
+        self.getters = tuple((name, field_getter(name)) for name in names)
 
     def grade(self, fit: float) -> str:
         for letter, band in self.bands:
@@ -50,22 +60,40 @@ class Scorer:
         types = self.types
         cid = contact.id
         for activity in activities:
-            if activity.type not in types or activity.contact_id != cid or activity.id in seen:
+            kind = activity.type
+            if kind not in types:
                 continue
-            age = (now_ts - activity.at.timestamp()) / 86400.0
+            aid = activity.id
+            if aid in seen or activity.contact_id != cid:
+                continue
+            age = now_ts - activity.at.timestamp()
             if age < 0:
                 continue
-            seen.add(activity.id)
-            by_type.setdefault(activity.type, []).append((age, activity))
+            seen.add(aid)
+            bucket = by_type.get(kind)
+            if bucket is None:
+                by_type[kind] = bucket = []
+            bucket.append((age / 86400.0, activity))
 
+        values = {name: get(contact) for name, get in self.getters}
         hits: list[RuleHit] = []
-        for rule in self.rules:
-            hit = rule.evaluate(contact, by_type)
+        for rule in self.contact_rules:
+            hit = rule.evaluate(values, by_type)
             if hit is not None:
                 hits.append(hit)
-        return self._card(contact, hits, now)
+        if by_type:
+            done: set[int] = set()
+            rules_by_type = self.rules_by_type
+            for kind in by_type:
+                for rule in rules_by_type[kind]:
+                    if id(rule) not in done:
+                        done.add(id(rule))
+                        hit = rule.evaluate(values, by_type)
+                        if hit is not None:
+                            hits.append(hit)
+        return self._card(contact.id, values, hits, now)
 
-    def _card(self, contact: Contact, hits: list[RuleHit], now: datetime) -> ScoreCard:
+    def _card(self, contact_id: str, values: dict, hits: list[RuleHit], now: datetime) -> ScoreCard:
         sums = {"profile": 0.0, "channel": 0.0, "actions": 0.0, "undesired": 0.0}
         disqualified: list[str] = []
         last_engaged: datetime | None = None
@@ -97,7 +125,7 @@ class Scorer:
             unmet.append(f"total {fmt(total)} below threshold {fmt(self.threshold)}")
         if GRADE_LETTERS.index(grade) > self.floor:
             unmet.append(f"grade {grade} below {GRADE_LETTERS[self.floor]}")
-        missing = [name.replace("_", " ") for name, get in self.required if not present(get(contact))]
+        missing = [name.replace("_", " ") for name in self.required if not present(values[name])]
         if missing:
             unmet.append("missing " + ", ".join(missing))
         if disqualified:
@@ -105,7 +133,7 @@ class Scorer:
         # Disqualifiers first: sales must see them even when the text is cut short.
         hits.sort(key=lambda h: (not h.disqualify, -abs(h.points), h.rule_id))
         return ScoreCard(
-            contact_id=contact.id, model_version=self.version, scored_at=now, fit=fit,
+            contact_id=contact_id, model_version=self.version, scored_at=now, fit=fit,
             engagement=engagement, negative=negative, total=total, grade=grade, mql=not unmet,
             unmet=tuple(unmet), disqualified_by=tuple(disqualified), hits=tuple(hits),
             category_capped=category_capped, last_engaged_at=last_engaged)

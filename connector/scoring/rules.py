@@ -3,6 +3,8 @@ contact's fields and activities and return the hit they earn (or None)."""
 
 from __future__ import annotations
 
+import heapq
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,18 +19,23 @@ Aged = tuple[float, Activity]
 ByType = Mapping[str, Sequence[Aged]]
 
 #: evidence kept per hit: the most recent activities; the count says how many in all
-MAX_EVIDENCE = 10
+MAX_EVIDENCE = 5
+
+
+def _age_then_id(aged: Aged) -> tuple[float, str]:
+    # The id breaks ties, so evidence does not depend on the order activities came in.
+    return aged[0], aged[1].id
 
 
 def field_getter(name: str) -> Callable[[Contact], Any]:
     if name.startswith("attributes."):
         key = name.split(".", 1)[1]
         return lambda c: c.attributes.get(key)
-    return lambda c: getattr(c, name)
+    return operator.attrgetter(name)
 
 
-def _compile_when(when: When, lists) -> list[tuple[str, Callable[[Contact], Any], Callable[[Any], bool]]]:
-    return [(name, field_getter(name), compile_condition(cond, lists)) for name, cond in when.items()]
+def _compile_when(when: When, lists) -> list[tuple[str, Callable[[Any], bool]]]:
+    return [(name, compile_condition(cond, lists)) for name, cond in when.items()]
 
 
 def _compile_where(where: When, lists) -> Callable[[Activity], bool] | None:
@@ -67,30 +74,58 @@ class Compiled:
         return RuleHit(self.id, self.category, self.label, round(capped, 2), occurrences, evidence,
                        round(points, 2), self.disqualify, per_occurrence)
 
-    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:  # pragma: no cover
+    #: the contact fields this rule reads (the engine reads each once per contact)
+    fields: tuple[str, ...] = ()
+
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:  # pragma: no cover
         raise NotImplementedError
 
 
-class CompiledField(Compiled):
-    __slots__ = ("all", "any")
+class _Memo:
+    """A rule whose hit depends only on some contact values returns the same (frozen)
+    hit for the same values: titles, sizes and domains repeat across contacts."""
+
+    __slots__ = ()
+    MEMO_SIZE = 4096
+
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
+        fields = self.fields
+        if len(fields) == 1:
+            value = values[fields[0]]
+            key = (value.__class__, value)  # by type too: 1 == 1.0 == True as dict keys
+        else:
+            key = tuple([(v.__class__, v) for v in [values[name] for name in fields]])
+        memo = self.memo
+        try:
+            return memo[key]
+        except KeyError:
+            hit = self.compute(values)
+            if len(memo) < self.MEMO_SIZE:
+                memo[key] = hit
+            return hit
+        except TypeError:  # an unhashable custom attribute
+            return self.compute(values)
+
+
+class CompiledField(_Memo, Compiled):
+    __slots__ = ("all", "any", "fields", "memo")
 
     def __init__(self, rule: FieldRule, lists) -> None:
         super().__init__(rule)
         self.all = _compile_when(rule.when, lists)
         self.any = [_compile_when(w, lists) for w in rule.when_any]
+        self.fields = tuple(dict.fromkeys([n for n, _ in self.all] + [n for g in self.any for n, _ in g]))
+        self.memo: dict[tuple, RuleHit | None] = {}
 
-    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
-        evidence: list[Evidence] = []
-        for name, get, test in self.all:
-            value = get(contact)
-            if not test(value):
+    def compute(self, values: Mapping[str, Any]) -> RuleHit | None:
+        for name, test in self.all:
+            if not test(values[name]):
                 return None
-            evidence.append(Evidence(field=name, value=value))
+        evidence = [Evidence(field=name, value=values[name]) for name, _ in self.all]
         if self.any:
             for group in self.any:
-                values = [(name, get(contact)) for name, get, _ in group]
-                if all(test(v) for (_, v), (_, _, test) in zip(values, group)):
-                    evidence.extend(Evidence(field=n, value=v) for n, v in values)
+                if all(test(values[name]) for name, test in group):
+                    evidence.extend(Evidence(field=name, value=values[name]) for name, _ in group)
                     break
             else:
                 return None
@@ -98,16 +133,26 @@ class CompiledField(Compiled):
 
 
 class CompiledCompleteness(Compiled):
-    __slots__ = ("fields", "min_present", "per_field")
+    """Evidence names the fields present, not their values: which fields are filled is
+    what the rule is about (and it keeps e-mail addresses out of the breakdown)."""
+
+    __slots__ = ("fields", "min_present", "per_field", "memo")
 
     def __init__(self, rule: CompletenessRule) -> None:
         super().__init__(rule)
-        self.fields = [(name, field_getter(name)) for name in rule.fields]
+        self.fields = tuple(rule.fields)
         self.min_present = rule.min_present or len(rule.fields)
         self.per_field = rule.per == "field"
+        self.memo: dict[tuple[bool, ...], RuleHit | None] = {}
 
-    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
-        filled = [Evidence(field=name, value=v) for name, get in self.fields if present(v := get(contact))]
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
+        key = tuple([present(values[name]) for name in self.fields])
+        if key not in self.memo:
+            self.memo[key] = self.compute(key)
+        return self.memo[key]
+
+    def compute(self, filled_flags: tuple[bool, ...]) -> RuleHit | None:
+        filled = [Evidence(field=name) for name, flag in zip(self.fields, filled_flags) if flag]
         if len(filled) < self.min_present:
             return None
         points = self.points * len(filled) if self.per_field else self.points
@@ -132,8 +177,11 @@ class _CompiledCounted(Compiled):
         self.min_count = rule.min_count
         self.once = rule.per == "once"
 
-    def _select(self, by_type: ByType, types: Sequence[str], where) -> list[Aged]:
+    def _select(self, by_type: ByType, types: Sequence[str], where) -> Sequence[Aged]:
+        """The activities that count (read-only: the lists are shared between rules)."""
         window = self.window
+        if window is None and where is None and len(types) == 1:
+            return by_type.get(types[0], ())
         out: list[Aged] = []
         for t in types:
             for aged in by_type.get(t, ()):
@@ -145,7 +193,7 @@ class _CompiledCounted(Compiled):
                 out.append(aged)
         return out
 
-    def _score(self, occurrence_ages: list[float], matched: list[Aged]) -> RuleHit | None:
+    def _score(self, occurrence_ages: list[float], matched: Sequence[Aged]) -> RuleHit | None:
         """Points for the occurrences (each with the age of its most recent activity)."""
         if len(occurrence_ages) < self.min_count:
             return None
@@ -157,13 +205,15 @@ class _CompiledCounted(Compiled):
             points = sum(self.points * 0.5 ** (age / hl) for age in occurrence_ages)
         else:
             points = self.points * len(occurrence_ages)
-        matched.sort(key=lambda aged: (aged[0], aged[1].id))
-        evidence = tuple(Evidence(activity_id=a.id, at=a.at) for _, a in matched[:MAX_EVIDENCE])
+        newest = heapq.nsmallest(MAX_EVIDENCE, matched, key=_age_then_id)
+        evidence = tuple([Evidence(activity_id=a.id, at=a.at) for _, a in newest])
         return self.hit(points, len(occurrence_ages), evidence, per_occurrence=not self.once)
 
 
 class CompiledActivity(_CompiledCounted):
     __slots__ = ("types", "where", "distinct")
+    # `types`: the activity types this rule reads; the engine skips it for a contact
+    # who has none of them.
 
     def __init__(self, rule: ActivityRule, lists) -> None:
         super().__init__(rule)
@@ -171,7 +221,7 @@ class CompiledActivity(_CompiledCounted):
         self.where = _compile_where(rule.where, lists)
         self.distinct = rule.distinct
 
-    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
         matched = self._select(by_type, self.types, self.where)
         if not matched:
             return None
@@ -191,14 +241,15 @@ class CompiledActivity(_CompiledCounted):
 
 
 class CompiledCombination(_CompiledCounted):
-    __slots__ = ("filters", "same")
+    __slots__ = ("filters", "same", "types")
 
     def __init__(self, rule: CombinationRule, lists) -> None:
         super().__init__(rule)
         self.filters = [(tuple(f.type), _compile_where(f.where, lists)) for f in rule.all_of]
         self.same = rule.same
+        self.types = tuple(dict.fromkeys(t for f in rule.all_of for t in f.type))
 
-    def evaluate(self, contact: Contact, by_type: ByType) -> RuleHit | None:
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
         groups: list[dict[str, list[Aged]]] = []
         for types, where in self.filters:
             by_key: dict[str, list[Aged]] = {}

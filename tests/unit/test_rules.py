@@ -298,3 +298,13 @@ def test_every_card_carries_the_model_version(tmp_path):
     scorer = scorer_from(tmp_path, GATE)
     card = scorer.score(make_contact(), [], NOW)
     assert card.model_version == scorer.version and len(card.model_version) == 12
+
+
+def test_equal_values_of_different_types_are_not_confused(tmp_path):
+    # Rule results are remembered per value: True, 1 and 1.0 must stay apart.
+    scorer = scorer_from(tmp_path, """
+        - {id: flag, kind: field, category: profile, label: flagged, points: 5, when: {attributes.x: {in: [1]}}}
+    """)
+    assert hit(scorer.score(make_contact(attributes={"x": 1}), [], NOW), "flag").points == 5
+    assert hit(scorer.score(make_contact(attributes={"x": True}), [], NOW), "flag") is None
+    assert hit(scorer.score(make_contact(attributes={"x": 1}), [], NOW), "flag").evidence[0].value == 1
