@@ -26,7 +26,7 @@ from connector.model import as_utc, iso
 from connector.scoring import fmt
 from connector.scoring.explain import hit_points
 
-from .score import Batch, Scored, Summary, as_json, read_files, score_batch
+from .score import Batch, Scored, Summary, as_json, read_files, sample_batch, score_batch
 
 app = typer.Typer(
     name="mqlsync",
@@ -166,13 +166,6 @@ def _report_rejected(batch: Batch) -> None:
                   highlight=False)
 
 
-def _sample_batch(seed: int, contacts: int) -> Batch:
-    data = sample.generate(seed=seed, contacts=contacts)
-    batch = Batch(contacts=data.contacts)
-    batch.add_activities(data.activities)
-    return batch
-
-
 @command()
 def explain(
     contact_ids: Annotated[list[str], typer.Argument(help="Contact ids, e.g. c-000042.", metavar="CONTACT_ID...")],
@@ -187,7 +180,7 @@ def explain(
     the MQL gate and the stage decision."""
     loaded = load_model(model or default_model_path())
     if contacts is None:
-        batch, moment = _sample_batch(7, 2000), _now(now) if now else sample.ANCHOR
+        batch, moment = sample_batch(7, 2000), _now(now) if now else sample.ANCHOR
     else:
         batch, moment = read_files(contacts, activities), _now(now)
     wanted = set(contact_ids)
@@ -260,7 +253,7 @@ def demo(
     """Score the bundled sample data with the default model and show what it finds.
     (Syncing with the sandbox CRM arrives with the HubSpot adapter.)"""
     loaded = load_model(model or default_model_path())
-    batch = _sample_batch(seed, contacts)
+    batch = sample_batch(seed, contacts)
     summary = Summary()
     first_mql: Scored | None = None
     with _progress(len(batch.contacts), "scoring") as bar:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from connector import sample
 from connector.adapters.jsonl import read_jsonl
 from connector.config import LoadedModel
 from connector.errors import RecordRejected
@@ -53,6 +54,14 @@ def read_files(contacts: Path, activities: Path | None) -> Batch:
         batch.add_activities(read_jsonl(activities, Activity, batch.rejected))
         known = {c.id for c in batch.contacts}
         batch.orphans = sum(len(v) for k, v in batch.activities.items() if k not in known)
+    return batch
+
+
+def sample_batch(seed: int, contacts: int) -> Batch:
+    """The bundled sample data as a batch (what `demo` and `explain` use without files)."""
+    data = sample.generate(seed=seed, contacts=contacts)
+    batch = Batch(contacts=data.contacts)
+    batch.add_activities(data.activities)
     return batch
 
 

@@ -19,21 +19,12 @@ from ..model import CONTACT_FIELDS
 from ..yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 from .mapping import Mapping
 from .scoring import (CATEGORIES, GRADE_LETTERS, RULE_KINDS, ActivityRule, Band, CombinationRule,
-                      CompletenessRule, Condition, FieldRule, ListSpec, Rule, ScoringModel)
+                      CompletenessRule, Condition, FieldRule, ListSpec, LoadedModel, Rule, ScoringModel)
 
 #: where the shipped lists (free-mail domains) live
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 #: the repository's mappings folder, for the defaults when run from elsewhere
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent.parent / "mappings"
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A validated scoring model, its lists resolved, with its version hash."""
-
-    model: ScoringModel
-    version: str
-    source: str
 
 
 @dataclass(frozen=True)

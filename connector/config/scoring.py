@@ -4,6 +4,7 @@ MQL gate and the SQL criteria that both CRMs share."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -241,3 +242,12 @@ class ScoringModel(Strict):
         if bad:
             raise ValueError(f"caps are sizes in points and must be > 0: {', '.join(bad)}")
         return value
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A validated scoring model, its lists resolved, with its version hash."""
+
+    model: ScoringModel
+    version: str
+    source: str

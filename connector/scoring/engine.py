@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..config.load import LoadedModel
-from ..config.scoring import GRADE_LETTERS
+from ..config.scoring import GRADE_LETTERS, LoadedModel
 from ..model import Activity, Contact, RuleHit, ScoreCard, as_utc
 from .conditions import present
 from .rules import Aged, activity_types, compile_rules, field_getter

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from connector.config import load_model  # noqa: E402
 from connector.sample import ANCHOR, stream  # noqa: E402
-from connector.scoring import SalesSignals, Scorer, StageState, decide  # noqa: E402
+from connector.scoring import SalesSignals, Scorer, decide  # noqa: E402
+from jobs.score import initial_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the generator's mean activity count per contact that yields ~10 per contact
@@ -41,8 +42,7 @@ def run(contacts: int, target_activities: int) -> dict:
         gen_s += t1 - t
         card = scorer.score(contact, acts, ANCHOR)
         t2 = time.perf_counter()
-        decision = decide(StageState(contact.crm_stage or StageState().stage), card, SalesSignals.of(contact),
-                          ANCHOR, spec)
+        decision = decide(initial_state(contact), card, SalesSignals.of(contact), ANCHOR, spec)
         t = time.perf_counter()
         score_s += t2 - t1
         decide_s += t - t2

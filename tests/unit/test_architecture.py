@@ -1,0 +1,49 @@
+"""The directions of import are the architecture (DESIGN.md): the scoring core takes
+values and returns values, with no I/O, no clock, no logging and no CRM."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN_IN_CORE = ("connector.adapters", "connector.state", "connector.yamlsource", "connector.config.load",
+                     "jobs", "yaml", "sqlalchemy", "hubspot", "simple_salesforce", "requests", "urllib3",
+                     "typer", "rich", "logging", "time", "os", "pathlib", "random", "tenacity", "apscheduler")
+CLOCK_AND_IO = ("datetime.now", "datetime.utcnow", "date.today", "open(", "print(")
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the file's package
+                package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+                package = package[: len(package) - node.level + 1]
+                base = ".".join(package + ([base] if base else []))
+            found.add(base)
+    return found
+
+
+def core_files():
+    return sorted((ROOT / "connector" / "scoring").glob("*.py"))
+
+
+def test_scoring_core_imports_no_io_sdk_or_wiring():
+    for path in core_files():
+        for name in imports_of(path):
+            bad = [f for f in FORBIDDEN_IN_CORE if name == f or name.startswith(f + ".")]
+            assert not bad, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_scoring_core_reads_no_clock_and_does_no_io():
+    for path in core_files():
+        text = path.read_text(encoding="utf-8")
+        for call in CLOCK_AND_IO:
+            assert call not in text, f"{path.relative_to(ROOT)} uses {call}"
+
+
+def test_the_canonical_model_imports_nothing_from_the_outside():
+    assert imports_of(ROOT / "connector" / "model.py") <= {"__future__", "dataclasses", "datetime", "enum",
+                                                           "typing", "pydantic"}
