@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -177,12 +177,12 @@ def stage_of(value: Any) -> Stage:
 
 
 # --- what the scoring core returns -------------------------------------------------
-# Frozen dataclasses, not pydantic models: the core builds hundreds of thousands of
-# them per run, and they are built from values that were validated on the way in.
+# Immutable tuples and a frozen dataclass, not pydantic models: the core builds
+# millions of them per run, from values validated on the way in. Rule hits are
+# shared between contacts with the same field values, so they must not change.
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """Why a rule fired: a field and its value, or an activity and its time."""
 
     field: str | None = None
@@ -191,8 +191,7 @@ class Evidence:
     at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RuleHit:
+class RuleHit(NamedTuple):
     """One rule that fired, with the points it gave after decay and its cap."""
 
     rule_id: str

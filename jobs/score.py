@@ -16,7 +16,7 @@ from connector import sample
 from connector.adapters.jsonl import read_jsonl
 from connector.config import LoadedModel
 from connector.errors import RecordRejected
-from connector.model import Activity, Contact, ScoreCard, Stage, Transition, iso
+from connector.model import Activity, Contact, RuleHit, ScoreCard, Stage, Transition, iso
 from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
 
 
@@ -82,23 +82,39 @@ def score_batch(loaded: LoadedModel, batch: Batch, now: datetime,
         yield Scored(contact, card, decision)
 
 
-_CARD = TypeAdapter(ScoreCard)
 _TRANSITION = TypeAdapter(Transition)
+
+
+def hit_json(hit: RuleHit) -> dict[str, Any]:
+    """A rule hit as JSON: every field by name, evidence without its empty parts."""
+    out = hit._asdict()
+    out["evidence"] = [{k: iso(v) if isinstance(v, datetime) else v for k, v in e._asdict().items() if v is not None}
+                       for e in hit.evidence]
+    return out
 
 
 def as_json(result: Scored) -> dict[str, Any]:
     """The stable JSON shape of one result (`score --format jsonl`, `explain --json`)."""
-    card = _CARD.dump_python(result.card, mode="json")
+    card = result.card
     return {
         "contact_id": result.contact.id,
         "name": result.contact.name,
         "stage": result.decision.stage.value,
         "mql_at": iso(result.decision.mql_at),
         "transitions": [_TRANSITION.dump_python(t, mode="json") for t in result.decision.transitions],
-        **{k: card[k] for k in ("total", "fit", "engagement", "negative", "grade", "mql", "unmet",
-                                "disqualified_by", "model_version", "scored_at", "last_engaged_at",
-                                "category_capped")},
-        "hits": card["hits"],
+        "total": card.total,
+        "fit": card.fit,
+        "engagement": card.engagement,
+        "negative": card.negative,
+        "grade": card.grade,
+        "mql": card.mql,
+        "unmet": list(card.unmet),
+        "disqualified_by": list(card.disqualified_by),
+        "model_version": card.model_version,
+        "scored_at": iso(card.scored_at),
+        "last_engaged_at": iso(card.last_engaged_at),
+        "category_capped": card.category_capped,
+        "hits": [hit_json(h) for h in card.hits],
         "text": result.text,
     }
 
