@@ -1,0 +1,1 @@
+"""Local emulators of the HubSpot and Salesforce API subsets mqlsync calls."""

@@ -1,0 +1,584 @@
+"""A HubSpot portal in memory, answering the CRM v3 and Events v3 requests that
+hubspot-api-client sends, with HubSpot's paths, shapes, limits and error bodies.
+
+Sources for each behaviour are cited where it is implemented. Where HubSpot's exact
+wording is not documented, the shape is kept and the message is ours."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from .server import BurstLimiter, Emulation, Request, Response
+
+# HubSpot's usage guidelines: private apps get a burst limit per 10-second window
+# (100 requests on Free/Starter, more on higher tiers) and a daily limit
+# (https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details).
+BURST_LIMIT, BURST_WINDOW_S, DAILY_LIMIT = 100, 10.0, 250_000
+# The CRM search endpoints have their own per-second limit and answer 429 without
+# the X-HubSpot-RateLimit-* headers (same guidelines, "search" section).
+SEARCH_PER_SECOND = 5
+# Search: at most 200 results a page, and no paging past 10,000 results in all
+# (https://developers.hubspot.com/docs/api/crm/search, "Limitations").
+SEARCH_PAGE_MAX, SEARCH_CAP = 200, 10_000
+# Batch endpoints take at most 100 inputs (CRM objects API reference, batch limits).
+BATCH_MAX = 100
+# Task -> contact association type id for HUBSPOT_DEFINED associations
+# (https://developers.hubspot.com/docs/api/crm/associations, default type ids).
+TASK_TO_CONTACT = 204
+
+_DEFAULT_PROPS = ("createdate", "hs_object_id", "lastmodifieddate")
+
+# The HubSpot-defined contact properties the default mapping reads, as
+# GET /crm/v3/properties/contacts describes them (type/fieldType pairs per the
+# properties API: string/text, number/number, enumeration/select, bool/booleancheckbox,
+# datetime/date).
+_HS_PROPERTIES: list[tuple[str, str, str, str, list[str]]] = [
+    ("firstname", "First Name", "string", "text", []),
+    ("lastname", "Last Name", "string", "text", []),
+    ("email", "Email", "string", "text", []),
+    ("jobtitle", "Job Title", "string", "text", []),
+    ("company", "Company Name", "string", "text", []),
+    ("phone", "Phone Number", "string", "phonenumber", []),
+    ("numemployees", "Number of Employees", "enumeration", "select",
+     ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"]),
+    ("industry", "Industry", "string", "text", []),
+    ("country", "Country/Region", "string", "text", []),
+    ("city", "City", "string", "text", []),
+    ("hs_analytics_source", "Original Source", "enumeration", "select",
+     ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
+      "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]),
+    ("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox", ["true", "false"]),
+    ("hubspot_owner_id", "Contact owner", "enumeration", "select", []),
+    ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio",
+     ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
+      "evangelist", "other"]),
+    ("hs_lead_status", "Lead Status", "enumeration", "radio",
+     ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
+      "BAD_TIMING"]),
+    ("createdate", "Create Date", "datetime", "date", []),
+    ("lastmodifieddate", "Last Modified Date", "datetime", "date", []),
+    ("hs_object_id", "Record ID", "number", "number", []),
+]
+# HubSpot keeps lifecycle stages in this order and refuses to move a contact backward
+# through the API unless the property is cleared first (knowledge base, "Set a
+# lifecycle stage": "you can't move a record backwards ... clear the value first").
+LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                   "customer", "evangelist"]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _ms(value: Any) -> int | None:
+    """A HubSpot datetime filter value: epoch milliseconds or an ISO 8601 string."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def error(status: int, category: str, message: str, **extra: Any) -> Response:
+    """HubSpot's error body: status, message, correlationId, category (and context)
+    (https://developers.hubspot.com/docs/api/error-handling)."""
+    body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
+    body.update(extra)
+    return Response(status, body)
+
+
+class HubSpotSandbox(Emulation):
+    """The portal: contacts, property definitions, owners, tasks and events."""
+
+    name = "hubspot"
+
+    def __init__(self, token: str = "sandbox-token", burst_limit: int = BURST_LIMIT,
+                 burst_window_s: float = BURST_WINDOW_S) -> None:
+        self.token = token
+        self.lock = threading.RLock()
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.owners: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, Any]] = {
+            "contactinformation": {"name": "contactinformation", "label": "Contact information",
+                                   "displayOrder": 0, "archived": False}}
+        for name, label, type_, field_type, options in _HS_PROPERTIES:
+            self._define(name, label, type_, field_type, "contactinformation", options, hubspot_defined=True)
+        self.next_id = 100
+        self.clock_ms = 0
+        self.burst = BurstLimiter(burst_limit, burst_window_s)
+        self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
+        self.daily_used = 0
+        self.routes = [
+            ("GET", re.compile(r"/crm/v3/objects/contacts"), self.list_contacts),
+            ("GET", re.compile(r"/crm/v3/objects/contacts/(\d+)"), self.get_contact),
+            ("POST", re.compile(r"/crm/v3/objects/contacts/search"), self.search_contacts),
+            ("POST", re.compile(r"/crm/v3/objects/contacts/batch/read"), self.batch_read),
+            ("POST", re.compile(r"/crm/v3/objects/contacts/batch/update"), self.batch_update),
+            ("GET", re.compile(r"/crm/v3/properties/contacts"), self.list_properties),
+            ("POST", re.compile(r"/crm/v3/properties/contacts"), self.create_property),
+            ("GET", re.compile(r"/crm/v3/properties/contacts/groups"), self.list_groups),
+            ("POST", re.compile(r"/crm/v3/properties/contacts/groups"), self.create_group),
+            ("GET", re.compile(r"/crm/v3/owners/?"), self.list_owners),
+            ("POST", re.compile(r"/crm/v3/objects/tasks"), self.create_task),
+            ("POST", re.compile(r"/crm/v3/objects/tasks/batch/create"), self.batch_create_tasks),
+            ("POST", re.compile(r"/crm/v3/objects/tasks/search"), self.search_tasks),
+            ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
+        ]
+
+    # --- the portal's state ------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """A clock that never repeats a millisecond, so every write has its own
+        lastmodifieddate (as HubSpot's do, at millisecond precision)."""
+        with self.lock:
+            self.clock_ms = max(self.clock_ms + 1, int(time.time() * 1000))
+            return self.clock_ms
+
+    def new_id(self) -> str:
+        with self.lock:
+            self.next_id += 1
+            return str(self.next_id)
+
+    def _define(self, name: str, label: str, type_: str, field_type: str, group: str,
+                options: list[str], hubspot_defined: bool = False, description: str = "") -> dict[str, Any]:
+        prop = {"name": name, "label": label, "type": type_, "fieldType": field_type, "groupName": group,
+                "description": description, "hidden": False, "formField": False, "calculated": False,
+                "externalOptions": False, "hasUniqueValue": False, "hubspotDefined": hubspot_defined,
+                "displayOrder": -1, "archived": False, "createdAt": _iso(0), "updatedAt": _iso(0),
+                "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
+                                         "readOnlyValue": name in _DEFAULT_PROPS},
+                "options": [{"label": o, "value": o, "displayOrder": i, "hidden": False}
+                            for i, o in enumerate(options)]}
+        self.properties[name] = prop
+        return prop
+
+    def add_contact(self, properties: dict[str, str | None], created_ms: int | None = None) -> str:
+        cid = self.new_id()
+        now = self.now_ms()
+        created = created_ms or now
+        props = {k: v for k, v in properties.items() if v is not None}
+        props.update(hs_object_id=cid, createdate=_iso(created), lastmodifieddate=_iso(now))
+        with self.lock:
+            self.contacts[cid] = {"id": cid, "properties": props, "createdAt": created, "updatedAt": now}
+        return cid
+
+    def touch(self, cid: str, changes: dict[str, str | None]) -> None:
+        """Change a contact as a HubSpot user would (outside the API: no limits)."""
+        with self.lock:
+            record = self.contacts[cid]
+            record["properties"].update(changes)
+            record["updatedAt"] = self.now_ms()
+            record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+
+    def add_owner(self, owner_id: str, email: str, first: str, last: str) -> None:
+        self.owners.append({"id": owner_id, "email": email, "firstName": first, "lastName": last,
+                            "userId": int(owner_id) % 100000, "createdAt": _iso(0), "updatedAt": _iso(0),
+                            "archived": False, "teams": []})
+
+    def add_event(self, event_type: str, contact_id: str, occurred_ms: int, properties: dict[str, str]) -> None:
+        with self.lock:
+            self.events.append({"id": str(uuid.UUID(int=len(self.events) + 1)), "eventType": event_type,
+                                "objectType": "contact", "objectId": contact_id,
+                                "occurredAt": occurred_ms, "properties": properties})
+
+    # --- limits, auth and errors -----------------------------------------------------
+
+    def authorize(self, request: Request) -> Response | None:
+        # A private app token goes in the Authorization header as a Bearer token.
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return error(401, "INVALID_AUTHENTICATION",
+                         "Authentication credentials not found. This API supports OAuth 2.0 authentication.")
+        return None
+
+    def _is_search(self, request: Request) -> bool:
+        return request.method == "POST" and request.path.endswith("/search")
+
+    def rate_limit(self, request: Request) -> Response | None:
+        if self._is_search(request):
+            allowed, _, _ = self.search_window.take()
+            if not allowed:
+                # The search limit answers without rate-limit headers or Retry-After.
+                return Response(429, {"status": "error", "message": "You have reached your secondly limit.",
+                                      "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+                                      "policyName": "SECONDLY"})
+            return None
+        allowed, remaining, reset = self.burst.take()
+        with self.lock:
+            self.daily_used += 1
+        if allowed:
+            return None
+        return self.throttled(request, reset)
+
+    def throttled(self, request: Request, reset_s: float = BURST_WINDOW_S) -> Response:
+        body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()), "policyName": "TEN_SECONDLY_ROLLING"}
+        return Response(429, body, {**self._limit_headers(0), "Retry-After": str(max(1, round(reset_s)))})
+
+    def server_error(self, request: Request, status: int) -> Response:
+        return error(status, "INTERNAL_ERROR" if status == 500 else "SERVICE_UNAVAILABLE",
+                     "The service is temporarily unavailable. Please try again.")
+
+    def _limit_headers(self, remaining: int) -> dict[str, str]:
+        return {"X-HubSpot-RateLimit-Interval-Milliseconds": str(int(BURST_WINDOW_S * 1000)),
+                "X-HubSpot-RateLimit-Max": str(self.burst.limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, DAILY_LIMIT - self.daily_used))}
+
+    def rate_headers(self, request: Request) -> dict[str, str]:
+        if self._is_search(request):
+            return {}
+        return self._limit_headers(max(0, self.burst.limit - self.burst.used))
+
+    def not_found(self, request: Request) -> Response:
+        return error(404, "OBJECT_NOT_FOUND", f"No route for {request.method} {request.path}")
+
+    # --- contacts ----------------------------------------------------------------------
+
+    def _public(self, record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
+        wanted = list(_DEFAULT_PROPS) + [p for p in (properties or []) if p not in _DEFAULT_PROPS]
+        props = record["properties"]
+        return {"id": record["id"], "properties": {name: props.get(name) for name in wanted},
+                "createdAt": _iso(record["createdAt"]), "updatedAt": _iso(record["updatedAt"]), "archived": False}
+
+    @staticmethod
+    def _properties_arg(request: Request) -> list[str]:
+        out: list[str] = []
+        for value in request.query.get("properties", []):
+            out.extend(p for p in value.split(",") if p)
+        return out
+
+    def list_contacts(self, request: Request, match: re.Match) -> Response:
+        limit = min(int(request.arg("limit", "10")), 100)
+        after = int(request.arg("after", "0") or 0)
+        with self.lock:
+            ids = sorted(self.contacts, key=int)
+            page = [self._public(self.contacts[i], self._properties_arg(request))
+                    for i in ids if int(i) > after][:limit]
+        body: dict[str, Any] = {"results": page}
+        if page and int(ids[-1]) > int(page[-1]["id"]):
+            body["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
+        return Response(200, body)
+
+    def get_contact(self, request: Request, match: re.Match) -> Response:
+        record = self.contacts.get(match.group(1))
+        if record is None:
+            return error(404, "OBJECT_NOT_FOUND", "resource not found")
+        return Response(200, self._public(record, self._properties_arg(request)))
+
+    def _matches(self, props: dict[str, Any], flt: dict[str, Any], associations: dict[str, set[str]]) -> bool:
+        name, op = flt.get("propertyName", ""), flt.get("operator", "EQ")
+        if name.startswith("associations."):
+            linked = associations.get(name.split(".", 1)[1], set())
+            return str(flt.get("value")) in linked if op == "EQ" else str(flt.get("value")) not in linked
+        value = props.get(name)
+        if op == "HAS_PROPERTY":
+            return value not in (None, "")
+        if op == "NOT_HAS_PROPERTY":
+            return value in (None, "")
+        if value in (None, ""):
+            return op in ("NEQ", "NOT_IN")
+        prop = self.properties.get(name)
+        if op == "CONTAINS_TOKEN":
+            return str(flt.get("value", "")).lower().strip("*") in str(value).lower()
+        if op in ("IN", "NOT_IN"):
+            inside = str(value).lower() in {str(v).lower() for v in flt.get("values", [])}
+            return inside if op == "IN" else not inside
+
+        def key(v: Any) -> Any:
+            if prop and prop["type"] in ("datetime", "date"):
+                return _ms(v)
+            if prop and prop["type"] == "number":
+                try:
+                    return float(v)
+                except (TypeError, ValueError):
+                    return None
+            return str(v).lower()
+
+        left, right = key(value), key(flt.get("value"))
+        if left is None or right is None:
+            return False
+        if op == "EQ":
+            return left == right
+        if op == "NEQ":
+            return left != right
+        if op == "GT":
+            return left > right
+        if op == "GTE":
+            return left >= right
+        if op == "LT":
+            return left < right
+        if op == "LTE":
+            return left <= right
+        if op == "BETWEEN":
+            high = key(flt.get("highValue"))
+            return high is not None and right <= left <= high
+        return False
+
+    def _search(self, request: Request, records: dict[str, dict[str, Any]], kind: str,
+                associations_of) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        limit = int(body.get("limit") or 10)
+        after = int(body.get("after") or 0)
+        if limit > SEARCH_PAGE_MAX:
+            return error(400, "VALIDATION_ERROR", f"limit must be at most {SEARCH_PAGE_MAX}, got {limit}")
+        if after + limit > SEARCH_CAP:
+            # The search API cannot page past 10,000 results: a 400, not an empty page.
+            return error(400, "VALIDATION_ERROR",
+                         f"Paging past {SEARCH_CAP:,} results is not supported: narrow the search "
+                         f"(after={after}, limit={limit})")
+        groups = body.get("filterGroups") or []
+        if len(groups) > 5 or sum(len(g.get("filters", [])) for g in groups) > 18:
+            return error(400, "VALIDATION_ERROR", "Too many filters: at most 5 filter groups and 18 filters")
+        for group in groups:
+            for flt in group.get("filters", []):
+                name = flt.get("propertyName", "")
+                if kind == "contacts" and not name.startswith("associations.") and name not in self.properties:
+                    return error(400, "VALIDATION_ERROR", f"Property \"{name}\" does not exist", subCategory="")
+        with self.lock:
+            rows = [r for r in records.values()
+                    if not groups or any(all(self._matches(r["properties"], f, associations_of(r))
+                                             for f in g.get("filters", [])) for g in groups)]
+        sorts = body.get("sorts") or []
+        if sorts:
+            sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": sorts[0], "direction": "ASCENDING"}
+            name = sort.get("propertyName", "hs_object_id")
+            prop = self.properties.get(name)
+            is_time = prop and prop["type"] in ("datetime", "date")
+            rows.sort(key=lambda r: ((_ms(r["properties"].get(name)) or 0) if is_time
+                                     else str(r["properties"].get(name) or ""), int(r["id"])),
+                      reverse=sort.get("direction") == "DESCENDING")
+        else:
+            rows.sort(key=lambda r: int(r["id"]))
+        page = rows[after:after + limit]
+        out: dict[str, Any] = {"total": len(rows), "results": [self._public(r, body.get("properties")) for r in page]}
+        if after + limit < len(rows):
+            out["paging"] = {"next": {"after": str(after + limit)}}
+        return Response(200, out)
+
+    def search_contacts(self, request: Request, match: re.Match) -> Response:
+        return self._search(request, self.contacts, "contacts", lambda r: {})
+
+    def batch_read(self, request: Request, match: re.Match) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        inputs = body.get("inputs") or []
+        if len(inputs) > BATCH_MAX:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of {BATCH_MAX}")
+        started = _iso(self.now_ms())
+        found, missing = [], []
+        with self.lock:
+            for item in inputs:
+                record = self.contacts.get(str(item.get("id")))
+                (found.append(self._public(record, body.get("properties"))) if record
+                 else missing.append(str(item.get("id"))))
+        return self._batch_response(found, missing, started, "get")
+
+    def _batch_response(self, results: list, missing: list[str], started: str, verb: str,
+                        ok_status: int = 200) -> Response:
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": _iso(self.now_ms())}
+        if not missing:
+            return Response(ok_status, out)
+        # Some inputs failed: 207 Multi-Status, the others done, the failures listed.
+        out["numErrors"] = 1
+        out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                          "message": f"Could not {verb} some CONTACT objects, they may be deleted or not exist. "
+                                     "Check that ids are valid.",
+                          "context": {"ids": missing}}]
+        return Response(207, out)
+
+    def batch_update(self, request: Request, match: re.Match) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        inputs = body.get("inputs") or []
+        if len(inputs) > BATCH_MAX:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of {BATCH_MAX}")
+        # Validation is all or nothing: one bad value refuses the whole batch.
+        for item in inputs:
+            for name, value in (item.get("properties") or {}).items():
+                problem = self._invalid_value(str(item.get("id")), name, value)
+                if problem:
+                    return error(400, "VALIDATION_ERROR", f"Property values were not valid: {problem}",
+                                 errors=[{"message": problem, "code": "INVALID_OPTION" if "option" in problem
+                                          else "PROPERTY_DOESNT_EXIST" if "does not exist" in problem
+                                          else "INVALID_VALUE", "context": {"propertyName": [name]}}])
+        started = _iso(self.now_ms())
+        done, missing = [], []
+        with self.lock:
+            for item in inputs:
+                cid = str(item.get("id"))
+                record = self.contacts.get(cid)
+                if record is None:
+                    missing.append(cid)
+                    continue
+                record["properties"].update({k: (None if v == "" else v) for k, v in item["properties"].items()})
+                record["updatedAt"] = self.now_ms()
+                record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+                done.append(self._public(record, list(item["properties"])))
+        return self._batch_response(done, missing, started, "update")
+
+    def _invalid_value(self, cid: str, name: str, value: Any) -> str | None:
+        prop = self.properties.get(name)
+        if prop is None:
+            return f"Property \"{name}\" does not exist"
+        if prop["modificationMetadata"].get("readOnlyValue"):
+            return f"\"{name}\" is a read only property; its value cannot be set"
+        if value in (None, ""):
+            return None
+        if prop["type"] == "enumeration" and prop["options"] and str(value) not in {o["value"] for o in prop["options"]}:
+            return f"{value} was not one of the allowed options for {name}"
+        if prop["type"] == "number":
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return f"{value} is not a valid number for {name}"
+        if prop["type"] == "bool" and str(value).lower() not in ("true", "false"):
+            return f"{value} is not a valid boolean for {name}"
+        if name == "lifecyclestage":
+            current = self.contacts.get(cid, {}).get("properties", {}).get("lifecyclestage")
+            if current in LIFECYCLE_ORDER and value in LIFECYCLE_ORDER and (
+                    LIFECYCLE_ORDER.index(value) < LIFECYCLE_ORDER.index(current)):
+                return (f"lifecyclestage cannot move backward from {current} to {value}; "
+                        "clear the property first")
+        return None
+
+    # --- properties and groups -----------------------------------------------------------
+
+    def list_properties(self, request: Request, match: re.Match) -> Response:
+        return Response(200, {"results": list(self.properties.values())})
+
+    def create_property(self, request: Request, match: re.Match) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        name = str(body.get("name", ""))
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            return error(400, "VALIDATION_ERROR", f"Property name '{name}' is not valid")
+        if name in self.properties:
+            return error(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        if body.get("groupName") not in self.groups:
+            return error(400, "VALIDATION_ERROR", f"Property group '{body.get('groupName')}' does not exist")
+        pairs = {("string", "text"), ("string", "textarea"), ("number", "number"), ("datetime", "date"),
+                 ("date", "date"), ("bool", "booleancheckbox"), ("enumeration", "select"),
+                 ("enumeration", "radio"), ("enumeration", "booleancheckbox")}
+        if (body.get("type"), body.get("fieldType")) not in pairs:
+            return error(400, "VALIDATION_ERROR",
+                         f"type {body.get('type')} does not go with fieldType {body.get('fieldType')}")
+        with self.lock:
+            prop = self._define(name, str(body.get("label", name)), body["type"], body["fieldType"],
+                                body["groupName"], [o.get("value") for o in body.get("options") or []],
+                                description=str(body.get("description", "")))
+        return Response(201, prop)
+
+    def list_groups(self, request: Request, match: re.Match) -> Response:
+        return Response(200, {"results": list(self.groups.values())})
+
+    def create_group(self, request: Request, match: re.Match) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        name = str(body.get("name", ""))
+        if name in self.groups:
+            return error(409, "OBJECT_ALREADY_EXISTS", f"Property group named '{name}' already exists.")
+        group = {"name": name, "label": str(body.get("label", name)),
+                 "displayOrder": int(body.get("displayOrder", -1)), "archived": False}
+        self.groups[name] = group
+        return Response(201, group)
+
+    # --- owners ---------------------------------------------------------------------------
+
+    def list_owners(self, request: Request, match: re.Match) -> Response:
+        limit = min(int(request.arg("limit", "100")), 500)
+        after = int(request.arg("after", "0") or 0)
+        page = self.owners[after:after + limit]
+        body: dict[str, Any] = {"results": page}
+        if after + limit < len(self.owners):
+            body["paging"] = {"next": {"after": str(after + limit)}}
+        return Response(200, body)
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def _new_task(self, item: dict[str, Any]) -> dict[str, Any] | str:
+        props = dict(item.get("properties") or {})
+        if not props.get("hs_timestamp"):
+            return "hs_timestamp is required"
+        contacts = set()
+        for assoc in item.get("associations") or []:
+            types = [(t.get("associationCategory"), t.get("associationTypeId")) for t in assoc.get("types", [])]
+            target = str((assoc.get("to") or {}).get("id"))
+            if ("HUBSPOT_DEFINED", TASK_TO_CONTACT) not in types:
+                return f"association type {types} is not task to contact ({TASK_TO_CONTACT})"
+            if target not in self.contacts:
+                return f"contact {target} does not exist"
+            contacts.add(target)
+        tid = self.new_id()
+        now = self.now_ms()
+        props.update(hs_object_id=tid, hs_createdate=_iso(now), hs_lastmodifieddate=_iso(now))
+        props.setdefault("hs_task_status", "NOT_STARTED")
+        record = {"id": tid, "properties": props, "createdAt": now, "updatedAt": now, "contacts": contacts}
+        with self.lock:
+            self.tasks[tid] = record
+        return record
+
+    def _task_public(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {"id": record["id"], "properties": dict(record["properties"]), "createdAt": _iso(record["createdAt"]),
+                "updatedAt": _iso(record["updatedAt"]), "archived": False}
+
+    def create_task(self, request: Request, match: re.Match) -> Response:
+        record = self._new_task(request.body if isinstance(request.body, dict) else {})
+        if isinstance(record, str):
+            return error(400, "VALIDATION_ERROR", record)
+        return Response(201, self._task_public(record))
+
+    def batch_create_tasks(self, request: Request, match: re.Match) -> Response:
+        inputs = (request.body or {}).get("inputs") or []
+        if len(inputs) > BATCH_MAX:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of {BATCH_MAX}")
+        problems = [p for p in (self._validate_task(i) for i in inputs) if p]
+        if problems:
+            return error(400, "VALIDATION_ERROR", problems[0])
+        started = _iso(self.now_ms())
+        created = [self._task_public(self._new_task(item)) for item in inputs]
+        return self._batch_response(created, [], started, "create", ok_status=201)
+
+    def _validate_task(self, item: dict[str, Any]) -> str | None:
+        if not (item.get("properties") or {}).get("hs_timestamp"):
+            return "hs_timestamp is required"
+        for assoc in item.get("associations") or []:
+            if str((assoc.get("to") or {}).get("id")) not in self.contacts:
+                return f"contact {(assoc.get('to') or {}).get('id')} does not exist"
+        return None
+
+    def search_tasks(self, request: Request, match: re.Match) -> Response:
+        return self._search(request, self.tasks, "tasks", lambda r: {"contact": r["contacts"]})
+
+    # --- events -----------------------------------------------------------------------------
+
+    def list_events(self, request: Request, match: re.Match) -> Response:
+        """GET /events/v3/events: occurrences of one event type, filterable by object
+        and time, paged by an opaque cursor (event analytics API reference)."""
+        limit = min(int(request.arg("limit", "20")), 100)
+        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        event_type, object_id = request.arg("eventType"), request.arg("objectId")
+        after_ms, before_ms = _ms(request.arg("occurredAfter")), _ms(request.arg("occurredBefore"))
+        with self.lock:
+            rows = [e for e in self.events
+                    if (not event_type or e["eventType"] == event_type)
+                    and (not object_id or e["objectId"] == object_id)
+                    and (after_ms is None or e["occurredAt"] > after_ms)
+                    and (before_ms is None or e["occurredAt"] < before_ms)]
+        descending = (request.arg("sort") or "DESCENDING").upper().startswith("DESC")
+        rows.sort(key=lambda e: (e["occurredAt"], e["id"]), reverse=descending)
+        page = rows[offset:offset + limit]
+        body: dict[str, Any] = {"results": [dict(e, occurredAt=_iso(e["occurredAt"])) for e in page]}
+        if offset + limit < len(rows):
+            token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            body["paging"] = {"next": {"after": token, "link": f"?after={token}"}}
+        return Response(200, body)
