@@ -284,6 +284,48 @@ def demo(
         out.print(f"More: mqlsync explain {first_mql.contact.id}", highlight=False)
 
 
+class CRM(str, Enum):
+    hubspot = "hubspot"
+
+
+@command()
+def sandbox(
+    crm: Annotated[CRM, typer.Option("--crm", help="Which CRM API to serve.")] = CRM.hubspot,
+    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=0)] = 2000,
+    token: Annotated[str, typer.Option("--token", help="The access token the sandbox accepts.")] = "sandbox-token",
+    fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1, help="Share of requests answered 429.")] = 0.0,
+    fault_5xx: Annotated[float, typer.Option("--fault-5xx", min=0, max=1, help="Share answered 502/503.")] = 0.0,
+    delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
+) -> None:
+    """Serve a sandbox CRM on 127.0.0.1, seeded with the sample data, until stopped.
+    GET /__sandbox/stats shows the requests it served and the 429s it sent."""
+    from connector.sandbox.server import Faults
+
+    from .sandbox import hubspot_sandbox
+
+    running = hubspot_sandbox(seed=seed, contacts=contacts, port=port, token=token,
+                              faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
+    url = running.server.url
+    err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} contacts (seed {seed}); "
+              f"stats at {url}/__sandbox/stats. Ctrl-C stops it.", highlight=False)
+    err.print(f"To point mqlsync at it: MQLSYNC_HUBSPOT_BASE_URL={url} HUBSPOT_ACCESS_TOKEN={token}",
+              highlight=False)
+    import signal
+
+    def stop(signum, frame):  # SIGTERM stops it like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        running.server.serve_forever()
+    except KeyboardInterrupt:
+        err.print("sandbox stopped", highlight=False)
+    finally:
+        running.server.httpd.server_close()
+
+
 def main() -> None:
     """Entry point. Commands turn the errors a user can cause into one line and exit
     code 2, typer does the same for usage errors; this catches the rest, so nobody is
