@@ -241,3 +241,62 @@ class Transition:
     to_stage: Stage
     reason: str
     at: datetime
+
+
+# --- what the sync job asks an adapter to write ------------------------------------
+
+
+class FieldWrite(BaseModel):
+    """New values for one contact's write-back fields, in mqlsync's words: keys are the
+    mapping's write-back keys (score, fit, grade, stage, mql, ...) plus `lifecycle`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contact_id: str
+    values: dict[str, str | None]
+    #: the CRM's current lifecycle value, when the write moves it (backward moves
+    #: must clear it first in HubSpot)
+    lifecycle_from: str | None = None
+
+
+class TaskRequest(BaseModel):
+    """One follow-up task for the contact's owner, keyed so it is created once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    contact_id: str
+    owner_id: str | None
+    due_at: datetime
+    subject: str
+    body: str
+    priority: str | None = None
+
+
+class WritePlan(BaseModel):
+    """Everything one sync run writes to the CRM."""
+
+    updates: list[FieldWrite] = Field(default_factory=list)
+    tasks: list[TaskRequest] = Field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.tasks)
+
+
+class WriteFailure(BaseModel):
+    """A record the CRM refused, with its reason in the CRM's words."""
+
+    contact_id: str
+    reason: str
+    #: worth retrying next run (a conflict, a lock) or not until the record changes
+    retryable: bool = False
+
+
+class ApplyResult(BaseModel):
+    """What the CRM confirmed: updated contacts, created tasks (key -> CRM id), and
+    the failures, each matched to its record by id, never by position."""
+
+    updated: list[str] = Field(default_factory=list)
+    tasks: dict[str, str] = Field(default_factory=dict)
+    failed: list[WriteFailure] = Field(default_factory=list)
+    requests: int = 0

@@ -1,0 +1,58 @@
+"""The CRM port: what the sync job needs from any CRM, whatever its API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..errors import RecordRejected
+from ..model import Activity, ApplyResult, Contact, WritePlan
+
+
+@dataclass
+class Page:
+    """One page of pulled records, with the records that could not be read."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    rejected: list[RecordRejected] = field(default_factory=list)
+    #: the newest modification time on this page (the watermark may advance to it)
+    high_water: datetime | None = None
+
+
+@dataclass
+class SetupReport:
+    """What `setup` found and did: created names, and the ones that already existed."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+
+class CRM(Protocol):
+    """A CRM behind the port. Only `apply` and `ensure_fields` write."""
+
+    name: str
+
+    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
+        """Create the custom fields the mapping writes to, when missing; change nothing that exists."""
+
+    def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
+        """Contacts modified at or after `since` (all when None), page by page."""
+
+    def pull_activities(self, since: datetime | None) -> Iterator[Page]:
+        """Activities that happened after `since` (all when None), page by page."""
+
+    def lifecycle_of(self, contact_id: str) -> str | None:
+        """The CRM's current lifecycle value for a contact pulled in this run."""
+
+    def find_tasks(self, keys: list[str]) -> dict[str, str]:
+        """Tasks already in the CRM for these keys (key -> CRM id)."""
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        """Write the plan in the largest batches the API allows; report per record."""
+
+    @property
+    def requests(self) -> int:
+        """API requests made so far (for the run summary and the benchmarks)."""

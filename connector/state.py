@@ -1,0 +1,280 @@
+"""What mqlsync remembers between runs, in one SQL database (SQLite by default,
+PostgreSQL by URL): the only code that writes to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .model import Activity, Contact, Stage, Transition, as_utc
+
+ENV_STATE_URL = "MQLSYNC_STATE_URL"
+DEFAULT_URL = "sqlite:///mqlsync-state.db"
+
+metadata = sa.MetaData()
+_ts = sa.DateTime(timezone=True)
+
+watermarks = sa.Table(
+    "watermarks", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("object", sa.String(40), primary_key=True),
+    sa.Column("value", _ts, nullable=False))
+#: the fields of each contact the scoring model reads, so a rescore needs no API call
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("pulled_at", _ts, nullable=False))
+#: the activity ledger: every activity once, by the CRM's id
+activities = sa.Table(
+    "activities", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("activity_id", sa.String(128), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("at", _ts, nullable=False),
+    sa.Column("attributes", sa.JSON, nullable=False))
+stages = sa.Table(
+    "stages", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("since", _ts),
+    sa.Column("mql_at", _ts))
+#: the values last confirmed written, per contact: the diff is against these
+written = sa.Table(
+    "written", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("values", sa.JSON, nullable=False),
+    sa.Column("written_at", _ts, nullable=False))
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending | confirmed
+    sa.Column("crm_id", sa.String(64)),
+    sa.Column("created_at", _ts, nullable=False))
+transitions = sa.Table(
+    "transitions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(40), nullable=False, index=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("from_stage", sa.String(20), nullable=False),
+    sa.Column("to_stage", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", _ts, nullable=False))
+#: records the CRM refused, with its reason: retried next run, listed by status
+failures = sa.Table(
+    "failures", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("at", _ts, nullable=False))
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(40), nullable=False, index=True),
+    sa.Column("started_at", _ts, nullable=False),
+    sa.Column("finished_at", _ts),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("summary", sa.JSON))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return None if value is None else as_utc(value)
+
+
+class StateStore:
+    """The state of every connection, in one database."""
+
+    def __init__(self, url: str = DEFAULT_URL) -> None:
+        self.engine = sa.create_engine(url, future=True)
+        metadata.create_all(self.engine)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StateStore:
+        env = os.environ if env is None else env
+        return cls(env.get(ENV_STATE_URL) or DEFAULT_URL)
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
+                update: list[str] | None = None) -> None:
+        """Insert rows; on a key clash update `update` columns (or keep the old row)."""
+        if not rows:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        if update:
+            stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                              set_={c: stmt.excluded[c] for c in update})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        for i in range(0, len(rows), 500):
+            conn.execute(stmt, rows[i:i + 500])
+
+    # --- watermarks ------------------------------------------------------------------
+
+    def watermark(self, connection: str, obj: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(watermarks.c.value).where(
+                watermarks.c.connection == connection, watermarks.c.object == obj)).scalar()
+        return _utc(value)
+
+    def set_watermark(self, connection: str, obj: str, value: datetime) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, watermarks, [{"connection": connection, "object": obj, "value": value}], ["value"])
+
+    # --- contacts and the activity ledger --------------------------------------------
+
+    def save_contacts(self, connection: str, records: Iterable[Contact], now: datetime) -> None:
+        rows = [{"connection": connection, "contact_id": c.id, "record": c.model_dump(mode="json", exclude_none=True),
+                 "pulled_at": now} for c in records]
+        with self.engine.begin() as conn:
+            self._upsert(conn, contacts, rows, ["record", "pulled_at"])
+
+    def load_contacts(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, Contact]:
+        query = sa.select(contacts.c.record).where(contacts.c.connection == connection)
+        out: dict[str, Contact] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids) if ids is not None else [None]:
+                q = query if chunk is None else query.where(contacts.c.contact_id.in_(chunk))
+                for (record,) in conn.execute(q):
+                    contact = Contact.model_validate(record)
+                    out[contact.id] = contact
+        return out
+
+    def add_activities(self, connection: str, items: Iterable[Activity]) -> int:
+        """Append to the ledger; an activity already there is kept as it was."""
+        rows = [{"connection": connection, "activity_id": a.id, "contact_id": a.contact_id, "type": a.type,
+                 "at": a.at, "attributes": a.attributes} for a in items]
+        with self.engine.begin() as conn:
+            before = conn.execute(sa.select(sa.func.count()).select_from(activities).where(
+                activities.c.connection == connection)).scalar()
+            self._upsert(conn, activities, rows)
+            after = conn.execute(sa.select(sa.func.count()).select_from(activities).where(
+                activities.c.connection == connection)).scalar()
+        return after - before
+
+    def activities_of(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, list[Activity]]:
+        query = sa.select(activities).where(activities.c.connection == connection)
+        out: dict[str, list[Activity]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids) if ids is not None else [None]:
+                q = query if chunk is None else query.where(activities.c.contact_id.in_(chunk))
+                for row in conn.execute(q).mappings():
+                    out.setdefault(row["contact_id"], []).append(Activity.model_construct(
+                        id=row["activity_id"], contact_id=row["contact_id"], type=row["type"], at=_utc(row["at"]),
+                        attributes=row["attributes"]))
+        return out
+
+    # --- stages, written values, tasks, failures --------------------------------------
+
+    def stages_of(self, connection: str, ids: Iterable[str]) -> dict[str, tuple[Stage, datetime | None, datetime | None]]:
+        out = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(sa.select(stages).where(stages.c.connection == connection,
+                                                                stages.c.contact_id.in_(chunk))).mappings():
+                    out[row["contact_id"]] = (Stage(row["stage"]), _utc(row["since"]), _utc(row["mql_at"]))
+        return out
+
+    def written_of(self, connection: str, ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
+        out = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(sa.select(written.c.contact_id, written.c["values"]).where(
+                        written.c.connection == connection, written.c.contact_id.in_(chunk))):
+                    out[row[0]] = row[1]
+        return out
+
+    def commit_writes(self, connection: str, values: Mapping[str, dict[str, str | None]],
+                      stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]],
+                      moves: Iterable[Transition], now: datetime) -> None:
+        """Record what the CRM confirmed, in one transaction: written values, stages
+        and the transitions that led there; their failures are cleared."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, written, [{"connection": connection, "contact_id": cid, "values": v, "written_at": now}
+                                         for cid, v in values.items()], ["values", "written_at"])
+            self._upsert(conn, stages, [{"connection": connection, "contact_id": cid, "stage": s.value, "since": since,
+                                         "mql_at": mql_at} for cid, (s, since, mql_at) in stage_rows.items()],
+                         ["stage", "since", "mql_at"])
+            rows = [{"connection": connection, "contact_id": t.contact_id, "from_stage": t.from_stage.value,
+                     "to_stage": t.to_stage.value, "reason": t.reason, "at": t.at} for t in moves]
+            if rows:
+                conn.execute(sa.insert(transitions), rows)
+            done = list(values)
+            for chunk in _chunks(done):
+                conn.execute(sa.delete(failures).where(failures.c.connection == connection,
+                                                       failures.c.contact_id.in_(chunk)))
+
+    def tasks_of(self, connection: str, keys: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        out = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(keys):
+                for row in conn.execute(sa.select(tasks.c.key, tasks.c.status, tasks.c.crm_id).where(
+                        tasks.c.connection == connection, tasks.c.key.in_(chunk))):
+                    out[row[0]] = (row[1], row[2])
+        return out
+
+    def tasks_pending(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
+        """Record task keys (key -> contact) before asking the CRM to create them."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, tasks, [{"connection": connection, "key": k, "contact_id": cid, "status": "pending",
+                                        "crm_id": None, "created_at": now} for k, cid in items.items()])
+
+    def tasks_confirmed(self, connection: str, created: Mapping[str, str]) -> None:
+        with self.engine.begin() as conn:
+            for key, crm_id in created.items():
+                conn.execute(sa.update(tasks).where(tasks.c.connection == connection, tasks.c.key == key)
+                             .values(status="confirmed", crm_id=crm_id))
+
+    def record_failures(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            known = {}
+            for chunk in _chunks(items):
+                known.update(conn.execute(sa.select(failures.c.contact_id, failures.c.attempts).where(
+                    failures.c.connection == connection, failures.c.contact_id.in_(chunk))).all())
+            self._upsert(conn, failures, [{"connection": connection, "contact_id": cid, "reason": reason,
+                                           "attempts": known.get(cid, 0) + 1, "at": now}
+                                          for cid, reason in items.items()], ["reason", "attempts", "at"])
+
+    def failures_of(self, connection: str) -> dict[str, tuple[str, int]]:
+        with self.engine.connect() as conn:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(sa.select(
+                failures.c.contact_id, failures.c.reason, failures.c.attempts).where(failures.c.connection == connection))}
+
+    def transitions_of(self, connection: str, contact_id: str | None = None) -> list[Transition]:
+        query = sa.select(transitions).where(transitions.c.connection == connection).order_by(transitions.c.id)
+        if contact_id is not None:
+            query = query.where(transitions.c.contact_id == contact_id)
+        with self.engine.connect() as conn:
+            return [Transition(r["contact_id"], Stage(r["from_stage"]), Stage(r["to_stage"]), r["reason"], _utc(r["at"]))
+                    for r in conn.execute(query).mappings()]
+
+    # --- the run log -----------------------------------------------------------------
+
+    def start_run(self, connection: str, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.insert(runs).values(connection=connection, started_at=now, status="running")
+                                ).inserted_primary_key[0]
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(finished_at=now, status=status,
+                                                                           summary=summary))
+
+
+def _chunks(ids: Iterable[str] | None, size: int = 500):
+    items = list(ids or [])
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
