@@ -72,6 +72,10 @@ NowOpt = Annotated[Optional[str], typer.Option("--now", help="Score as of this I
 @app.callback()
 def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
                                                 help="More log output (-vv for debug).")] = 0) -> None:
+    from dotenv import load_dotenv
+
+    # Credentials come from the environment or a .env file here; the environment wins.
+    load_dotenv(Path.cwd() / ".env", override=False)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
                         handlers=[RichHandler(console=err, show_path=False)], force=True)
@@ -208,7 +212,7 @@ def _print_explanation(result: Scored) -> None:
         for e in hit.evidence[:3]:
             evidence.append(f"{e.field} = {e.value}" if e.field else f"{e.activity_id} at {e.at:%Y-%m-%d %H:%M}")
         more = f" (+{hit.occurrences - 3} more)" if hit.occurrences > 3 and not hit.evidence[0].field else ""
-        table.add_row(hit.rule_id, hit.category, hit_points(hit), "; ".join(evidence) + more)
+        table.add_row(hit.rule_id, hit.category, hit_points(hit, fmt), "; ".join(evidence) + more)
     out.print(table)
     for category, removed in sorted(c.category_capped.items()):
         out.print(f"  {category} capped: {fmt(removed)} points over the cap removed", highlight=False)
@@ -282,6 +286,75 @@ def demo(
         out.print(f"Why {first_mql.contact.id} ({first_mql.contact.name}) is an MQL:", highlight=False)
         out.print("  " + first_mql.text, highlight=False, markup=False)
         out.print(f"More: mqlsync explain {first_mql.contact.id}", highlight=False)
+
+
+MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="The connection's mapping file.")]
+
+
+def _print_summary(summary, as_json_: bool) -> None:
+    if as_json_:
+        out.print(json.dumps(summary.as_json(), ensure_ascii=False), highlight=False, markup=False)
+        return
+    mode = "dry run: nothing written" if summary.dry_run else "written"
+    err.print(f"{summary.connection}: {summary.contacts:,} contacts and {summary.activities:,} activities pulled, "
+              f"{summary.scored:,} scored, {summary.changed:,} changed ({mode}); {summary.writes:,} written, "
+              f"{summary.new_mqls:,} new MQLs, {summary.tasks_created:,} tasks "
+              f"{'to create' if summary.dry_run else 'created'}; {summary.requests:,} API requests in "
+              f"{summary.duration_s:.1f}s.", highlight=False)
+    for line in summary.rejected[:20]:
+        err.print(f"skipped {line}", highlight=False, markup=False)
+    for line in summary.failed[:20]:
+        err.print(f"not written {line}", highlight=False, markup=False)
+    if len(summary.rejected) + len(summary.failed) > 40:
+        err.print("... more in --json", highlight=False)
+
+
+@command()
+def run(
+    mapping: MappingOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Read everything, not only what changed.")] = False,
+    as_json_: Annotated[bool, typer.Option("--json", help="The run summary as one JSON object.")] = False,
+) -> None:
+    """Run one sync: pull what changed, score, decide stages, write what changed.
+    Exit code 1 when some records were skipped or refused (listed with reasons)."""
+    from connector.config import load_mapping
+    from connector.state import StateStore
+
+    from .connect import adapter_for
+    from .sync import run_sync
+
+    loaded = load_mapping(mapping)
+    crm = adapter_for(loaded)
+    store = StateStore.from_env()
+    summary = run_sync(loaded, crm, store, datetime.now(timezone.utc), dry_run=dry_run, full=full)
+    if dry_run and not as_json_:
+        for item in summary.diff[:50]:
+            changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in item["changes"].items())
+            out.print(f"{item['contact_id']} {item['name']}: {changes}", highlight=False, markup=False)
+        if len(summary.diff) > 50:
+            out.print(f"... and {len(summary.diff) - 50:,} more contacts (all in --json)", highlight=False)
+    _print_summary(summary, as_json_)
+    if summary.status != "ok":
+        raise typer.Exit(1)
+
+
+@command()
+def setup(
+    mapping: MappingOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be created.")] = False,
+) -> None:
+    """Create the property group and custom properties the mapping writes to, when
+    missing. Nothing that exists is changed."""
+    from connector.config import load_mapping
+
+    from .connect import adapter_for
+
+    loaded = load_mapping(mapping)
+    report = adapter_for(loaded).ensure_fields(dry_run=dry_run)
+    verb = "would create" if dry_run else "created"
+    out.print(f"{loaded.mapping.connection}: {verb} {len(report.created)} ({', '.join(report.created) or 'none'}); "
+              f"{len(report.existing)} already there.", highlight=False)
 
 
 class CRM(str, Enum):

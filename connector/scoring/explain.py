@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from ..model import RuleHit, ScoreCard
-from .engine import fmt
 
 #: CRM text fields hold a few thousand characters at most; sales reads the first lines
 MAX_TEXT = 1000
 
 
-def signed(points: float) -> str:
-    return ("+" if points >= 0 else "\u2212") + fmt(abs(points))
+def whole(points: float) -> str:
+    """Points as the CRM shows them: whole numbers, so decay moves them only now and
+    then, and a run writes only what a person would notice."""
+    return str(int(round(points)))
 
 
-def hit_points(hit: RuleHit) -> str:
+def signed(points: float, show=whole) -> str:
+    return ("+" if points >= 0 else "\u2212") + show(abs(points))
+
+
+def hit_points(hit: RuleHit, show=whole) -> str:
     """"+20", "−10", or "disqualifies" for a hard negative that takes no points."""
     if hit.disqualify:
-        return "disqualifies" if hit.points == 0 else f"{signed(hit.points)}, disqualifies"
-    return signed(hit.points)
+        return "disqualifies" if hit.points == 0 else f"{signed(hit.points, show)}, disqualifies"
+    return signed(hit.points, show)
 
 
 def hit_phrase(hit: RuleHit) -> str:
@@ -29,9 +34,9 @@ def hit_phrase(hit: RuleHit) -> str:
 
 def sales_text(card: ScoreCard, limit: int = 6) -> str:
     """ "Score 112 (fit 42, grade A; engagement 70): requested a demo +20, …. MQL." """
-    head = f"Score {fmt(card.total)} (fit {fmt(card.fit)}, grade {card.grade}; engagement {fmt(card.engagement)}"
-    if card.negative:
-        head += f"; negative {fmt(card.negative)}"
+    head = f"Score {whole(card.total)} (fit {whole(card.fit)}, grade {card.grade}; engagement {whole(card.engagement)}"
+    if round(card.negative):
+        head += f"; negative {whole(card.negative)}"
     head += ")"
     shown = [h for h in card.hits if h.points != 0 or h.disqualify][:limit]
     rest = len([h for h in card.hits if h.points != 0 or h.disqualify]) - len(shown)

@@ -1,0 +1,233 @@
+"""One sync run: pull what changed, append activity to the ledger, score, decide the
+stage, write only what changed, and move the watermark once the writes are confirmed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connector.adapters.base import CRM
+from connector.config import LoadedMapping
+from connector.model import (Activity, Contact, FieldWrite, ScoreCard, Stage, TaskRequest, Transition, WritePlan,
+                             iso)
+from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
+from connector.scoring.explain import whole
+from connector.state import StateStore
+
+from .score import initial_state
+
+log = logging.getLogger("mqlsync.sync")
+
+#: stages that carry the MQL tag: qualified by marketing, or further along
+TAGGED = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
+#: activity APIs may treat "after" as strictly after: ask from a little earlier and
+#: let the ledger drop what it already has
+ACTIVITY_OVERLAP = timedelta(seconds=1)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, printed at the end of every run and kept in the run log."""
+
+    connection: str
+    dry_run: bool
+    started_at: str
+    full: bool = False
+    contacts: int = 0
+    activities: int = 0
+    new_activities: int = 0
+    scored: int = 0
+    changed: int = 0
+    writes: int = 0
+    mqls: int = 0
+    new_mqls: int = 0
+    tasks_created: int = 0
+    requests: int = 0
+    duration_s: float = 0.0
+    rejected: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    diff: list[dict[str, Any]] = field(default_factory=list)
+    top_rules: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.failed or self.rejected else "ok"
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status
+        out["top_rules"] = [{"rule": r, "contacts": n} for r, n in self.top_rules]
+        return out
+
+
+def crm_values(card: ScoreCard, decision: Decision, mql_at: datetime | None) -> dict[str, str | None]:
+    """The write-back values in mqlsync's words, as the strings the CRM will hold.
+    Whole points: decay then changes a value only now and then, not on every run."""
+    return {
+        "score": whole(card.total), "fit": whole(card.fit), "engagement": whole(card.engagement),
+        "negative": whole(card.negative), "grade": card.grade, "stage": decision.stage.value,
+        "mql": "true" if decision.stage in TAGGED else "false", "mql_at": iso(mql_at),
+        "explanation": sales_text(card), "model_version": card.model_version, "lifecycle": decision.stage.value,
+    }
+
+
+def task_key(connection: str, contact_id: str, mql_at: datetime) -> str:
+    """One key per qualification: the same however often the run repeats."""
+    return f"{connection}:{contact_id}:{mql_at.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def task_for(loaded: LoadedMapping, contact: Contact, card: ScoreCard, mql_at: datetime) -> TaskRequest:
+    spec = loaded.mapping.tasks
+    subject = spec.subject.format(name=contact.name, title=contact.title or "", company=contact.company or "",
+                                  total=whole(card.total), fit=whole(card.fit), engagement=whole(card.engagement),
+                                  grade=card.grade, email=contact.email or "")
+    sla = timedelta(hours=loaded.model.model.sla_hours)
+    return TaskRequest(key=task_key(loaded.mapping.connection, contact.id, mql_at), contact_id=contact.id,
+                       owner_id=contact.owner_id, due_at=mql_at + sla, subject=subject,
+                       body=f"New MQL, follow up within {loaded.model.model.sla_hours:g} hours.\n{sales_text(card)}",
+                       priority=spec.priority)
+
+
+def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool = False,
+             full: bool = False, progress: Callable[[str, int], None] | None = None,
+             rescore_only: bool = False) -> RunSummary:
+    """One run. `dry_run` reads the CRM and computes the writes, then writes nothing,
+    neither to the CRM nor to the state. `rescore_only` skips the pulls and rescores
+    every known contact from the ledger (the daily decay pass)."""
+    clock = time.perf_counter()
+    conn = loaded.mapping.connection
+    summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
+    run_id = None if dry_run else store.start_run(conn, now)
+    try:
+        _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress)
+    except BaseException as exc:
+        if run_id is not None:
+            store.finish_run(run_id, "failed", {"error": type(exc).__name__}, now)
+        raise
+    summary.requests = crm.requests
+    summary.duration_s = round(time.perf_counter() - clock, 3)
+    if run_id is not None:
+        store.finish_run(run_id, summary.status, summary.as_json(), now)
+    return summary
+
+
+def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
+         rescore_only: bool, summary: RunSummary, progress) -> None:
+    conn = loaded.mapping.connection
+    tick = progress or (lambda stage, n: None)
+
+    # 1. Pull contacts changed since the watermark, and activity since its own.
+    pulled: dict[str, Contact] = {}
+    new_activities: list[Activity] = []
+    high: dict[str, datetime | None] = {"contacts": None, "activities": None}
+    if not rescore_only:
+        since = None if full else store.watermark(conn, "contacts")
+        for page in crm.pull_contacts(since):
+            pulled.update((c.id, c) for c in page.contacts)
+            summary.rejected += [str(r) for r in page.rejected]
+            high["contacts"] = _later(high["contacts"], page.high_water)
+            tick("contacts", len(page.contacts))
+        activity_since = None if full else store.watermark(conn, "activities")
+        for page in crm.pull_activities(activity_since - ACTIVITY_OVERLAP if activity_since else None):
+            new_activities += page.activities
+            summary.rejected += [str(r) for r in page.rejected]
+            high["activities"] = _later(high["activities"], page.high_water)
+            tick("activities", len(page.activities))
+    summary.contacts, summary.activities = len(pulled), len(new_activities)
+
+    # 2. The ledger, then everyone whose score may have changed.
+    if not dry_run:
+        store.save_contacts(conn, pulled.values(), now)
+        summary.new_activities = store.add_activities(conn, new_activities)
+    retry = set(store.failures_of(conn))
+    if rescore_only:
+        affected = None
+    else:
+        affected = set(pulled) | {a.contact_id for a in new_activities} | retry
+    contacts = store.load_contacts(conn, None if affected is None else affected - set(pulled))
+    contacts.update(pulled)
+    ledger = store.activities_of(conn, contacts)
+    if dry_run:
+        for activity in new_activities:
+            ledger.setdefault(activity.contact_id, []).append(activity)
+    stages = store.stages_of(conn, contacts)
+    previous = store.written_of(conn, contacts)
+
+    # 3. Score, decide, diff.
+    scorer = Scorer(loaded.model)
+    spec = loaded.model.model.lifecycle
+    plan = WritePlan()
+    outcome: dict[str, tuple[dict[str, str | None], tuple[Stage, datetime | None, datetime | None],
+                             tuple[Transition, ...]]] = {}
+    rules: dict[str, int] = {}
+    for cid, contact in contacts.items():
+        card = scorer.score(contact, ledger.get(cid, ()), now)
+        known = stages.get(cid)
+        state = StageState(known[0], known[1]) if known else initial_state(contact)
+        decision = decide(state, card, SalesSignals.of(contact), now, spec)
+        mql_at = decision.mql_at or (known[2] if known else None)
+        if decision.stage not in TAGGED:
+            mql_at = None
+        values = crm_values(card, decision, mql_at)
+        before = previous.get(cid, {})
+        changed = {k: v for k, v in values.items() if before.get(k) != v}
+        if changed:
+            plan.updates.append(FieldWrite(contact_id=cid, values=changed, lifecycle_from=crm.lifecycle_of(cid)))
+            summary.diff.append({"contact_id": cid, "name": contact.name,
+                                 "changes": {k: [before.get(k), v] for k, v in changed.items() if k != "explanation"}})
+        if decision.mql_at is not None and loaded.mapping.tasks.enabled:
+            plan.tasks.append(task_for(loaded, contact, card, decision.mql_at))
+        outcome[cid] = (values, (decision.stage, decision.state.since, mql_at), decision.transitions)
+        summary.mqls += decision.stage == Stage.MQL
+        summary.new_mqls += decision.mql_at is not None
+        for hit in card.hits:
+            rules[hit.rule_id] = rules.get(hit.rule_id, 0) + 1
+        tick("scored", 1)
+    summary.scored = len(contacts)
+    summary.changed = len(plan.updates)
+    summary.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    if dry_run:
+        summary.tasks_created = len(plan.tasks)
+        return
+
+    # 4. Tasks: a key is recorded before the call; a key recorded but never confirmed
+    #    (a crash between the two) is looked up in the CRM before creating it again.
+    keys = store.tasks_of(conn, [t.key for t in plan.tasks])
+    unconfirmed = [k for k, (status, _) in keys.items() if status == "pending"]
+    found = crm.find_tasks(unconfirmed) if unconfirmed else {}
+    if found:
+        store.tasks_confirmed(conn, found)
+    plan.tasks = [t for t in plan.tasks if keys.get(t.key, ("", None))[0] != "confirmed" and t.key not in found]
+    store.tasks_pending(conn, {t.key: t.contact_id for t in plan.tasks}, now)
+
+    # 5. Write, then record what the CRM confirmed.
+    result = crm.apply(plan) if plan else None
+    failed = {f.contact_id: f.reason for f in result.failed} if result else {}
+    if result:
+        store.tasks_confirmed(conn, result.tasks)
+        summary.tasks_created = len(result.tasks)
+        summary.writes = len(set(result.updated) - set(failed))
+    summary.failed = [f"{cid}: {reason}" for cid, reason in failed.items()]
+    ok = {cid: o for cid, o in outcome.items() if cid not in failed}
+    store.commit_writes(conn, {cid: o[0] for cid, o in ok.items()}, {cid: o[1] for cid, o in ok.items()},
+                        [t for o in ok.values() for t in o[2]], now)
+    if failed:
+        store.record_failures(conn, failed, now)
+
+    # 6. Watermarks: to the newest change the CRM showed, never past this run's start.
+    #    Failed records stay in the failures table and are picked up again next run.
+    for obj, value in high.items():
+        if value is not None:
+            store.set_watermark(conn, obj, min(value, now))
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
