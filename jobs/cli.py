@@ -252,40 +252,35 @@ def demo(
     as_json_: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=1)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
-    model: ModelOpt = None,
 ) -> None:
-    """Score the bundled sample data with the default model and show what it finds.
-    (Syncing with the sandbox CRM arrives with the HubSpot adapter.)"""
-    loaded = load_model(model or default_model_path())
-    batch = sample_batch(seed, contacts)
-    summary = Summary()
-    first_mql: Scored | None = None
-    with _progress(len(batch.contacts), "scoring") as bar:
-        task = bar.add_task("score", total=len(batch.contacts))
-        for result in score_batch(loaded, batch, sample.ANCHOR, lambda n: bar.advance(task, n)):
-            summary.add(result)
-            if first_mql is None and result.decision.mql_at is not None:
-                first_mql = result
-    report = {"mode": "sample", "model": loaded.model.name, "model_version": loaded.version,
-              "as_of": iso(sample.ANCHOR), "seed": seed, **summary.as_json(),
-              "activities": sum(len(v) for v in batch.activities.values())}
+    """Run mqlsync against a sandbox HubSpot in this process: seed it with the sample
+    data, create the properties, sync twice, and show what was found and written."""
+    from .demo import run_demo
+
+    report = run_demo(seed=seed, contacts=contacts)
     if as_json_:
         out.print(json.dumps(report, ensure_ascii=False), highlight=False, markup=False)
         return
-    out.rule("mqlsync demo: the sample data scored with the default model")
-    out.print(f"{report['contacts']:,} contacts with {report['activities']:,} activities, as of "
-              f"{sample.ANCHOR:%Y-%m-%d}, model {loaded.model.name} {loaded.version}", highlight=False)
-    out.print(f"MQL gate passed: {summary.mqls:,}   new MQLs: {summary.new_mqls:,}   grades: "
-              + "  ".join(f"{g} {n:,}" for g, n in sorted(summary.grades.items())), highlight=False)
-    out.print("stages: " + "  ".join(f"{s} {n:,}" for s, n in sorted(summary.stages.items())), highlight=False)
-    table = Table("rule", "contacts", title="top rules", show_edge=False)
-    for r, n in summary.rules.most_common(10):
-        table.add_row(r, f"{n:,}")
+    first, second = report["runs"]
+    out.rule("mqlsync demo: a sandbox HubSpot, set up and synced twice")
+    out.print(f"Sandbox HubSpot seeded with {report['sandbox_contacts']:,} contacts (seed {seed}); "
+              f"setup created {len(report['setup']['created'])} properties.", highlight=False)
+    table = Table("run", "contacts", "activities", "changed", "written", "new MQLs", "tasks", "API requests",
+                  "seconds", show_edge=False)
+    for i, run_ in enumerate(report["runs"], 1):
+        table.add_row(str(i), f"{run_['contacts']:,}", f"{run_['activities']:,}", f"{run_['changed']:,}",
+                      f"{run_['writes']:,}", f"{run_['new_mqls']:,}", f"{run_['tasks_created']:,}",
+                      f"{run_['requests']:,}", f"{run_['duration_s']:.1f}")
     out.print(table)
-    if first_mql is not None:
-        out.print(f"Why {first_mql.contact.id} ({first_mql.contact.name}) is an MQL:", highlight=False)
-        out.print("  " + first_mql.text, highlight=False, markup=False)
-        out.print(f"More: mqlsync explain {first_mql.contact.id}", highlight=False)
+    out.print(f"MQLs found: {first['new_mqls']:,}, each with one follow-up task for its owner "
+              f"({report['tasks_in_crm']:,} tasks in the CRM). The second run wrote {second['writes']:,} "
+              f"changes: nothing had changed.", highlight=False)
+    rules = Table("top rules", "contacts", show_edge=False)
+    for item in report["top_rules"][:8]:
+        rules.add_row(item["rule"], f"{item['contacts']:,}")
+    out.print(rules)
+    out.print(f"Sandbox: {report['sandbox']['requests']:,} requests served, {report['sandbox']['throttled']} "
+              "answered 429.", highlight=False)
 
 
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="The connection's mapping file.")]

@@ -102,13 +102,14 @@ def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, 
     conn = loaded.mapping.connection
     summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
     run_id = None if dry_run else store.start_run(conn, now)
+    requests_before = crm.requests
     try:
         _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress)
     except BaseException as exc:
         if run_id is not None:
             store.finish_run(run_id, "failed", {"error": type(exc).__name__}, now)
         raise
-    summary.requests = crm.requests
+    summary.requests = crm.requests - requests_before
     summary.duration_s = round(time.perf_counter() - clock, 3)
     if run_id is not None:
         store.finish_run(run_id, summary.status, summary.as_json(), now)

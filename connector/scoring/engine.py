@@ -11,6 +11,7 @@ from ..model import Activity, Contact, RuleHit, ScoreCard, as_utc
 from .conditions import present
 from .rules import Aged, activity_types, compile_rules, field_getter
 
+DAY = 86400.0
 #: which score each category adds to
 FIT, ENGAGEMENT, NEGATIVE = "fit", "engagement", "negative"
 CATEGORY_SCORE = {"profile": FIT, "channel": ENGAGEMENT, "actions": ENGAGEMENT, "undesired": NEGATIVE}
@@ -51,9 +52,14 @@ class Scorer:
     def score(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreCard:
         """The contact's score at `now`. Activities after `now` have not happened yet
         (that is what makes a backtest honest); repeats of one activity id count once;
-        activities of other contacts are ignored."""
+        activities of other contacts are ignored.
+
+        Ages count whole UTC calendar days (today 0, yesterday 1): decay and windows
+        move once a day, so runs within a day agree and write nothing new, and the
+        daily rescore carries the day's decay to the CRM."""
         now = as_utc(now)
         now_ts = now.timestamp()
+        today = now_ts // DAY
         by_type: dict[str, list[Aged]] = {}
         seen: set[str] = set()
         types = self.types
@@ -65,14 +71,14 @@ class Scorer:
             aid = activity.id
             if aid in seen or activity.contact_id != cid:
                 continue
-            age = now_ts - activity.at.timestamp()
-            if age < 0:
+            at_ts = activity.at.timestamp()
+            if at_ts > now_ts:
                 continue
             seen.add(aid)
             bucket = by_type.get(kind)
             if bucket is None:
                 by_type[kind] = bucket = []
-            bucket.append((age / 86400.0, activity))
+            bucket.append((today - at_ts // DAY, activity))
 
         values = {name: get(contact) for name, get in self.getters}
         hits: list[RuleHit] = []

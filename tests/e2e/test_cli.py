@@ -144,21 +144,27 @@ def test_explain_an_unknown_contact_exits_2(sample_dir):
     assert result.stderr.strip() == "not found: nobody"
 
 
-def test_demo_json_summarises_the_sample():
-    result = mqlsync("demo", "--json", "--contacts", "500")
+def test_demo_syncs_a_sandbox_twice_and_the_second_run_writes_nothing():
+    result = mqlsync("demo", "--json", "--contacts", "400")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["contacts"] == 500
-    assert 0 < report["mqls"] < 500
-    assert sum(report["grades"].values()) == 500
-    assert report["top_rules"][0]["contacts"] >= report["top_rules"][-1]["contacts"]
-    assert len(report["model_version"]) == 12
+    first, second = report["runs"]
+    assert report["mode"] == "sandbox" and len(report["setup"]["created"]) == 10
+    assert first["contacts"] == first["writes"] == 400
+    assert first["new_mqls"] > 0 and first["tasks_created"] == first["new_mqls"] == report["tasks_in_crm"]
+    assert second["writes"] == second["tasks_created"] == second["new_mqls"] == 0
+    for run in (first, second):
+        assert {"contacts", "mqls", "tasks_created", "writes", "requests"} <= set(run)
+        assert run["requests"] > 0 and run["status"] == "ok"
+    assert report["sandbox"]["requests"] == 10 + 2 + first["requests"] + second["requests"]
 
 
-def test_demo_runs_from_any_folder(tmp_path):
+def test_demo_runs_from_any_folder_and_shows_a_summary(tmp_path):
     result = mqlsync("demo", "--contacts", "200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mqlsync demo" in result.stdout and "top rules" in result.stdout
+    assert "The second run wrote 0 changes" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # the demo leaves nothing behind
 
 
 def test_unknown_option_is_a_usage_error_not_a_traceback():

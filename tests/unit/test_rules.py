@@ -94,15 +94,42 @@ def test_min_count_within_window_fires_once(tmp_path):
     assert hit(scorer.score(make_contact(), old, NOW), "pricing") is None
 
 
-def test_window_is_half_open_at_its_boundary(tmp_path):
+def at_day(days_before: int, hour: int, minute: int = 0) -> datetime:
+    """A moment `days_before` calendar days before NOW's day, at the given UTC time."""
+    return (NOW - timedelta(days=days_before)).replace(hour=hour, minute=minute)
+
+
+def test_window_counts_whole_calendar_days_and_is_half_open(tmp_path):
     scorer = scorer_from(tmp_path, """
         - {id: recent, kind: activity, category: actions, label: recent visit, points: 5,
            within_days: 30, type: page_view}
     """)
-    exactly = make_activity("page_view", 30)
-    just_inside = make_activity("page_view", 30 - 1 / 86400)
-    assert hit(scorer.score(make_contact(), [exactly], NOW), "recent") is None
-    assert hit(scorer.score(make_contact(), [just_inside], NOW), "recent").points == 5
+    day_30 = Activity(id="d30", contact_id="c1", type="page_view", at=at_day(30, 23, 59))
+    day_29 = Activity(id="d29", contact_id="c1", type="page_view", at=at_day(29, 0, 0))
+    assert hit(scorer.score(make_contact(), [day_30], NOW), "recent") is None
+    assert hit(scorer.score(make_contact(), [day_29], NOW), "recent").points == 5
+
+
+def test_scores_do_not_move_within_a_day(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 8,
+           type: email_click, decay: {half_life_days: 3}}
+    """)
+    click = Activity(id="c", contact_id="c1", type="email_click", at=at_day(3, 12))
+    morning, evening = NOW.replace(hour=0, minute=1), NOW.replace(hour=23, minute=59)
+    assert scorer.score(make_contact(), [click], morning) == scorer.score(make_contact(), [click], morning)
+    assert hit(scorer.score(make_contact(), [click], morning), "click").points == 4
+    assert hit(scorer.score(make_contact(), [click], evening), "click").points == 4
+    assert hit(scorer.score(make_contact(), [click], evening + timedelta(minutes=2)), "click").points < 4
+
+
+def test_an_activity_counts_from_the_moment_it_happens(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: demo, kind: activity, category: actions, label: requested a demo, points: 20, type: demo_request}
+    """)
+    later_today = Activity(id="x", contact_id="c1", type="demo_request", at=NOW + timedelta(hours=1))
+    assert hit(scorer.score(make_contact(), [later_today], NOW), "demo") is None
+    assert hit(scorer.score(make_contact(), [later_today], NOW + timedelta(hours=1)), "demo").points == 20
 
 
 def test_distinct_counts_different_values_not_repeats(tmp_path):
@@ -127,13 +154,14 @@ def test_half_life_halves_points_at_the_half_life(tmp_path):
     assert hit(scorer.score(make_contact(), [make_activity("email_click", 60)], NOW), "click").points == 2
 
 
-def test_expiry_drops_an_activity_exactly_at_the_window(tmp_path):
+def test_expiry_drops_an_activity_on_the_day_it_expires(tmp_path):
     scorer = scorer_from(tmp_path, """
         - {id: demo, kind: activity, category: actions, label: requested a demo, points: 20,
            type: form_submission, where: {form_type: demo}, decay: {expires_after_days: 90}}
     """)
-    alive = make_activity("form_submission", 89.99, form_type="demo")
-    expired = make_activity("form_submission", 90, form_type="demo")
+    alive = Activity(id="a", contact_id="c1", type="form_submission", at=at_day(89, 0), attributes={"form_type": "demo"})
+    expired = Activity(id="e", contact_id="c1", type="form_submission", at=at_day(90, 23, 59),
+                       attributes={"form_type": "demo"})
     assert hit(scorer.score(make_contact(), [alive], NOW), "demo").points == 20
     assert hit(scorer.score(make_contact(), [expired], NOW), "demo") is None
 
@@ -216,9 +244,9 @@ def test_future_activities_and_other_contacts_activities_are_ignored(tmp_path):
 
 def test_naive_timestamps_are_utc_and_time_zones_are_honoured(tmp_path):
     scorer = scorer_from(tmp_path, """
-        - {id: recent, kind: activity, category: actions, label: recent, points: 5, within_days: 1, type: page_view}
+        - {id: recent, kind: activity, category: actions, label: recent, points: 5, within_days: 2, type: page_view}
     """)
-    # 23 hours before NOW in UTC, written three ways.
+    # 23 hours before NOW in UTC (yesterday), written three ways.
     naive = Activity(id="n", contact_id="c1", type="page_view", at=datetime(2026, 10, 31, 10, 0))
     jakarta = Activity(id="j", contact_id="c1", type="page_view",
                        at=datetime(2026, 10, 31, 17, 0, tzinfo=timezone(timedelta(hours=7))))
