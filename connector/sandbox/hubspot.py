@@ -7,6 +7,7 @@ wording is not documented, the shape is kept and the message is ours."""
 from __future__ import annotations
 
 import base64
+import random
 import re
 import threading
 import time
@@ -117,6 +118,7 @@ class HubSpotSandbox(Emulation):
         for name, label, type_, field_type, options in _HS_PROPERTIES:
             self._define(name, label, type_, field_type, "contactinformation", options, hubspot_defined=True)
         self.next_id = 100
+        self.rng = random.Random(0)
         self.clock_ms = 0
         self.burst = BurstLimiter(burst_limit, burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
@@ -193,6 +195,29 @@ class HubSpotSandbox(Emulation):
             self.events.append({"id": str(uuid.UUID(int=len(self.events) + 1)), "eventType": event_type,
                                 "objectType": "contact", "objectId": contact_id,
                                 "occurredAt": occurred_ms, "properties": properties})
+
+    def admin(self, request: Request) -> Response | None:
+        """What a HubSpot user does in the app, for tests against a sandbox in another
+        process: edit a contact, record an event, look at tasks and contacts."""
+        body = request.body if isinstance(request.body, dict) else {}
+        if m := re.fullmatch(r"/__sandbox/contacts/(\d+)", request.path):
+            if m.group(1) not in self.contacts:
+                return Response(404, {"message": "no such contact"})
+            if request.method == "POST":
+                self.touch(m.group(1), body.get("properties") or {})
+            return Response(200, self.contacts[m.group(1)] | {"properties": dict(self.contacts[m.group(1)]["properties"])})
+        if request.path == "/__sandbox/events" and request.method == "POST":
+            self.add_event(str(body["eventType"]), str(body["contactId"]), _ms(body["occurredAt"]) or self.now_ms(),
+                           dict(body.get("properties") or {}))
+            return Response(201, {"events": len(self.events)})
+        if request.path == "/__sandbox/contacts" and request.method == "GET":
+            with self.lock:
+                return Response(200, {"results": [{"id": c["id"], "properties": dict(c["properties"])}
+                                                  for c in self.contacts.values()]})
+        if request.path == "/__sandbox/tasks" and request.method == "GET":
+            return Response(200, {"results": [dict(self._task_public(t), contacts=sorted(t["contacts"]))
+                                              for t in self.tasks.values()]})
+        return None
 
     # --- limits, auth and errors -----------------------------------------------------
 
@@ -387,6 +412,10 @@ class HubSpotSandbox(Emulation):
 
     def _batch_response(self, results: list, missing: list[str], started: str, verb: str,
                         ok_status: int = 200) -> Response:
+        # Batch results come back in no guaranteed order (CRM API reference, batch
+        # endpoints): shuffled here, so a client matching them by position fails in tests.
+        results = list(results)
+        self.rng.shuffle(results)
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
                                "completedAt": _iso(self.now_ms())}
         if not missing:

@@ -71,6 +71,10 @@ class Emulation:
     def rate_headers(self, request: Request) -> dict[str, str]:
         return {}
 
+    def admin(self, request: Request) -> Response | None:
+        """/__sandbox/ requests that act as a CRM user would (not API requests)."""
+        return None
+
     def rate_limit(self, request: Request) -> Response | None:
         """A 429 when the request is over the CRM's limits, else None."""
         return None
@@ -120,7 +124,9 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox", daemon=True)
+        # A short poll so stop() returns at once (tests start and stop many servers).
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="sandbox", daemon=True)
         self.thread.start()
         return self
 
@@ -154,6 +160,8 @@ class SandboxServer:
             with self.lock:
                 self.stats.clear()
             return Response(204)
+        if request.path.startswith("/__sandbox/"):
+            return self.emulation.admin(request) or Response(404, {"message": "no such sandbox endpoint"})
         emulation = self.emulation
         for method, pattern, handler in emulation.routes:
             match = pattern.fullmatch(request.path)

@@ -1,0 +1,221 @@
+"""The HubSpot adapter against the sandbox, through the real hubspot-api-client:
+mapping in both directions, paging past the search cap, partial failures, lifecycle
+rules, setup, tasks and credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import connector.adapters.hubspot as adapter_module
+import connector.sandbox.hubspot as sandbox_module
+from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter, task_key_of
+from connector.config import load_mapping
+from connector.errors import ConfigError, CredentialsError, CRMUnavailable
+from connector.model import FieldWrite, Stage, TaskRequest, WritePlan
+from connector.sample import generate
+from connector.sandbox.hubspot import HubSpotSandbox
+from connector.sandbox.seed import seed_hubspot
+from connector.sandbox.server import Faults, SandboxServer
+from tests.conftest import ROOT
+
+MAPPING = load_mapping(ROOT / "mappings" / "hubspot.yaml").mapping
+TOKEN = "sandbox-token"
+
+
+@pytest.fixture
+def seeded():
+    data = generate(seed=5, contacts=300)
+    portal = HubSpotSandbox(token=TOKEN)
+    ids = seed_hubspot(portal, MAPPING, data.contacts, data.activities)
+    return portal, ids, data
+
+
+@pytest.fixture
+def running(seeded):
+    portal, ids, data = seeded
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter.from_env(MAPPING, {ENV_TOKEN: TOKEN, ENV_BASE_URL: server.url})
+        yield crm, portal, ids, data
+
+
+def pull_all(crm, since=None):
+    contacts, rejected = {}, []
+    for page in crm.pull_contacts(since):
+        contacts.update((c.id, c) for c in page.contacts)
+        rejected += page.rejected
+    return contacts, rejected
+
+
+def test_contacts_read_back_as_the_sample_wrote_them(running):
+    crm, portal, ids, data = running
+    contacts, rejected = pull_all(crm)
+    assert rejected == [] and len(contacts) == 300
+    for original in data.contacts:
+        pulled = contacts[ids[original.id]]
+        for field in ("first_name", "last_name", "email", "title", "company", "phone", "industry", "country",
+                      "unsubscribed", "owner_id", "crm_stage", "sales_status", "sql_criteria"):
+            expected = getattr(original, field)
+            if field == "crm_stage" and expected is None:
+                expected = Stage.LEAD  # the seed writes every contact's lifecycle stage
+            assert getattr(pulled, field) == expected, (original.id, field)
+        if original.sales_status_at:
+            assert abs(pulled.sales_status_at - original.sales_status_at) < timedelta(milliseconds=1)
+        if original.company_size is not None:  # HubSpot keeps size as ranges: the lower bound comes back
+            assert pulled.company_size <= original.company_size
+
+
+def test_incremental_search_reads_past_the_10000_cap_without_skipping_shared_timestamps(monkeypatch):
+    # The cap made small so the test is quick; the logic is the same at 10,000.
+    monkeypatch.setattr(sandbox_module, "SEARCH_CAP", 1000)
+    monkeypatch.setattr(adapter_module, "SEARCH_CAP", 1000)
+    portal = HubSpotSandbox(token=TOKEN, burst_limit=10_000)
+    for i in range(1500):
+        portal.add_contact({"firstname": f"P{i}", "email": f"p{i}@x.io"})
+    # 300 contacts modified in the same millisecond, straddling the cap.
+    shared = portal.now_ms()
+    for cid in sorted(portal.contacts, key=int)[850:1150]:
+        portal.contacts[cid]["updatedAt"] = shared
+        portal.contacts[cid]["properties"]["lastmodifieddate"] = sandbox_module._iso(shared)
+    for cid in sorted(portal.contacts, key=int)[1150:]:
+        portal.touch(cid, {})
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        pages = list(crm.pull_contacts(datetime(2000, 1, 1, tzinfo=timezone.utc)))
+    pulled = [c.id for p in pages for c in p.contacts]
+    assert len(pulled) == len(set(pulled)) == 1500
+
+
+def test_a_207_fails_only_the_missing_record(running):
+    crm, portal, ids, data = running
+    crm.ensure_fields()
+    some = list(ids.values())[:3]
+    plan = WritePlan(updates=[FieldWrite(contact_id=cid, values={"score": "55"}) for cid in some]
+                     + [FieldWrite(contact_id="999999", values={"score": "1"})])
+    result = crm.apply(plan)
+    assert sorted(result.updated) == sorted(some)
+    assert [f.contact_id for f in result.failed] == ["999999"]
+    assert result.failed[0].reason.startswith("OBJECT_NOT_FOUND")
+    assert all(portal.contacts[cid]["properties"]["mqlsync_score"] == "55" for cid in some)
+
+
+def test_a_refused_value_fails_only_its_record_and_the_rest_is_written(running):
+    crm, portal, ids, data = running
+    crm.ensure_fields()
+    good, bad = list(ids.values())[:2], list(ids.values())[2]
+    plan = WritePlan(updates=[FieldWrite(contact_id=c, values={"score": "60"}) for c in good]
+                     + [FieldWrite(contact_id=bad, values={"score": "sixty"})])
+    result = crm.apply(plan)
+    assert sorted(result.updated) == sorted(good)
+    (failure,) = result.failed
+    assert failure.contact_id == bad and "not a valid number" in failure.reason
+
+
+def test_lifecycle_moves_back_by_clearing_it_first(running):
+    crm, portal, ids, data = running
+    cid = list(ids.values())[0]
+    portal.touch(cid, {"lifecyclestage": "salesqualifiedlead"})
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"lifecycle": "mql"},
+                                                     lifecycle_from="salesqualifiedlead")]))
+    assert result.updated == [cid] and result.failed == []
+    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "marketingqualifiedlead"
+
+
+def test_a_stage_the_mapping_does_not_write_leaves_the_crm_lifecycle_alone(running):
+    crm, portal, ids, data = running
+    cid = list(ids.values())[0]
+    portal.touch(cid, {"lifecyclestage": "customer"})
+    crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"lifecycle": "customer", "stage": "customer"})]))
+    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "customer"
+
+
+def test_setup_creates_what_is_missing_and_changes_nothing_that_exists(running):
+    crm, portal, ids, data = running
+    portal.groups["mqlsync"] = {"name": "mqlsync", "label": "ours", "displayOrder": 1, "archived": False}
+    portal._define("mqlsync_score", "Score set by an admin", "number", "number", "mqlsync", [])
+    dry = crm.ensure_fields(dry_run=True)
+    assert "mqlsync_fit" in dry.created and "mqlsync_fit" not in portal.properties
+    report = crm.ensure_fields()
+    assert report.existing[:2] == ["group mqlsync", "mqlsync_score"]
+    assert len(report.created) == 8
+    assert portal.properties["mqlsync_score"]["label"] == "Score set by an admin"
+    assert portal.properties["mqlsync_mql"]["type"] == "bool"
+    assert crm.ensure_fields().created == []
+
+
+def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_key(running):
+    crm, portal, ids, data = running
+    contacts = list(ids.values())[:3]
+    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id="1000002", due_at=due,
+                         subject=f"MQL {c}", body="Score 80", priority="HIGH") for c in contacts]
+    result = crm.apply(WritePlan(tasks=tasks))
+    assert set(result.tasks) == {t.key for t in tasks}
+    for task in tasks:
+        record = portal.tasks[result.tasks[task.key]]
+        assert record["contacts"] == {task.contact_id}  # matched by key, never by position
+        assert record["properties"]["hubspot_owner_id"] == "1000002"
+        assert record["properties"]["hs_timestamp"] == str(int(due.timestamp() * 1000))
+        assert task_key_of(record["properties"]["hs_task_body"]) == task.key
+    assert crm.find_tasks([tasks[1].key, "hubspot-main:nobody:x"]) == {tasks[1].key: result.tasks[tasks[1].key]}
+
+
+def test_page_views_come_in_as_activities_of_the_right_contact(running):
+    crm, portal, ids, data = running
+    activities = [a for page in crm.pull_activities(None) for a in page.activities]
+    expected = [a for a in data.activities if a.type == "page_view"]
+    assert len(activities) == len(expected)
+    by_url = {(ids[a.contact_id], a.attributes["url"], a.at.replace(microsecond=a.at.microsecond // 1000 * 1000))
+              for a in expected}
+    assert {(a.contact_id, a.attributes["url"], a.at) for a in activities} == by_url
+    assert all(a.id.startswith("e_visited_page:") and a.type == "page_view" for a in activities)
+
+
+def test_transient_429s_and_5xx_are_retried_and_counted(seeded):
+    portal, ids, data = seeded
+    with SandboxServer(portal, faults=Faults(rate_429=0.2, rate_5xx=0.2, seed=3)) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        crm.budget_s = 30
+        import connector.http as http
+
+        http_sleep = []
+        original = http.Retrying.__init__
+
+        def no_sleep(self, *a, **k):  # the policy is real; only its waiting is skipped
+            k["sleep"] = http_sleep.append
+            original(self, *a, **k)
+
+        http.Retrying.__init__ = no_sleep
+        try:
+            contacts, _ = pull_all(crm)
+        finally:
+            http.Retrying.__init__ = original
+        stats = server.snapshot()
+    assert len(contacts) == 300
+    assert stats["faults"] > 0 and crm.requests == stats["requests"] > 3
+    assert len(http_sleep) == stats["faults"]
+
+
+def test_a_refused_token_is_one_clear_error_without_the_token(seeded):
+    portal, ids, data = seeded
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, "pat-wrong-token-value", server.url)
+        with pytest.raises(CredentialsError) as exc:
+            pull_all(crm)
+    assert "401" in str(exc.value) and "pat-wrong-token-value" not in str(exc.value)
+
+
+def test_credentials_come_from_the_environment_and_http_only_to_loopback():
+    with pytest.raises(CredentialsError, match="HUBSPOT_ACCESS_TOKEN is not set"):
+        HubSpotAdapter.from_env(MAPPING, {})
+    with pytest.raises(ConfigError, match="plain http is only allowed"):
+        HubSpotAdapter.from_env(MAPPING, {ENV_TOKEN: "t", ENV_BASE_URL: "http://crm.example.com"})
+    assert HubSpotAdapter.from_env(MAPPING, {ENV_TOKEN: "t", ENV_BASE_URL: "http://localhost:9"}).client
+
+
+def test_an_unreachable_crm_stops_with_one_clear_error():
+    crm = HubSpotAdapter(MAPPING, TOKEN, "http://127.0.0.1:9")  # nothing listens on port 9
+    crm.budget_s = 0.5
+    with pytest.raises(CRMUnavailable, match="HubSpot kept failing"):
+        pull_all(crm)
