@@ -373,7 +373,9 @@ def sandbox(
 
     from .sandbox import hubspot_sandbox
 
-    running = hubspot_sandbox(seed=seed, contacts=contacts, port=port, token=token,
+    # The sample's activity is dated relative to now, so the sandbox looks live any day.
+    started = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    running = hubspot_sandbox(seed=seed, contacts=contacts, port=port, token=token, now=started,
                               faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
     url = running.server.url
     err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} contacts (seed {seed}); "
