@@ -352,6 +352,40 @@ def setup(
               f"{len(report.existing)} already there.", highlight=False)
 
 
+@command()
+def schedule(
+    mappings: Annotated[list[Path], typer.Option("--mapping", "-m", help="Mapping files; repeat for several.")],
+) -> None:
+    """Sync on each mapping's schedule (interval or cron) until SIGTERM or Ctrl-C, with
+    a daily rescore for decay. A run never overlaps another of the same connection;
+    runs missed while busy or down collapse into one; on SIGTERM a run that is writing
+    finishes, one that is reading stops, and nothing is lost either way."""
+    import threading
+
+    from connector.config import load_mapping
+    from connector.state import StateStore
+
+    from .connect import adapter_for
+    from .schedule import Connection, run_forever
+
+    loaded = [load_mapping(path) for path in mappings]
+    names = [m.mapping.connection for m in loaded]
+    if len(set(names)) != len(names):
+        raise typer.BadParameter(f"two mapping files name the same connection: {names}", param_hint="--mapping")
+    for item in loaded:  # credentials are checked before the first run, not at 3 a.m.
+        adapter_for(item)
+    store = StateStore.from_env()
+    stopping = threading.Event()
+    connections = [Connection(item, adapter_for, store, stopping) for item in loaded]
+    logging.getLogger("mqlsync").setLevel(logging.INFO)  # a long-lived process reports each run
+    for item in loaded:
+        spec = item.mapping.schedule
+        when = f"cron '{spec.cron}'" if spec.cron else f"every {spec.every_minutes} min"
+        err.print(f"{item.mapping.connection}: sync {when}, rescore daily at {spec.rescore_at}", highlight=False)
+    run_forever(connections, stopping)
+    err.print("schedule stopped", highlight=False)
+
+
 class CRM(str, Enum):
     hubspot = "hubspot"
 

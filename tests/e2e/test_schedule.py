@@ -1,0 +1,123 @@
+"""The schedule: its jobs, no overlapping runs of a connection, a run that stops cleanly
+when asked, and `mqlsync schedule` stopping on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from datetime import timezone
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connector.adapters.hubspot import HubSpotAdapter
+from connector.config import load_mapping
+from connector.state import StateStore, runs
+from jobs.sandbox import hubspot_sandbox
+from jobs.schedule import Connection, add_jobs
+from tests.conftest import ROOT
+
+LOADED = load_mapping(ROOT / "mappings" / "hubspot.yaml")
+
+
+def connection_to(url: str, store: StateStore, stopping=None) -> Connection:
+    return Connection(LOADED, lambda loaded: HubSpotAdapter(loaded.mapping, "sandbox-token", url), store,
+                      stopping or threading.Event())
+
+
+def test_each_mapping_gets_a_sync_job_and_a_daily_rescore_that_never_overlap(tmp_path):
+    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    add_jobs(scheduler, connection_to("http://127.0.0.1:9", StateStore("sqlite://")))
+    schedule = LOADED.mapping.schedule.model_copy(update={"every_minutes": None, "cron": "*/5 8-18 * * 1-5"})
+    other = replace(LOADED, mapping=LOADED.mapping.model_copy(update={"connection": "hubspot-two",
+                                                                      "schedule": schedule}))
+    add_jobs(scheduler, Connection(other, lambda loaded: None, StateStore("sqlite://"), threading.Event()),
+             run_now=False)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"hubspot-main:sync", "hubspot-main:rescore", "hubspot-two:sync", "hubspot-two:rescore"}
+    sync = jobs["hubspot-main:sync"]
+    assert isinstance(sync.trigger, IntervalTrigger) and sync.trigger.interval.total_seconds() == 15 * 60
+    assert sync.max_instances == 1 and sync.coalesce is True
+    assert isinstance(jobs["hubspot-two:sync"].trigger, CronTrigger)
+    assert str(jobs["hubspot-two:sync"].trigger.fields[5]) == "8-18"  # hour
+    rescore = jobs["hubspot-main:rescore"]
+    assert rescore.kwargs == {"rescore_only": True} and str(rescore.trigger.fields[5]) == "3"
+
+
+def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path):
+    connection = connection_to("http://127.0.0.1:9", StateStore(f"sqlite:///{tmp_path / 's.db'}"))
+    connection.lock.acquire()
+    try:
+        assert connection.sync() is None
+    finally:
+        connection.lock.release()
+
+
+def test_a_run_asked_to_stop_while_reading_writes_nothing(tmp_path):
+    running = hubspot_sandbox(contacts=100)
+    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+    stopping = threading.Event()
+    stopping.set()
+    with running.server:
+        assert connection_to(running.server.url, store, stopping).sync() is None
+        stats = running.server.snapshot()
+    assert "POST /crm/v3/objects/contacts/batch/update" not in stats["by_endpoint"]
+    assert store.watermark("hubspot-main", "contacts") is None
+
+
+def test_a_failing_run_is_logged_and_the_next_one_works(tmp_path, caplog):
+    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+    down = connection_to("http://127.0.0.1:9", store)
+    down.make_crm = lambda loaded: _fast(HubSpotAdapter(loaded.mapping, "sandbox-token", "http://127.0.0.1:9"))
+    assert down.sync() is None
+    assert "sync failed: HubSpot kept failing" in caplog.text
+    running = hubspot_sandbox(contacts=50)
+    with running.server:
+        running.emulation.groups["mqlsync"] = {"name": "mqlsync", "label": "m", "displayOrder": 0, "archived": False}
+        HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url).ensure_fields()
+        summary = connection_to(running.server.url, store).sync()
+    assert summary is not None and summary.writes == 50
+
+
+def _fast(adapter: HubSpotAdapter) -> HubSpotAdapter:
+    adapter.budget_s = 0.3
+    return adapter
+
+
+def test_mqlsync_schedule_runs_at_once_and_stops_cleanly_on_sigterm(tmp_path):
+    running = hubspot_sandbox(contacts=100)
+    with running.server:
+        HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url).ensure_fields()
+        state = tmp_path / "state.db"
+        env = dict(os.environ, MQLSYNC_HUBSPOT_BASE_URL=running.server.url, HUBSPOT_ACCESS_TOKEN="sandbox-token",
+                   MQLSYNC_STATE_URL=f"sqlite:///{state}", COLUMNS="200")
+        proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "schedule", "--mapping",
+                                 str(ROOT / "mappings" / "hubspot.yaml")], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        finished = 0
+        while time.time() < deadline and not finished:
+            time.sleep(0.2)
+            if state.exists():
+                engine = sa.create_engine(f"sqlite:///{state}")
+                try:
+                    with engine.connect() as conn:
+                        finished = conn.execute(sa.select(sa.func.count()).select_from(runs).where(
+                            runs.c.status == "ok")).scalar()
+                except sa.exc.OperationalError:  # created, tables not yet
+                    pass
+                engine.dispose()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert finished == 1, err
+    assert proc.returncode == 0, err
+    assert "sync every 15 min, rescore daily at 03:00" in err
+    assert "sync done: 100 pulled, 100 written" in " ".join(err.split())
+    assert "schedule stopped" in err and "Traceback" not in err
