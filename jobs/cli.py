@@ -400,6 +400,8 @@ def sandbox(
     fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1, help="Share of requests answered 429.")] = 0.0,
     fault_5xx: Annotated[float, typer.Option("--fault-5xx", min=0, max=1, help="Share answered 502/503.")] = 0.0,
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
+    burst_limit: Annotated[int, typer.Option("--burst-limit", min=1,
+                                             help="Requests per 10 s (HubSpot Free/Starter: 100).")] = 100,
 ) -> None:
     """Serve a sandbox CRM on 127.0.0.1, seeded with the sample data, until stopped.
     GET /__sandbox/stats shows the requests it served and the 429s it sent."""
@@ -410,7 +412,7 @@ def sandbox(
     # The sample's activity is dated relative to now, so the sandbox looks live any day.
     started = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     running = hubspot_sandbox(seed=seed, contacts=contacts, port=port, token=token, now=started,
-                              faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
+                              burst_limit=burst_limit, faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
     url = running.server.url
     err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} contacts (seed {seed}); "
               f"stats at {url}/__sandbox/stats. Ctrl-C stops it.", highlight=False)

@@ -143,10 +143,11 @@ class HubSpotSandbox(Emulation):
     # --- the portal's state ------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """A clock that never repeats a millisecond, so every write has its own
-        lastmodifieddate (as HubSpot's do, at millisecond precision)."""
+        """HubSpot's clock: milliseconds that never go backward. Records written in the
+        same millisecond share a lastmodifieddate, as in HubSpot (a batch of 100 often
+        does), which is why incremental reads compare with >= and deduplicate."""
         with self.lock:
-            self.clock_ms = max(self.clock_ms + 1, int(time.time() * 1000))
+            self.clock_ms = max(self.clock_ms, int(time.time() * 1000))
             return self.clock_ms
 
     def new_id(self) -> str:

@@ -15,6 +15,7 @@ from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, BatchR
 from hubspot.crm.objects.tasks import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
+import connector.sandbox.hubspot as sandbox_module
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.sandbox.server import Faults, SandboxServer
 
@@ -68,6 +69,9 @@ def test_list_pages_with_the_after_cursor_until_the_end(client):
 
 
 def test_search_filters_sorts_and_pages_by_lastmodifieddate(client, portal):
+    for i, cid in enumerate(sorted(portal.contacts, key=int)):  # one second apart
+        portal.contacts[cid]["updatedAt"] = 1_790_000_000_000 + i * 1000
+        portal.contacts[cid]["properties"]["lastmodifieddate"] = sandbox_module._iso(1_790_000_000_000 + i * 1000)
     first = sorted(portal.contacts, key=int)[5]
     since = portal.contacts[first]["updatedAt"]
     result = search(client, filter_groups=[{"filters": [

@@ -1,0 +1,124 @@
+"""Benchmark: API requests a HubSpot sync costs, against the minimum the page and
+batch sizes allow, and peak memory of the sync process.
+
+    python3 tests/bench/bench_sync.py [--contacts 10000] [--changed 0.01]
+    python3 tests/bench/bench_sync.py --memory --contacts 100000
+
+The sandbox runs as its own process (its memory is not the sync's) with a high burst
+limit, so the figures count requests, not waits. Run on demand, never in the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from connector.adapters.hubspot import (BATCH, LIST_PAGE, SEARCH_PAGE, HubSpotAdapter)  # noqa: E402
+from connector.config import load_mapping  # noqa: E402
+from connector.state import StateStore  # noqa: E402
+from jobs.sync import run_sync  # noqa: E402
+
+EVENTS_PAGE = 100
+
+
+def start_sandbox(contacts: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "sandbox", "--port", str(port), "--contacts",
+                             str(contacts), "--burst-limit", "1000000"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url + "/__sandbox/stats", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("sandbox did not start")
+
+
+def admin(url: str, path: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"},
+                                 method="POST" if data else "GET")
+    return json.load(urllib.request.urlopen(req))
+
+
+def stats(url: str) -> dict:
+    return admin(url, "/__sandbox/stats")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--changed", type=float, default=0.01)
+    parser.add_argument("--memory", action="store_true", help="one full sync; report peak memory")
+    args = parser.parse_args()
+    loaded = load_mapping(ROOT / "mappings" / "hubspot.yaml")
+    proc, url = start_sandbox(args.contacts)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = StateStore(f"sqlite:///{tmp}/state.db")
+            crm = HubSpotAdapter(loaded.mapping, "sandbox-token", url)
+            crm.ensure_fields()
+            before = stats(url)["requests"]
+            t = time.perf_counter()
+            full = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            full_s = time.perf_counter() - t
+            events = full.activities
+            minimum = (math.ceil(args.contacts / LIST_PAGE) + math.ceil(events / EVENTS_PAGE)
+                       + math.ceil(full.writes / BATCH) + math.ceil(full.tasks_created / BATCH))
+            print(f"full sync of {args.contacts:,} contacts, {events:,} page views: {full.requests:,} requests "
+                  f"(minimum {minimum:,}: {math.ceil(args.contacts / LIST_PAGE)} list pages + "
+                  f"{math.ceil(events / EVENTS_PAGE)} event pages + {math.ceil(full.writes / BATCH)} update batches + "
+                  f"{math.ceil(full.tasks_created / BATCH)} task batches); {full.writes:,} written, "
+                  f"{full.tasks_created:,} tasks, {full_s:.1f}s; sandbox counted {stats(url)['requests'] - before:,}")
+            if args.memory:
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"peak RSS of the sync process: {peak:.0f} MB")
+                return
+            settle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            print(f"next run (re-reads the {settle.contacts:,} contacts the full run wrote): {settle.requests:,} "
+                  f"requests, {settle.writes} written")
+            people = admin(url, "/__sandbox/contacts")["results"]
+            step = max(1, int(1 / args.changed))
+            changed = [p for i, p in enumerate(people) if i % step == 0]
+            for person in changed:
+                admin(url, f"/__sandbox/contacts/{person['id']}", {"properties": {"jobtitle": "VP Marketing"}})
+            by_before = stats(url)["by_endpoint"]
+            incr = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            by_after = stats(url)["by_endpoint"]
+            print("  incremental requests by endpoint:", {k: v - by_before.get(k, 0) for k, v in by_after.items()
+                                                          if v != by_before.get(k, 0)})
+            minimum = math.ceil(len(changed) / SEARCH_PAGE) + 1 + math.ceil(incr.writes / BATCH) + (
+                math.ceil(incr.tasks_created / BATCH))
+            print(f"incremental with {len(changed):,} contacts changed ({args.changed:.0%}): {incr.requests:,} requests "
+                  f"(minimum {minimum}: {math.ceil(len(changed) / SEARCH_PAGE)} search pages + 1 event page + "
+                  f"{math.ceil(incr.writes / BATCH)} update batches + {math.ceil(incr.tasks_created / BATCH)} task "
+                  f"batches); {incr.writes:,} written")
+            idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            print(f"idle run (nothing changed): {idle.requests} requests, {idle.writes} written")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
