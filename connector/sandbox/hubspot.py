@@ -7,6 +7,8 @@ wording is not documented, the shape is kept and the message is ours."""
 from __future__ import annotations
 
 import base64
+import bisect
+import json
 import random
 import re
 import threading
@@ -110,7 +112,6 @@ class HubSpotSandbox(Emulation):
         self.contacts: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.owners: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
         self.properties: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {
             "contactinformation": {"name": "contactinformation", "label": "Contact information",
@@ -119,6 +120,14 @@ class HubSpotSandbox(Emulation):
             self._define(name, label, type_, field_type, "contactinformation", options, hubspot_defined=True)
         self.next_id = 100
         self.rng = random.Random(0)
+        # Indexes, so a portal of 100,000 contacts answers as fast as a small one:
+        # contact ids in order (they only grow), events per type sorted lazily by time,
+        # and search results per query until the data changes.
+        self.contact_ids: list[int] = []
+        self.events_by_type: dict[str, list[dict[str, Any]]] = {}
+        self._events_sorted: set[str] = set()
+        self.version = 0
+        self._search_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self.clock_ms = 0
         self.burst = BurstLimiter(burst_limit, burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
@@ -176,6 +185,8 @@ class HubSpotSandbox(Emulation):
         props.update(hs_object_id=cid, createdate=_iso(created), lastmodifieddate=_iso(now))
         with self.lock:
             self.contacts[cid] = {"id": cid, "properties": props, "createdAt": created, "updatedAt": now}
+            self.contact_ids.append(int(cid))
+            self.version += 1
         return cid
 
     def touch(self, cid: str, changes: dict[str, str | None]) -> None:
@@ -185,6 +196,7 @@ class HubSpotSandbox(Emulation):
             record["properties"].update(changes)
             record["updatedAt"] = self.now_ms()
             record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+            self.version += 1
 
     def add_owner(self, owner_id: str, email: str, first: str, last: str) -> None:
         self.owners.append({"id": owner_id, "email": email, "firstName": first, "lastName": last,
@@ -193,9 +205,20 @@ class HubSpotSandbox(Emulation):
 
     def add_event(self, event_type: str, contact_id: str, occurred_ms: int, properties: dict[str, str]) -> None:
         with self.lock:
-            self.events.append({"id": str(uuid.UUID(int=len(self.events) + 1)), "eventType": event_type,
-                                "objectType": "contact", "objectId": contact_id,
-                                "occurredAt": occurred_ms, "properties": properties})
+            self.event_count += 1
+            self.events_by_type.setdefault(event_type, []).append(
+                {"id": str(uuid.UUID(int=self.event_count)), "eventType": event_type, "objectType": "contact",
+                 "objectId": contact_id, "occurredAt": occurred_ms, "properties": properties})
+            self._events_sorted.discard(event_type)
+
+    event_count = 0
+
+    def _events_of(self, event_type: str) -> list[dict[str, Any]]:
+        rows = self.events_by_type.get(event_type, [])
+        if event_type not in self._events_sorted:
+            rows.sort(key=lambda e: (e["occurredAt"], e["id"]))
+            self._events_sorted.add(event_type)
+        return rows
 
     def admin(self, request: Request) -> Response | None:
         """What a HubSpot user does in the app, for tests against a sandbox in another
@@ -210,7 +233,7 @@ class HubSpotSandbox(Emulation):
         if request.path == "/__sandbox/events" and request.method == "POST":
             self.add_event(str(body["eventType"]), str(body["contactId"]), _ms(body["occurredAt"]) or self.now_ms(),
                            dict(body.get("properties") or {}))
-            return Response(201, {"events": len(self.events)})
+            return Response(201, {"events": self.event_count})
         if request.path == "/__sandbox/contacts" and request.method == "GET":
             with self.lock:
                 return Response(200, {"results": [{"id": c["id"], "properties": dict(c["properties"])}
@@ -290,11 +313,11 @@ class HubSpotSandbox(Emulation):
         limit = min(int(request.arg("limit", "10")), 100)
         after = int(request.arg("after", "0") or 0)
         with self.lock:
-            ids = sorted(self.contacts, key=int)
-            page = [self._public(self.contacts[i], self._properties_arg(request))
-                    for i in ids if int(i) > after][:limit]
+            ids = self.contact_ids
+            start = bisect.bisect_right(ids, after)
+            page = [self._public(self.contacts[str(i)], self._properties_arg(request)) for i in ids[start:start + limit]]
         body: dict[str, Any] = {"results": page}
-        if page and int(ids[-1]) > int(page[-1]["id"]):
+        if page and ids[-1] > int(page[-1]["id"]):
             body["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
         return Response(200, body)
 
@@ -373,7 +396,14 @@ class HubSpotSandbox(Emulation):
                 name = flt.get("propertyName", "")
                 if kind == "contacts" and not name.startswith("associations.") and name not in self.properties:
                     return error(400, "VALIDATION_ERROR", f"Property \"{name}\" does not exist", subCategory="")
+        # Paging through one query re-runs it with another `after`: keep its rows until
+        # anything changes, as a 100,000-contact portal would otherwise filter per page.
+        cache_key = json.dumps([kind, groups, body.get("sorts")], sort_keys=True)
         with self.lock:
+            cached = self._search_cache.get(cache_key)
+            if cached and cached[0] == self.version:
+                rows = cached[1]
+                return self._search_page(rows, after, limit, body)
             rows = [r for r in records.values()
                     if not groups or any(all(self._matches(r["properties"], f, associations_of(r))
                                              for f in g.get("filters", [])) for g in groups)]
@@ -388,6 +418,11 @@ class HubSpotSandbox(Emulation):
                       reverse=sort.get("direction") == "DESCENDING")
         else:
             rows.sort(key=lambda r: int(r["id"]))
+        with self.lock:
+            self._search_cache[cache_key] = (self.version, rows)
+        return self._search_page(rows, after, limit, body)
+
+    def _search_page(self, rows: list[dict[str, Any]], after: int, limit: int, body: dict[str, Any]) -> Response:
         page = rows[after:after + limit]
         out: dict[str, Any] = {"total": len(rows), "results": [self._public(r, body.get("properties")) for r in page]}
         if after + limit < len(rows):
@@ -455,6 +490,7 @@ class HubSpotSandbox(Emulation):
                 record["properties"].update({k: (None if v == "" else v) for k, v in item["properties"].items()})
                 record["updatedAt"] = self.now_ms()
                 record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+                self.version += 1
                 done.append(self._public(record, list(item["properties"])))
         return self._batch_response(done, missing, started, "update")
 
@@ -555,6 +591,7 @@ class HubSpotSandbox(Emulation):
         record = {"id": tid, "properties": props, "createdAt": now, "updatedAt": now, "contacts": contacts}
         with self.lock:
             self.tasks[tid] = record
+            self.version += 1
         return record
 
     def _task_public(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -598,17 +635,26 @@ class HubSpotSandbox(Emulation):
         offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
         event_type, object_id = request.arg("eventType"), request.arg("objectId")
         after_ms, before_ms = _ms(request.arg("occurredAfter")), _ms(request.arg("occurredBefore"))
-        with self.lock:
-            rows = [e for e in self.events
-                    if (not event_type or e["eventType"] == event_type)
-                    and (not object_id or e["objectId"] == object_id)
-                    and (after_ms is None or e["occurredAt"] > after_ms)
-                    and (before_ms is None or e["occurredAt"] < before_ms)]
         descending = (request.arg("sort") or "DESCENDING").upper().startswith("DESC")
-        rows.sort(key=lambda e: (e["occurredAt"], e["id"]), reverse=descending)
-        page = rows[offset:offset + limit]
+        with self.lock:
+            if event_type:
+                rows = self._events_of(event_type)
+            else:
+                rows = sorted((e for t in list(self.events_by_type) for e in self._events_of(t)),
+                              key=lambda e: (e["occurredAt"], e["id"]))
+            at = lambda e: e["occurredAt"]  # noqa: E731
+            lo = bisect.bisect_right(rows, after_ms, key=at) if after_ms is not None else 0
+            hi = bisect.bisect_left(rows, before_ms, key=at) if before_ms is not None else len(rows)
+            if object_id:
+                view = [e for e in rows[lo:hi] if e["objectId"] == object_id]
+                lo, hi, rows = 0, len(view), view
+            total = hi - lo
+            if descending:
+                page = rows[max(lo, hi - offset - limit):hi - offset][::-1] if offset < total else []
+            else:
+                page = rows[lo + offset:min(hi, lo + offset + limit)]
         body: dict[str, Any] = {"results": [dict(e, occurredAt=_iso(e["occurredAt"])) for e in page]}
-        if offset + limit < len(rows):
+        if offset + limit < total:
             token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
             body["paging"] = {"next": {"after": token, "link": f"?after={token}"}}
         return Response(200, body)
