@@ -4,6 +4,7 @@ in, score fields, lifecycle stage, MQL tag and follow-up tasks out."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping as MappingT
@@ -12,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import hubspot
-from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, PublicObjectSearchRequest,
-                                  SimplePublicObjectBatchInput)
+from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
+                                  PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
 from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputForCreate,
                                        SimplePublicObjectBatchInputForCreate)
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
@@ -35,6 +36,8 @@ DEFAULT_HOST = "https://api.hubapi.com"
 # 100 inputs, search cannot page past 10,000 results.
 LIST_PAGE, SEARCH_PAGE, BATCH, SEARCH_CAP = 100, 200, 100, 10_000
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
+#: (connect, read) seconds for every request
+REQUEST_TIMEOUT = (10, 60)
 #: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist"]
@@ -104,9 +107,21 @@ class HubSpotAdapter:
         self.mapping = mapping
         self.obj = mapping.objects["contacts"]
         self.client = hubspot.Client.create(access_token=token, host=host, retry=NO_SDK_RETRIES)
+        # Each `client.crm...` access builds a new API client with its own connection
+        # pool: build them once, so connections are reused across a run.
+        crm = self.client.crm
+        self.contacts_basic = crm.contacts.basic_api
+        self.contacts_search = crm.contacts.search_api
+        self.contacts_batch = crm.contacts.batch_api
+        self.tasks_batch = crm.objects.tasks.batch_api
+        self.tasks_search = crm.objects.tasks.search_api
+        self.properties_core = crm.properties.core_api
+        self.properties_groups = crm.properties.groups_api
+        self.events_api = self.client.events.events_api
         self.budget_s = budget_s
         self._requests = 0
         self._lifecycle: dict[str, str | None] = {}
+        self._email_ids: dict[str, str | None] = {}
         props = set(self.obj.fields.values()) | set(self.obj.sql_criteria.values())
         if self.obj.stage_field:
             props.add(self.obj.stage_field)
@@ -130,6 +145,10 @@ class HubSpotAdapter:
         return self._requests
 
     def _call(self, fn, *args, **kwargs):
+        """One SDK call under the retry policy, counted, with a timeout: the SDK sets
+        none, and a connection that hangs must fail and be retried, not stall the run."""
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+
         def counted(*a, **k):
             self._requests += 1
             return fn(*a, **k)
@@ -156,7 +175,7 @@ class HubSpotAdapter:
                                                  "value": str(floor)}]}],
                     sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
                     properties=self.read_properties, limit=SEARCH_PAGE, after=str(after))
-                result = self._call(self.client.crm.contacts.search_api.do_search,
+                result = self._call(self.contacts_search.do_search,
                                     public_object_search_request=request)
                 fresh = [r for r in result.results if r.id not in seen]
                 seen.update(r.id for r in result.results)
@@ -181,7 +200,7 @@ class HubSpotAdapter:
     def _list_all(self) -> Iterator[Page]:
         after = None
         while True:
-            result = self._call(self.client.crm.contacts.basic_api.get_page, limit=LIST_PAGE, after=after,
+            result = self._call(self.contacts_basic.get_page, limit=LIST_PAGE, after=after,
                                 properties=self.read_properties)
             yield self._page(result.results)
             if not (result.paging and result.paging.next):
@@ -202,6 +221,9 @@ class HubSpotAdapter:
                 page.rejected.append(RecordRejected("hubspot contacts", None, reason, record.id))
             if self.obj.stage_field:
                 self._lifecycle[record.id] = props.get(self.obj.stage_field)
+            email = props.get(self.obj.fields.get("email", "email"))
+            if email:
+                self._email_ids[str(email).lower()] = record.id
         return page
 
     def to_contact(self, contact_id: str, props: MappingT[str, Any]) -> Contact:
@@ -252,32 +274,133 @@ class HubSpotAdapter:
         return self._lifecycle.get(contact_id)
 
     def pull_activities(self, since: datetime | None) -> Iterator[Page]:
+        """Activity after `since`, source by source as the mapping lists them."""
         for source in self.mapping.activities:
-            kind, _, event_type = source.source.partition(":")
-            if kind != "events" or not event_type:
+            kind, _, name = source.source.partition(":")
+            if kind == "events" and name:
+                yield from self._events(source, name, since)
+            elif kind == "forms" and not name:
+                yield from self._form_submissions(source, since)
+            elif kind == "email_events" and name:
+                yield from self._email_events(source, name.upper(), since)
+            else:
                 raise ConfigError([ConfigIssue("mapping", None, "activities.source",
-                                               f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`")])
+                                               f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`, "
+                                               "`forms` and `email_events:<TYPE>`")])
+
+    def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
+        after = None
+        while True:
+            result = self._call(self.events_api.get_page, object_type="contact", event_type=event_type,
+                                occurred_after=since, limit=100, sort=["ASCENDING"], after=after)
+            page = Page()
+            for event in result.results:
+                props = event.properties or {}
+                self._add_activity(page, f"{event_type}:{event.id}", str(event.object_id), source, event.occurred_at,
+                                   {k: props.get(v) for k, v in source.attributes.items()}, event_type)
+            yield page
+            if not (result.paging and result.paging.next):
+                return
+            after = result.paging.next.after
+
+    def _form_submissions(self, source, since: datetime | None) -> Iterator[Page]:
+        """Every form's submissions, newest first, down to `since`. The person is the
+        submission's e-mail, looked up among the contacts."""
+        floor = _ms(since) if since else None
+        for form in self._raw_pages("/marketing/v3/forms/", {"limit": 100}):
             after = None
             while True:
-                result = self._call(self.client.events.events_api.get_page, object_type="contact",
-                                    event_type=event_type, occurred_after=since, limit=100,
-                                    sort=["ASCENDING"], after=after)
-                page = Page()
-                for event in result.results:
-                    attributes = {canonical: (event.properties or {}).get(prop)
-                                  for canonical, prop in source.attributes.items()}
-                    try:
-                        page.activities.append(Activity(
-                            id=f"{event_type}:{event.id}", contact_id=str(event.object_id), type=source.type,
-                            at=event.occurred_at, attributes={k: v for k, v in attributes.items() if v is not None}))
-                    except ValidationError as exc:
-                        page.rejected.append(RecordRejected(f"hubspot {event_type}", None, describe(exc), event.id))
-                    if event.occurred_at and (page.high_water is None or event.occurred_at > page.high_water):
-                        page.high_water = event.occurred_at
-                yield page
-                if not (result.paging and result.paging.next):
+                query = {"limit": 50, **({"after": after} if after else {})}
+                result = self._raw_get(f"/form-integrations/v1/submissions/forms/{form['id']}", query)
+                pending = []
+                older = False
+                for sub in result.get("results", []):
+                    if floor is not None and sub["submittedAt"] < floor:
+                        older = True
+                        break
+                    values = {v.get("name"): v.get("value") for v in sub.get("values", [])}
+                    special = {"form.name": form.get("name"), "pageUrl": sub.get("pageUrl")}
+                    attributes = {k: special[v] if v in special else values.get(v) for k, v in source.attributes.items()}
+                    pending.append((values.get("email"), f"form:{sub['conversionId']}",
+                                    datetime.fromtimestamp(sub["submittedAt"] / 1000, timezone.utc), attributes))
+                yield self._by_email(pending, source, f"form {form.get('name')}")
+                after = (result.get("paging") or {}).get("next", {}).get("after")
+                if older or not after:
                     break
-                after = result.paging.next.after
+
+    def _email_events(self, source, kind: str, since: datetime | None) -> Iterator[Page]:
+        query: dict[str, Any] = {"eventType": kind, "limit": 1000}
+        if since:
+            query["startTimestamp"] = _ms(since)
+        while True:
+            result = self._raw_get("/email/public/v1/events", query)
+            pending = [(e.get("recipient"), f"email:{e['id']}", datetime.fromtimestamp(e["created"] / 1000, timezone.utc),
+                        {k: e.get(v) for k, v in source.attributes.items()}) for e in result.get("events", [])]
+            yield self._by_email(pending, source, f"e-mail {kind}")
+            if not result.get("hasMore") or not result.get("offset"):
+                return
+            query["offset"] = result["offset"]
+
+    def _by_email(self, pending, source, origin: str) -> Page:
+        """Activities of people known by e-mail: those who are contacts, by their id.
+        A recipient or submitter who is not a contact has nothing to score."""
+        ids = self._contact_ids([email for email, *_ in pending if email])
+        page = Page()
+        for email, activity_id, at, attributes in pending:
+            cid = ids.get((email or "").lower())
+            if cid is not None:
+                self._add_activity(page, activity_id, cid, source, at, attributes, origin)
+        return page
+
+    def _add_activity(self, page: Page, activity_id: str, contact_id: str, source, at: datetime | None,
+                      attributes: dict[str, Any], origin: str) -> None:
+        try:
+            page.activities.append(Activity(id=activity_id, contact_id=contact_id, type=source.type, at=at,
+                                            attributes={k: v for k, v in attributes.items() if v is not None}))
+        except ValidationError as exc:
+            page.rejected.append(RecordRejected(f"hubspot {origin}", None, describe(exc), activity_id))
+            return
+        if page.high_water is None or page.activities[-1].at > page.high_water:
+            page.high_water = page.activities[-1].at
+
+    def _contact_ids(self, emails: list[str]) -> dict[str, str | None]:
+        """e-mail -> contact id, from this run's pulls or by batch reads of 100 by the
+        unique `email` property (unknown addresses come back as a 207 and map to None)."""
+        unknown = sorted({e.lower() for e in emails} - set(self._email_ids))
+        for i in range(0, len(unknown), BATCH):
+            chunk = unknown[i:i + BATCH]
+            body = BatchReadInputSimplePublicObjectId(id_property="email", properties=["email"],
+                                                      inputs=[SimplePublicObjectId(id=e) for e in chunk])
+            result = self._call(self.contacts_batch.read, batch_read_input_simple_public_object_id=body)
+            for record in result.results:
+                self._email_ids[str((record.properties or {}).get("email") or "").lower()] = record.id
+            for email in chunk:
+                self._email_ids.setdefault(email, None)
+        return {e.lower(): self._email_ids.get(e.lower()) for e in emails}
+
+    def _raw_get(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        """GET an endpoint the SDK has no typed call for (or one whose typed models
+        demand more than we read), through the SDK's own client: same connection pool,
+        authentication, timeouts and ApiException as every other call."""
+        api_client = self.contacts_basic.api_client
+
+        def send(**kwargs):
+            response = api_client.call_api(path, "GET", query_params=list(query.items()),
+                                           header_params={"Accept": "application/json"}, auth_settings=["oauth2"],
+                                           response_types_map={}, _return_http_data_only=True,
+                                           _preload_content=False, **kwargs)
+            return json.loads(response.data or b"{}")
+
+        return self._call(send)
+
+    def _raw_pages(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        after = None
+        while True:
+            result = self._raw_get(path, {**query, **({"after": after} if after else {})})
+            yield from result.get("results", [])
+            after = (result.get("paging") or {}).get("next", {}).get("after")
+            if not after:
+                return
 
     # --- writing ---------------------------------------------------------------------
 
@@ -373,7 +496,7 @@ class HubSpotAdapter:
     def _batch_update(self, chunk):
         body = BatchInputSimplePublicObjectBatchInput(
             inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
-        return self._call(self.client.crm.contacts.batch_api.update, batch_input_simple_public_object_batch_input=body)
+        return self._call(self.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
 
     def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
         for i in range(0, len(tasks), BATCH):
@@ -383,7 +506,7 @@ class HubSpotAdapter:
                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}])
                 for t in chunk]
             try:
-                response = self._call(self.client.crm.objects.tasks.batch_api.create,
+                response = self._call(self.tasks_batch.create,
                                       batch_input_simple_public_object_batch_input_for_create=
                                       BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
             except Exception as exc:  # noqa: BLE001
@@ -412,7 +535,7 @@ class HubSpotAdapter:
     def find_tasks(self, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for key in keys:
-            response = self._call(self.client.crm.objects.tasks.search_api.do_search, public_object_search_request={
+            response = self._call(self.tasks_search.do_search, public_object_search_request={
                 "filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
                                                "value": f"{TASK_KEY_MARK}{key}"}]}],
                 "properties": ["hs_task_body"], "limit": 10})
@@ -426,16 +549,16 @@ class HubSpotAdapter:
     def ensure_fields(self, dry_run: bool = False) -> SetupReport:
         report = SetupReport()
         group = self.mapping.write_back.group
-        groups = {g.name for g in self._call(self.client.crm.properties.groups_api.get_all,
+        groups = {g.name for g in self._call(self.properties_groups.get_all,
                                              object_type="contacts").results}
-        existing = {p.name for p in self._call(self.client.crm.properties.core_api.get_all,
+        existing = {p.name for p in self._call(self.properties_core.get_all,
                                                object_type="contacts").results}
         if group in groups:
             report.existing.append(f"group {group}")
         else:
             report.created.append(f"group {group}")
             if not dry_run:
-                self._call(self.client.crm.properties.groups_api.create, object_type="contacts",
+                self._call(self.properties_groups.create, object_type="contacts",
                            property_group_create=PropertyGroupCreate(name=group, label="mqlsync lead scoring"))
         wanted = dict(self.mapping.write_back.fields)
         if self.mapping.mql_tag.field and self.mapping.mql_tag.field not in wanted.values():
@@ -451,7 +574,7 @@ class HubSpotAdapter:
             options = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
                        {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}] \
                 if type_ == "bool" else None
-            self._call(self.client.crm.properties.core_api.create, object_type="contacts",
+            self._call(self.properties_core.create, object_type="contacts",
                        property_create=PropertyCreate(name=name, label=WRITE_BACK_LABELS[key], type=type_,
                                                       field_type=field_type, group_name=group, options=options,
                                                       description=f"Written by mqlsync ({key})."))
@@ -466,8 +589,6 @@ def task_key_of(body: str | None) -> str | None:
 
 def _reason(exc: BaseException) -> str:
     """The CRM's message for a refused write (its JSON `message`), kept short."""
-    import json
-
     body = getattr(exc, "body", None)
     try:
         message = json.loads(body).get("message") if body else None

@@ -34,6 +34,8 @@ BATCH_MAX = 100
 # Task -> contact association type id for HUBSPOT_DEFINED associations
 # (https://developers.hubspot.com/docs/api/crm/associations, default type ids).
 TASK_TO_CONTACT = 204
+#: the sandbox portal's id (custom behavioral events are named pe{portalId}_{name})
+PORTAL_ID = 12345678
 
 _DEFAULT_PROPS = ("createdate", "hs_object_id", "lastmodifieddate")
 
@@ -147,7 +149,12 @@ class HubSpotSandbox(Emulation):
             ("POST", re.compile(r"/crm/v3/objects/tasks/batch/create"), self.batch_create_tasks),
             ("POST", re.compile(r"/crm/v3/objects/tasks/search"), self.search_tasks),
             ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
+            ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
+            ("GET", re.compile(r"/form-integrations/v1/submissions/forms/([0-9a-f-]+)"), self.list_submissions),
+            ("GET", re.compile(r"/email/public/v1/events"), self.list_email_events),
         ]
+        self.forms: dict[str, dict[str, Any]] = {}
+        self.email_events: list[dict[str, Any]] = []
 
     # --- the portal's state ------------------------------------------------------------
 
@@ -213,6 +220,42 @@ class HubSpotSandbox(Emulation):
 
     event_count = 0
 
+    def add_form(self, name: str) -> str:
+        """A HubSpot form (GET /marketing/v3/forms/ lists them); returns its guid."""
+        with self.lock:
+            for guid, form in self.forms.items():
+                if form["name"] == name:
+                    return guid
+            guid = str(uuid.UUID(int=len(self.forms) + 0x5000))
+            self.forms[guid] = {"id": guid, "name": name, "formType": "hubspot", "createdAt": _iso(0),
+                                "updatedAt": _iso(0), "archived": False, "submissions": []}
+            return guid
+
+    def add_submission(self, form_guid: str, values: dict[str, str], submitted_ms: int, page_url: str) -> None:
+        with self.lock:
+            form = self.forms[form_guid]
+            self.submission_count += 1  # conversion ids are unique across the portal
+            form["submissions"].append({"conversionId": str(uuid.UUID(int=0x7000000 + self.submission_count)),
+                                        "submittedAt": submitted_ms, "pageUrl": page_url,
+                                        "values": [{"name": k, "value": v} for k, v in values.items()]})
+            form["sorted"] = False
+
+    def add_email_event(self, kind: str, recipient: str, created_ms: int, campaign_id: int,
+                        url: str | None = None) -> None:
+        """A marketing e-mail event as the Email Events API reports it: id, created (ms),
+        type, recipient, portalId, appId, emailCampaignId, and url for clicks."""
+        with self.lock:
+            event = {"id": str(uuid.UUID(int=0x9000000 + len(self.email_events))), "created": created_ms,
+                     "type": kind, "recipient": recipient, "portalId": PORTAL_ID, "appId": 113,
+                     "appName": "BatchEmail", "emailCampaignId": campaign_id}
+            if url:
+                event["url"] = url
+            self.email_events.append(event)
+            self.email_sorted = False
+
+    email_sorted = True
+    submission_count = 0
+
     def _events_of(self, event_type: str) -> list[dict[str, Any]]:
         rows = self.events_by_type.get(event_type, [])
         if event_type not in self._events_sorted:
@@ -238,6 +281,15 @@ class HubSpotSandbox(Emulation):
             with self.lock:
                 return Response(200, {"results": [{"id": c["id"], "properties": dict(c["properties"])}
                                                   for c in self.contacts.values()]})
+        if request.path == "/__sandbox/form-submissions" and request.method == "POST":
+            guid = self.add_form(str(body["formName"]))
+            self.add_submission(guid, dict(body.get("values") or {}), _ms(body["submittedAt"]) or self.now_ms(),
+                                str(body.get("pageUrl", "")))
+            return Response(201, {"form": guid})
+        if request.path == "/__sandbox/email-events" and request.method == "POST":
+            self.add_email_event(str(body["type"]), str(body["recipient"]), _ms(body["created"]) or self.now_ms(),
+                                 int(body.get("emailCampaignId", 0)), body.get("url"))
+            return Response(201, {"events": len(self.email_events)})
         if request.path == "/__sandbox/tasks" and request.method == "GET":
             return Response(200, {"results": [dict(self._task_public(t), contacts=sorted(t["contacts"]))
                                               for t in self.tasks.values()]})
@@ -439,11 +491,16 @@ class HubSpotSandbox(Emulation):
             return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of {BATCH_MAX}")
         started = _iso(self.now_ms())
         found, missing = [], []
+        # idProperty names a unique property to look contacts up by, e.g. email
+        # (CRM objects API, "batch read ... by a unique property").
+        id_property = body.get("idProperty")
         with self.lock:
+            by_value = ({str(c["properties"].get(id_property, "")).lower(): c for c in self.contacts.values()}
+                        if id_property else None)
             for item in inputs:
-                record = self.contacts.get(str(item.get("id")))
-                (found.append(self._public(record, body.get("properties"))) if record
-                 else missing.append(str(item.get("id"))))
+                key = str(item.get("id"))
+                record = by_value.get(key.lower()) if by_value is not None else self.contacts.get(key)
+                (found.append(self._public(record, body.get("properties"))) if record else missing.append(key))
         return self._batch_response(found, missing, started, "get")
 
     def _batch_response(self, results: list, missing: list[str], started: str, verb: str,
@@ -657,4 +714,60 @@ class HubSpotSandbox(Emulation):
         if offset + limit < total:
             token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
             body["paging"] = {"next": {"after": token, "link": f"?after={token}"}}
+        return Response(200, body)
+
+    # --- forms and e-mail events --------------------------------------------------------
+
+    def list_forms(self, request: Request, match: re.Match) -> Response:
+        """GET /marketing/v3/forms/ (forms API v3): the portal's forms, paged."""
+        limit = min(int(request.arg("limit", "20")), 100)
+        offset = int(request.arg("after") or 0)
+        forms = [{k: v for k, v in f.items() if k not in ("submissions", "sorted")} for f in self.forms.values()]
+        body: dict[str, Any] = {"results": forms[offset:offset + limit]}
+        if offset + limit < len(forms):
+            body["paging"] = {"next": {"after": str(offset + limit), "link": ""}}
+        return Response(200, body)
+
+    def list_submissions(self, request: Request, match: re.Match) -> Response:
+        """GET /form-integrations/v1/submissions/forms/{guid} (forms API v1): newest first,
+        at most 50 a page, cursor in paging.next.after."""
+        form = self.forms.get(match.group(1))
+        if form is None:
+            return error(404, "OBJECT_NOT_FOUND", f"Form {match.group(1)} does not exist")
+        limit = int(request.arg("limit", "20"))
+        if not 1 <= limit <= 50:
+            return error(400, "VALIDATION_ERROR", f"limit must be between 1 and 50, got {limit}")
+        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        with self.lock:
+            if not form.get("sorted", True):
+                form["submissions"].sort(key=lambda x: (-x["submittedAt"], x["conversionId"]))
+                form["sorted"] = True
+            page = form["submissions"][offset:offset + limit]
+            more = offset + limit < len(form["submissions"])
+        body: dict[str, Any] = {"results": page}
+        if more:
+            token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            body["paging"] = {"next": {"after": token, "link": ""}}
+        return Response(200, body)
+
+    def list_email_events(self, request: Request, match: re.Match) -> Response:
+        """GET /email/public/v1/events (email analytics API v1): filtered by type,
+        recipient and a created time range, paged by `offset` while `hasMore`."""
+        limit = min(int(request.arg("limit", "100")), 1000)
+        offset = int(base64.urlsafe_b64decode(request.arg("offset")).decode()) if request.arg("offset") else 0
+        kind, recipient = request.arg("eventType"), request.arg("recipient")
+        start, end = _ms(request.arg("startTimestamp")), _ms(request.arg("endTimestamp"))
+        with self.lock:
+            if not self.email_sorted:
+                self.email_events.sort(key=lambda e: (e["created"], e["id"]))
+                self.email_sorted = True
+            created = lambda e: e["created"]  # noqa: E731
+            lo = bisect.bisect_left(self.email_events, start, key=created) if start is not None else 0
+            hi = bisect.bisect_right(self.email_events, end, key=created) if end is not None else len(self.email_events)
+            rows = [e for e in self.email_events[lo:hi]
+                    if (not kind or e["type"] == kind.upper()) and (not recipient or e["recipient"] == recipient)]
+        page = rows[offset:offset + limit]
+        body: dict[str, Any] = {"events": page, "hasMore": offset + limit < len(rows)}
+        if body["hasMore"]:
+            body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
         return Response(200, body)

@@ -9,7 +9,7 @@ from typing import Any
 from ..config.mapping import Mapping, ObjectMapping
 from ..model import Activity, Contact, Stage
 from ..sample import OWNERS
-from .hubspot import HubSpotSandbox
+from .hubspot import PORTAL_ID, HubSpotSandbox
 
 
 def _reverse_value(obj: ObjectMapping, field: str, value: Any) -> str | None:
@@ -86,11 +86,34 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     for contact in contacts:
         created = int(contact.created_at.timestamp() * 1000) if contact.created_at else None
         ids[contact.id] = sandbox.add_contact(crm_properties(contact, mapping, "contacts"), created)
+    emails = {c.id: c.email for c in contacts}
     for activity in activities:
         hs_id = ids.get(activity.contact_id)
         if hs_id is None:
             continue
+        at_ms = int(activity.at.timestamp() * 1000)
+        attrs = {k: str(v) for k, v in activity.attributes.items() if v is not None}
+        email = emails.get(activity.contact_id)
         if activity.type == "page_view":
-            sandbox.add_event("e_visited_page", hs_id, int(activity.at.timestamp() * 1000),
-                              {"hs_url": str(activity.attributes.get("url") or "")})
+            sandbox.add_event("e_visited_page", hs_id, at_ms, {"hs_url": attrs.get("url", "")})
+        elif activity.type == "form_submission" and email:
+            # A HubSpot form: the visitor's e-mail and the hidden fields naming the offer.
+            values = {"email": email}
+            for field in ("form_type", "asset_type", "asset_id"):
+                if field in attrs:
+                    values[f"mqlsync_{field}"] = attrs[field]
+            guid = sandbox.add_form(attrs.get("form_name") or "Contact us")
+            sandbox.add_submission(guid, values, at_ms, "https://www.mqlsync.example/resources")
+        elif activity.type in ("email_open", "email_click") and email:
+            campaign = 1000 + int(attrs.get("campaign_id", "nl-0").rsplit("-", 1)[-1] or 0)
+            sandbox.add_email_event("OPEN" if activity.type == "email_open" else "CLICK", email, at_ms, campaign,
+                                    attrs.get("url"))
+        elif activity.type in CUSTOM_EVENTS:
+            # Tracked as custom behavioral events, named pe{portalId}_{name} by HubSpot.
+            sandbox.add_event(f"pe{PORTAL_ID}_{activity.type}", hs_id, at_ms, attrs)
     return ids
+
+
+#: sample activity a portal would track as custom behavioral events
+CUSTOM_EVENTS = ("trial_signup", "video_watch", "webinar_registration", "webinar_attendance", "event_attendance",
+                 "booth_conversation", "follow_up_request")

@@ -4,6 +4,7 @@ rules, setup, tasks and credentials."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -161,15 +162,32 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
     assert crm.find_tasks([tasks[1].key, "hubspot-main:nobody:x"]) == {tasks[1].key: result.tasks[tasks[1].key]}
 
 
-def test_page_views_come_in_as_activities_of_the_right_contact(running):
+def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
     crm, portal, ids, data = running
     activities = [a for page in crm.pull_activities(None) for a in page.activities]
-    expected = [a for a in data.activities if a.type == "page_view"]
-    assert len(activities) == len(expected)
-    by_url = {(ids[a.contact_id], a.attributes["url"], a.at.replace(microsecond=a.at.microsecond // 1000 * 1000))
-              for a in expected}
-    assert {(a.contact_id, a.attributes["url"], a.at) for a in activities} == by_url
-    assert all(a.id.startswith("e_visited_page:") and a.type == "page_view" for a in activities)
+    assert len({a.id for a in activities}) == len(activities)
+    assert Counter(a.type for a in activities) == Counter(a.type for a in data.activities)
+    views = {(ids[a.contact_id], a.attributes["url"], a.at.replace(microsecond=a.at.microsecond // 1000 * 1000))
+             for a in data.activities if a.type == "page_view"}
+    assert {(a.contact_id, a.attributes["url"], a.at) for a in activities if a.type == "page_view"} == views
+    forms = [a for a in activities if a.type == "form_submission"]
+    assert forms and all(a.id.startswith("form:") and a.attributes.get("form_name") for a in forms)
+    assert {a.attributes.get("form_type") for a in forms} >= {"content", "demo"}
+    clicks = [a for a in activities if a.type == "email_click"]
+    assert clicks and all(a.id.startswith("email:") and a.attributes["campaign_id"] > 1000 for a in clicks)
+    webinars = [a for a in activities if a.type == "webinar_attendance"]
+    assert webinars and all(a.attributes["minutes"].isdigit() for a in webinars)
+
+
+def test_a_form_submitter_who_is_not_a_contact_is_skipped_quietly(running):
+    crm, portal, ids, data = running
+    guid = portal.add_form("Newsletter")
+    portal.add_submission(guid, {"email": "stranger@nowhere.example"}, 1_790_000_000_000, "/newsletter")
+    first = portal.contacts[next(iter(ids.values()))]["properties"]["email"]
+    portal.add_submission(guid, {"email": first.upper()}, 1_790_000_000_001, "/newsletter")
+    newsletter = [a for page in crm.pull_activities(None) for a in page.activities
+                  if a.attributes.get("form_name") == "Newsletter"]
+    assert [a.contact_id for a in newsletter] == [next(iter(ids.values()))]
 
 
 def test_transient_429s_and_5xx_are_retried_and_counted(seeded):
