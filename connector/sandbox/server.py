@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -196,6 +197,12 @@ class SandboxServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read their own output
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out as two writes on a kept-alive connection; with
+                # Nagle's algorithm and delayed ACKs each response would wait ~40 ms.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
