@@ -290,6 +290,15 @@ class HubSpotSandbox(Emulation):
             self.add_email_event(str(body["type"]), str(body["recipient"]), _ms(body["created"]) or self.now_ms(),
                                  int(body.get("emailCampaignId", 0)), body.get("url"))
             return Response(201, {"events": len(self.email_events)})
+        if request.path == "/__sandbox/counts" and request.method == "GET":
+            with self.lock:
+                email: dict[str, int] = {}
+                for e in self.email_events:
+                    email[e["type"]] = email.get(e["type"], 0) + 1
+                return Response(200, {"contacts": len(self.contacts),
+                                      "events": {t: len(v) for t, v in self.events_by_type.items()},
+                                      "forms": {g: len(f["submissions"]) for g, f in self.forms.items()},
+                                      "email_events": email})
         if request.path == "/__sandbox/tasks" and request.method == "GET":
             return Response(200, {"results": [dict(self._task_public(t), contacts=sorted(t["contacts"]))
                                               for t in self.tasks.values()]})

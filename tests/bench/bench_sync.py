@@ -82,13 +82,24 @@ def main() -> None:
             full = run_sync(loaded, crm, store, datetime.now(timezone.utc))
             full_s = time.perf_counter() - t
             events = full.activities
-            minimum = (math.ceil(args.contacts / LIST_PAGE) + math.ceil(events / EVENTS_PAGE)
+            counts = admin(url, "/__sandbox/counts")
+            pages = lambda n, size: max(1, math.ceil(n / size))  # noqa: E731 - an empty source costs one request
+            mapped = {src.source for src in loaded.mapping.activities}
+            floor_events = sum(pages(counts["events"].get(s.split(":", 1)[1], 0), EVENTS_PAGE)
+                               for s in mapped if s.startswith("events:"))
+            floor_email = sum(pages(counts["email_events"].get(s.split(":", 1)[1], 0), 1000)
+                              for s in mapped if s.startswith("email_events:"))
+            floor_forms = (1 + sum(pages(n, 50) for n in counts["forms"].values())) if "forms" in mapped else 0
+            minimum = (math.ceil(args.contacts / LIST_PAGE) + floor_events + floor_email + floor_forms
                        + math.ceil(full.writes / BATCH) + math.ceil(full.tasks_created / BATCH))
-            print(f"full sync of {args.contacts:,} contacts, {events:,} page views: {full.requests:,} requests "
-                  f"(minimum {minimum:,}: {math.ceil(args.contacts / LIST_PAGE)} list pages + "
-                  f"{math.ceil(events / EVENTS_PAGE)} event pages + {math.ceil(full.writes / BATCH)} update batches + "
+            print(f"full sync of {args.contacts:,} contacts, {events:,} activities: {full.requests:,} requests "
+                  f"(minimum {minimum:,}: {math.ceil(args.contacts / LIST_PAGE)} contact pages, {floor_events} event, "
+                  f"{floor_email} e-mail and {floor_forms} form pages, {math.ceil(full.writes / BATCH)} update and "
                   f"{math.ceil(full.tasks_created / BATCH)} task batches); {full.writes:,} written, "
                   f"{full.tasks_created:,} tasks, {full_s:.1f}s; sandbox counted {stats(url)['requests'] - before:,}")
+            #: what any run costs to look at every activity source once
+            poll_floor = (len([s for s in mapped if s.startswith(("events:", "email_events:"))])
+                          + ((1 + len(counts["forms"])) if "forms" in mapped else 0))
             if args.memory:
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"peak RSS of the sync process: {peak:.0f} MB")
@@ -106,15 +117,16 @@ def main() -> None:
             by_after = stats(url)["by_endpoint"]
             print("  incremental requests by endpoint:", {k: v - by_before.get(k, 0) for k, v in by_after.items()
                                                           if v != by_before.get(k, 0)})
-            minimum = math.ceil(len(changed) / SEARCH_PAGE) + 1 + math.ceil(incr.writes / BATCH) + (
+            minimum = math.ceil(len(changed) / SEARCH_PAGE) + poll_floor + math.ceil(incr.writes / BATCH) + (
                 math.ceil(incr.tasks_created / BATCH))
             print(f"incremental with {len(changed):,} contacts changed ({args.changed:.0%}): {incr.requests:,} requests "
-                  f"(minimum {minimum}: {math.ceil(len(changed) / SEARCH_PAGE)} search pages + 1 event page + "
-                  f"{math.ceil(incr.writes / BATCH)} update batches + {math.ceil(incr.tasks_created / BATCH)} task "
-                  f"batches); {incr.writes:,} written")
+                  f"(minimum {minimum}: {math.ceil(len(changed) / SEARCH_PAGE)} search pages + {poll_floor} to poll "
+                  f"every activity source and form once + {math.ceil(incr.writes / BATCH)} update and "
+                  f"{math.ceil(incr.tasks_created / BATCH)} task batches); {incr.writes:,} written")
             idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
             idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
-            print(f"idle run (nothing changed): {idle.requests} requests, {idle.writes} written")
+            print(f"idle run (nothing changed): {idle.requests} requests (floor {poll_floor + 1}: one search and one "
+                  f"request per activity source and form), {idle.writes} written")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
