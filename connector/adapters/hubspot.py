@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import hubspot
 from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
                                   PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
+from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
 from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputForCreate,
                                        SimplePublicObjectBatchInputForCreate)
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
@@ -118,6 +119,9 @@ class HubSpotAdapter:
         self.properties_core = crm.properties.core_api
         self.properties_groups = crm.properties.groups_api
         self.events_api = self.client.events.events_api
+        self.lists_api = crm.lists.lists_api
+        self.members_api = crm.lists.memberships_api
+        self._tag_list: str | None = None
         self.budget_s = budget_s
         self._requests = 0
         self._lifecycle: dict[str, str | None] = {}
@@ -434,10 +438,48 @@ class HubSpotAdapter:
             writes = [(w, p) for w, p in writes if w.contact_id not in failed]
         self._update([(w.contact_id, p) for w, p in writes if p], result)
         result.updated.extend(w.contact_id for w, p in writes if not p)
+        if self.mapping.mql_tag.list:
+            self._tag_by_list([w for w, _ in writes if "mql" in w.values], result)
         if plan.tasks:
             self._create_tasks(plan.tasks, result)
         result.requests = self._requests - start
         return result
+
+    def _list_id(self, create: bool = False) -> str | None:
+        """The MQL list's id, found by name (lists API v3); created as a MANUAL list of
+        contacts (object type 0-1) only by `setup`."""
+        if self._tag_list:
+            return self._tag_list
+        name = self.mapping.mql_tag.list
+        try:
+            found = self._call(self.lists_api.get_by_name, list_name=name, object_type_id="0-1")
+            self._tag_list = found.list.list_id
+        except Exception as exc:  # noqa: BLE001 - the SDK's ApiException
+            if status_of(exc) != 404:
+                raise
+            if not create:
+                return None
+            made = self._call(self.lists_api.create, list_create_request=ListCreateRequest(
+                name=name, object_type_id="0-1", processing_type="MANUAL"))
+            self._tag_list = made.list.list_id
+        return self._tag_list
+
+    def _tag_by_list(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        list_id = self._list_id()
+        if list_id is None:
+            raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
+                                           f"the list {self.mapping.mql_tag.list!r} is not in HubSpot: "
+                                           "run `mqlsync setup` to create it")])
+        failed = {f.contact_id for f in result.failed}
+        writes = [w for w in writes if w.contact_id not in failed]
+        for i in range(0, len(writes), BATCH):
+            chunk = writes[i:i + BATCH]
+            change = MembershipChangeRequest(
+                record_ids_to_add=[w.contact_id for w in chunk if w.values["mql"] == "true"],
+                record_ids_to_remove=[w.contact_id for w in chunk if w.values["mql"] != "true"])
+            response = self._call(self.members_api.add_and_remove, list_id=list_id, membership_change_request=change)
+            for cid in response.record_ids_missing or []:
+                result.failed.append(WriteFailure(contact_id=str(cid), reason="MQL list: contact not found"))
 
     @staticmethod
     def _is_backward(current: str | None, target: str) -> bool:
@@ -560,6 +602,14 @@ class HubSpotAdapter:
             if not dry_run:
                 self._call(self.properties_groups.create, object_type="contacts",
                            property_group_create=PropertyGroupCreate(name=group, label="mqlsync lead scoring"))
+        if self.mapping.mql_tag.list:
+            name = f"list {self.mapping.mql_tag.list}"
+            if self._list_id() is not None:
+                report.existing.append(name)
+            else:
+                report.created.append(name)
+                if not dry_run:
+                    self._list_id(create=True)
         wanted = dict(self.mapping.write_back.fields)
         if self.mapping.mql_tag.field and self.mapping.mql_tag.field not in wanted.values():
             wanted["mql"] = self.mapping.mql_tag.field

@@ -152,7 +152,11 @@ class HubSpotSandbox(Emulation):
             ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
             ("GET", re.compile(r"/form-integrations/v1/submissions/forms/([0-9a-f-]+)"), self.list_submissions),
             ("GET", re.compile(r"/email/public/v1/events"), self.list_email_events),
+            ("GET", re.compile(r"/crm/v3/lists/object-type-id/([0-9-]+)/name/(.+)"), self.get_list_by_name),
+            ("POST", re.compile(r"/crm/v3/lists/?"), self.create_list),
+            ("PUT", re.compile(r"/crm/v3/lists/(\d+)/memberships/add-and-remove"), self.change_members),
         ]
+        self.lists: dict[str, dict[str, Any]] = {}
         self.forms: dict[str, dict[str, Any]] = {}
         self.email_events: list[dict[str, Any]] = []
 
@@ -299,6 +303,9 @@ class HubSpotSandbox(Emulation):
                                       "events": {t: len(v) for t, v in self.events_by_type.items()},
                                       "forms": {g: len(f["submissions"]) for g, f in self.forms.items()},
                                       "email_events": email})
+        if request.path == "/__sandbox/lists" and request.method == "GET":
+            return Response(200, {"results": [dict(self._list_public(r), members=sorted(r["members"]))
+                                              for r in self.lists.values()]})
         if request.path == "/__sandbox/tasks" and request.method == "GET":
             return Response(200, {"results": [dict(self._task_public(t), contacts=sorted(t["contacts"]))
                                               for t in self.tasks.values()]})
@@ -780,3 +787,55 @@ class HubSpotSandbox(Emulation):
         if body["hasMore"]:
             body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
         return Response(200, body)
+
+    # --- lists (the MQL tag as list membership) ------------------------------------------
+
+    def _list_public(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k != "members"} | {"size": len(record["members"])}
+
+    def get_list_by_name(self, request: Request, match: re.Match) -> Response:
+        """GET /crm/v3/lists/object-type-id/{objectTypeId}/name/{listName} (lists API v3)."""
+        from urllib.parse import unquote
+
+        name = unquote(match.group(2))
+        for record in self.lists.values():
+            if record["name"] == name and record["objectTypeId"] == match.group(1):
+                return Response(200, {"list": self._list_public(record)})
+        return error(404, "OBJECT_NOT_FOUND", f"List with name {name} does not exist")
+
+    def create_list(self, request: Request, match: re.Match) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        name = str(body.get("name") or "")
+        if not name or body.get("objectTypeId") is None or body.get("processingType") is None:
+            return error(400, "VALIDATION_ERROR", "name, objectTypeId and processingType are required")
+        if any(r["name"] == name for r in self.lists.values()):
+            return error(409, "OBJECT_ALREADY_EXISTS", f"A list named {name} already exists")
+        lid = self.new_id()
+        now = _iso(self.now_ms())
+        self.lists[lid] = {"listId": lid, "name": name, "objectTypeId": body["objectTypeId"],
+                           "processingType": body["processingType"], "processingStatus": "COMPLETE",
+                           "listVersion": 1, "createdAt": now, "updatedAt": now, "members": set()}
+        return Response(200, {"list": self._list_public(self.lists[lid])})
+
+    def change_members(self, request: Request, match: re.Match) -> Response:
+        """PUT /crm/v3/lists/{listId}/memberships/add-and-remove: only MANUAL lists take
+        members by hand; adding a member twice or removing a non-member is no error."""
+        record = self.lists.get(match.group(1))
+        if record is None:
+            return error(404, "OBJECT_NOT_FOUND", f"List {match.group(1)} does not exist")
+        if record["processingType"] != "MANUAL":
+            return error(400, "VALIDATION_ERROR", "Only MANUAL lists accept membership changes")
+        body = request.body if isinstance(request.body, dict) else {}
+        added, removed, missing = [], [], []
+        with self.lock:
+            for rid in map(str, body.get("recordIdsToAdd") or []):
+                if rid not in self.contacts:
+                    missing.append(rid)
+                elif rid not in record["members"]:
+                    record["members"].add(rid)
+                    added.append(rid)
+            for rid in map(str, body.get("recordIdsToRemove") or []):
+                if rid in record["members"]:
+                    record["members"].discard(rid)
+                    removed.append(rid)
+        return Response(200, {"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing})

@@ -237,3 +237,23 @@ def test_an_unreachable_crm_stops_with_one_clear_error():
     crm.budget_s = 0.5
     with pytest.raises(CRMUnavailable, match="HubSpot kept failing"):
         pull_all(crm)
+
+
+def test_the_mql_tag_can_be_membership_of_a_list_that_setup_creates(seeded):
+    portal, ids, data = seeded
+    mapping = MAPPING.model_copy(update={"mql_tag": MAPPING.mql_tag.model_copy(update={"field": None, "list": "MQLs"})})
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(mapping, TOKEN, server.url)
+        with pytest.raises(ConfigError, match="run `mqlsync setup`"):
+            crm.apply(WritePlan(updates=[FieldWrite(contact_id=next(iter(ids.values())), values={"mql": "true"})]))
+        report = crm.ensure_fields()
+        assert "list MQLs" in report.created
+        assert "list MQLs" in HubSpotAdapter(mapping, TOKEN, server.url).ensure_fields().existing
+        a, b, c = list(ids.values())[:3]
+        tagged = crm.apply(WritePlan(updates=[FieldWrite(contact_id=x, values={"mql": "true", "score": "80"})
+                                              for x in (a, b)]))
+        assert tagged.failed == []
+        crm.apply(WritePlan(updates=[FieldWrite(contact_id=b, values={"mql": "false"}),
+                                     FieldWrite(contact_id=c, values={"mql": "false"})]))  # c was never on it
+        (mql_list,) = portal.lists.values()
+    assert mql_list["members"] == {a} and mql_list["processingType"] == "MANUAL"
