@@ -153,6 +153,11 @@ class StateStore:
                     out[contact.id] = contact
         return out
 
+    def contact_ids(self, connection: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(contacts.c.contact_id).where(
+                contacts.c.connection == connection))]
+
     def add_activities(self, connection: str, items: Iterable[Activity]) -> int:
         """Append to the ledger; an activity already there is kept as it was."""
         rows = [{"connection": connection, "activity_id": a.id, "contact_id": a.contact_id, "type": a.type,

@@ -24,6 +24,10 @@ log = logging.getLogger("mqlsync.sync")
 
 #: stages that carry the MQL tag: qualified by marketing, or further along
 TAGGED = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
+#: contacts scored, written and committed together: memory holds one chunk at a time
+CHUNK = 2000
+#: changes kept for the dry-run listing and --json (the count covers them all)
+DIFF_SHOWN = 200
 #: activity APIs may treat "after" as strictly after: ask from a little earlier and
 #: let the ledger drop what it already has
 ACTIVITY_OVERLAP = timedelta(seconds=1)
@@ -121,50 +125,80 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     conn = loaded.mapping.connection
     tick = progress or (lambda stage, n: None)
 
-    # 1. Pull contacts changed since the watermark, and activity since its own.
-    pulled: dict[str, Contact] = {}
-    new_activities: list[Activity] = []
+    # 1. Pull contacts changed since the watermark, and activity since its own. Each
+    #    page goes to the store as it arrives: memory holds ids, not the whole CRM.
+    #    A dry run may not write its state, so it keeps what it pulled in memory.
+    affected: set[str] = set()
+    held_contacts: dict[str, Contact] = {}
+    held_activities: dict[str, list[Activity]] = {}
     high: dict[str, datetime | None] = {"contacts": None, "activities": None}
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")
         for page in crm.pull_contacts(since):
-            pulled.update((c.id, c) for c in page.contacts)
+            if dry_run:
+                held_contacts.update((c.id, c) for c in page.contacts)
+            else:
+                store.save_contacts(conn, page.contacts, now)
+            affected.update(c.id for c in page.contacts)
+            summary.contacts += len(page.contacts)
             summary.rejected += [str(r) for r in page.rejected]
             high["contacts"] = _later(high["contacts"], page.high_water)
             tick("contacts", len(page.contacts))
         activity_since = None if full else store.watermark(conn, "activities")
         for page in crm.pull_activities(activity_since - ACTIVITY_OVERLAP if activity_since else None):
-            new_activities += page.activities
+            if dry_run:
+                for activity in page.activities:
+                    held_activities.setdefault(activity.contact_id, []).append(activity)
+            else:
+                summary.new_activities += store.add_activities(conn, page.activities)
+            affected.update(a.contact_id for a in page.activities)
+            summary.activities += len(page.activities)
             summary.rejected += [str(r) for r in page.rejected]
             high["activities"] = _later(high["activities"], page.high_water)
             tick("activities", len(page.activities))
-    summary.contacts, summary.activities = len(pulled), len(new_activities)
 
-    # 2. The ledger, then everyone whose score may have changed.
-    if not dry_run:
-        store.save_contacts(conn, pulled.values(), now)
-        summary.new_activities = store.add_activities(conn, new_activities)
-    retry = set(store.failures_of(conn))
+    # 2. Everyone whose score may have changed (and last run's failures), in chunks:
+    #    each chunk is scored, written and committed before the next is read.
     if rescore_only:
-        affected = None
+        ids = sorted(store.contact_ids(conn))
     else:
-        affected = set(pulled) | {a.contact_id for a in new_activities} | retry
-    contacts = store.load_contacts(conn, None if affected is None else affected - set(pulled))
-    contacts.update(pulled)
-    ledger = store.activities_of(conn, contacts)
-    if dry_run:
-        for activity in new_activities:
-            ledger.setdefault(activity.contact_id, []).append(activity)
-    stages = store.stages_of(conn, contacts)
-    previous = store.written_of(conn, contacts)
-
-    # 3. Score, decide, diff.
+        ids = sorted(affected | set(store.failures_of(conn)))
     scorer = Scorer(loaded.model)
+    rules: dict[str, int] = {}
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        contacts = store.load_contacts(conn, chunk)
+        contacts.update((cid, held_contacts[cid]) for cid in chunk if cid in held_contacts)
+        ledger = store.activities_of(conn, contacts)
+        for cid in contacts:
+            ledger.setdefault(cid, []).extend(held_activities.get(cid, ()))
+        plan, outcome = _decide_chunk(loaded, crm, scorer, contacts, ledger, store.stages_of(conn, contacts),
+                                      store.written_of(conn, contacts), now, summary, rules, tick)
+        if dry_run:
+            summary.tasks_created += len(plan.tasks)
+            continue
+        _write_chunk(conn, crm, store, plan, outcome, now, summary)
+    summary.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+
+    # 3. Watermarks: to the newest change the CRM showed, never past this run's start,
+    #    and only once every chunk is written. Records the CRM refused stay in the
+    #    failures table and are picked up again next run.
+    if not dry_run:
+        for obj, value in high.items():
+            if value is not None:
+                store.set_watermark(conn, obj, min(value, now))
+
+
+Outcome = dict[str, tuple[dict[str, str | None], tuple[Stage, datetime | None, datetime | None],
+                          tuple[Transition, ...]]]
+
+
+def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, now, summary, rules,
+                  tick) -> tuple[WritePlan, Outcome]:
+    """Score, decide and diff a chunk of contacts: what to write, and what to record."""
     spec = loaded.model.model.lifecycle
     plan = WritePlan()
-    outcome: dict[str, tuple[dict[str, str | None], tuple[Stage, datetime | None, datetime | None],
-                             tuple[Transition, ...]]] = {}
-    rules: dict[str, int] = {}
+    outcome: Outcome = {}
     for cid, contact in contacts.items():
         card = scorer.score(contact, ledger.get(cid, ()), now)
         known = stages.get(cid)
@@ -178,25 +212,26 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         changed = {k: v for k, v in values.items() if before.get(k) != v}
         if changed:
             plan.updates.append(FieldWrite(contact_id=cid, values=changed, lifecycle_from=crm.lifecycle_of(cid)))
-            summary.diff.append({"contact_id": cid, "name": contact.name,
-                                 "changes": {k: [before.get(k), v] for k, v in changed.items() if k != "explanation"}})
+            summary.changed += 1
+            if len(summary.diff) < DIFF_SHOWN:
+                summary.diff.append({"contact_id": cid, "name": contact.name, "changes": {
+                    k: [before.get(k), v] for k, v in changed.items() if k != "explanation"}})
         if decision.mql_at is not None and loaded.mapping.tasks.enabled:
             plan.tasks.append(task_for(loaded, contact, card, decision.mql_at))
         outcome[cid] = (values, (decision.stage, decision.state.since, mql_at), decision.transitions)
+        summary.scored += 1
         summary.mqls += decision.stage == Stage.MQL
         summary.new_mqls += decision.mql_at is not None
         for hit in card.hits:
             rules[hit.rule_id] = rules.get(hit.rule_id, 0) + 1
         tick("scored", 1)
-    summary.scored = len(contacts)
-    summary.changed = len(plan.updates)
-    summary.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-    if dry_run:
-        summary.tasks_created = len(plan.tasks)
-        return
+    return plan, outcome
 
-    # 4. Tasks: a key is recorded before the call; a key recorded but never confirmed
-    #    (a crash between the two) is looked up in the CRM before creating it again.
+
+def _write_chunk(conn: str, crm: CRM, store: StateStore, plan: WritePlan, outcome: Outcome, now: datetime,
+                 summary: RunSummary) -> None:
+    # Tasks: a key is recorded before the call; a key recorded but never confirmed (a
+    # crash between the two) is looked up in the CRM before it is created again.
     keys = store.tasks_of(conn, [t.key for t in plan.tasks])
     unconfirmed = [k for k, (status, _) in keys.items() if status == "pending"]
     found = crm.find_tasks(unconfirmed) if unconfirmed else {}
@@ -205,25 +240,19 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     plan.tasks = [t for t in plan.tasks if keys.get(t.key, ("", None))[0] != "confirmed" and t.key not in found]
     store.tasks_pending(conn, {t.key: t.contact_id for t in plan.tasks}, now)
 
-    # 5. Write, then record what the CRM confirmed.
+    # Write, then record what the CRM confirmed.
     result = crm.apply(plan) if plan else None
     failed = {f.contact_id: f.reason for f in result.failed} if result else {}
     if result:
         store.tasks_confirmed(conn, result.tasks)
-        summary.tasks_created = len(result.tasks)
-        summary.writes = len(set(result.updated) - set(failed))
-    summary.failed = [f"{cid}: {reason}" for cid, reason in failed.items()]
+        summary.tasks_created += len(result.tasks)
+        summary.writes += len(set(result.updated) - set(failed))
+    summary.failed += [f"{cid}: {reason}" for cid, reason in failed.items()]
     ok = {cid: o for cid, o in outcome.items() if cid not in failed}
     store.commit_writes(conn, {cid: o[0] for cid, o in ok.items()}, {cid: o[1] for cid, o in ok.items()},
                         [t for o in ok.values() for t in o[2]], now)
     if failed:
         store.record_failures(conn, failed, now)
-
-    # 6. Watermarks: to the newest change the CRM showed, never past this run's start.
-    #    Failed records stay in the failures table and are picked up again next run.
-    for obj, value in high.items():
-        if value is not None:
-            store.set_watermark(conn, obj, min(value, now))
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -1,0 +1,81 @@
+"""The sync job's guarantees, against an in-process sandbox: chunks change nothing but
+memory, a dry run writes nothing anywhere, and the daily rescore reads nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jobs.sync as sync_module
+from connector.adapters.hubspot import HubSpotAdapter
+from connector.config import load_mapping
+from connector.state import StateStore
+from jobs.sandbox import hubspot_sandbox
+from jobs.sync import run_sync
+from tests.conftest import ROOT
+
+LOADED = load_mapping(ROOT / "mappings" / "hubspot.yaml")
+NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+WRITES = "POST /crm/v3/objects/contacts/batch/update"
+
+
+def synced(tmp_path, name: str, contacts: int = 80):
+    running = hubspot_sandbox(contacts=contacts, now=NOW, burst_limit=10**6)
+    running.server.start()
+    crm = HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url)
+    crm.ensure_fields()
+    return running, crm, StateStore(f"sqlite:///{tmp_path / name}")
+
+
+def crm_view(running) -> dict[str, dict]:
+    return {cid: {k: v for k, v in c["properties"].items() if k.startswith("mqlsync_") or k == "lifecyclestage"}
+            for cid, c in running.emulation.contacts.items()}
+
+
+def test_small_chunks_write_exactly_what_one_chunk_writes(tmp_path, monkeypatch):
+    one, crm_one, store_one = synced(tmp_path, "one.db")
+    many, crm_many, store_many = synced(tmp_path, "many.db")
+    try:
+        whole = run_sync(LOADED, crm_one, store_one, NOW)
+        monkeypatch.setattr(sync_module, "CHUNK", 7)
+        chunked = run_sync(LOADED, crm_many, store_many, NOW)
+        again = run_sync(LOADED, crm_many, store_many, NOW)
+    finally:
+        one.server.stop()
+        many.server.stop()
+    assert (chunked.writes, chunked.new_mqls, chunked.tasks_created) == (whole.writes, whole.new_mqls,
+                                                                       whole.tasks_created) == (80, whole.new_mqls,
+                                                                                                whole.new_mqls)
+    assert crm_view(many) == crm_view(one)
+    assert len(many.emulation.tasks) == len(one.emulation.tasks) == whole.new_mqls
+    assert again.writes == again.tasks_created == 0
+
+
+def test_a_dry_run_writes_nothing_to_the_crm_or_the_state(tmp_path):
+    running, crm, store = synced(tmp_path, "dry.db")
+    try:
+        before = crm_view(running)
+        dry = run_sync(LOADED, crm, store, NOW, dry_run=True)
+        stats = running.server.snapshot()["by_endpoint"]
+    finally:
+        running.server.stop()
+    assert dry.changed == 80 and dry.writes == 0 and dry.tasks_created == dry.new_mqls > 0
+    assert len(dry.diff) == 80 and dry.diff[0]["changes"]["stage"][0] is None
+    assert WRITES not in stats and "POST /crm/v3/objects/tasks/batch/create" not in stats
+    assert crm_view(running) == before and running.emulation.tasks == {}
+    assert store.watermark("hubspot-main", "contacts") is None and store.contact_ids("hubspot-main") == []
+
+
+def test_the_daily_rescore_reads_nothing_from_the_crm_and_writes_the_decay(tmp_path):
+    running, crm, store = synced(tmp_path, "rescore.db")
+    try:
+        first = run_sync(LOADED, crm, store, NOW)
+        mqls = {cid for cid, c in crm_view(running).items() if c.get("mqlsync_stage") == "mql"}
+        running.server.stats.clear()
+        later = run_sync(LOADED, crm, store, NOW + timedelta(days=60), rescore_only=True)
+        stats = running.server.snapshot()["by_endpoint"]
+    finally:
+        running.server.stop()
+    assert later.contacts == later.activities == 0 and later.scored == 80
+    assert set(stats) <= {WRITES} and later.writes > 0
+    assert {cid for cid, c in crm_view(running).items() if c.get("mqlsync_stage") == "mql"} == mqls
+    assert later.tasks_created == 0 and first.new_mqls == len(mqls)
