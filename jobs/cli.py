@@ -22,7 +22,7 @@ from connector import sample
 from connector.adapters.jsonl import dump_line
 from connector.config import default_model_path, load_model, validate_file
 from connector.errors import ConfigError, MqlsyncError
-from connector.model import as_utc, iso
+from connector.model import as_utc
 from connector.scoring import fmt
 from connector.scoring.explain import hit_points
 

@@ -1,0 +1,230 @@
+"""Writing a plan to HubSpot for the adapter: contact fields in batches of 100 (backward
+lifecycle moves cleared first, a refused batch narrowed to the record at fault), the
+MQL tag as a list membership, and follow-up tasks matched to requests by key."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
+from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputForCreate,
+                                       SimplePublicObjectBatchInputForCreate)
+
+from ..errors import ConfigError, ConfigIssue
+from ..http import status_of
+from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+
+#: batch endpoints take at most 100 inputs (CRM API reference)
+BATCH = 100
+TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
+#: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
+LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                   "customer", "evangelist"]
+#: how a task body carries its idempotency key, so it can be found again
+TASK_KEY_MARK = "mqlsync-task:"
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+class PlanWriter:
+    """The writing half of HubSpotAdapter (mixed into it): needs its `mapping`, `obj`,
+    `_call`, `_requests` and the SDK API objects."""
+
+    def _properties(self, write: FieldWrite) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, value in write.values.items():
+            if key == "lifecycle":
+                if self.mapping.write_back.lifecycle and self.obj.stage_field and value is not None:
+                    crm_value = self.mapping.write_back.stage_values.get(value)
+                    if crm_value:
+                        out[self.obj.stage_field] = crm_value
+                continue
+            prop = self.mapping.write_back.fields.get(key)
+            if prop:
+                out[prop] = "" if value is None else value
+        tag = self.mapping.mql_tag
+        if tag.field and "mql" in write.values and tag.field not in out:
+            on = write.values["mql"] == "true"
+            out[tag.field] = (str(tag.value).lower() if isinstance(tag.value, bool) else str(tag.value)) if on else ""
+        return out
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        result = ApplyResult()
+        start = self._requests
+        writes = [(w, self._properties(w)) for w in plan.updates]
+        # HubSpot refuses a lifecycle stage that moves backward: clear it first.
+        clears = [(w.contact_id, {self.obj.stage_field: ""}) for w, props in writes
+                  if self.obj.stage_field in props and self._is_backward(w.lifecycle_from, props[self.obj.stage_field])]
+        if clears:
+            failed = self._update([(cid, p) for cid, p in clears], result, record_success=False)
+            writes = [(w, p) for w, p in writes if w.contact_id not in failed]
+        self._update([(w.contact_id, p) for w, p in writes if p], result)
+        result.updated.extend(w.contact_id for w, p in writes if not p)
+        if self.mapping.mql_tag.list:
+            self._tag_by_list([w for w, _ in writes if "mql" in w.values], result)
+        if plan.tasks:
+            self._create_tasks(plan.tasks, result)
+        result.requests = self._requests - start
+        return result
+
+    def _list_id(self, create: bool = False) -> str | None:
+        """The MQL list's id, found by name (lists API v3); created as a MANUAL list of
+        contacts (object type 0-1) only by `setup`."""
+        if self._tag_list:
+            return self._tag_list
+        name = self.mapping.mql_tag.list
+        try:
+            found = self._call(self.lists_api.get_by_name, list_name=name, object_type_id="0-1")
+            self._tag_list = found.list.list_id
+        except Exception as exc:  # noqa: BLE001 - the SDK's ApiException
+            if status_of(exc) != 404:
+                raise
+            if not create:
+                return None
+            made = self._call(self.lists_api.create, list_create_request=ListCreateRequest(
+                name=name, object_type_id="0-1", processing_type="MANUAL"))
+            self._tag_list = made.list.list_id
+        return self._tag_list
+
+    def _tag_by_list(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        list_id = self._list_id()
+        if list_id is None:
+            raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
+                                           f"the list {self.mapping.mql_tag.list!r} is not in HubSpot: "
+                                           "run `mqlsync setup` to create it")])
+        failed = {f.contact_id for f in result.failed}
+        writes = [w for w in writes if w.contact_id not in failed]
+        for i in range(0, len(writes), BATCH):
+            chunk = writes[i:i + BATCH]
+            change = MembershipChangeRequest(
+                record_ids_to_add=[w.contact_id for w in chunk if w.values["mql"] == "true"],
+                record_ids_to_remove=[w.contact_id for w in chunk if w.values["mql"] != "true"])
+            response = self._call(self.members_api.add_and_remove, list_id=list_id, membership_change_request=change)
+            for cid in response.record_ids_missing or []:
+                result.failed.append(WriteFailure(contact_id=str(cid), reason="MQL list: contact not found"))
+
+    @staticmethod
+    def _is_backward(current: str | None, target: str) -> bool:
+        return (current in LIFECYCLE_ORDER and target in LIFECYCLE_ORDER
+                and LIFECYCLE_ORDER.index(target) < LIFECYCLE_ORDER.index(current))
+
+    def _update(self, items: list[tuple[str, dict[str, str]]], result: ApplyResult,
+                record_success: bool = True) -> set[str]:
+        """Batch updates of 100. Unknown ids come back in a 207 and fail alone; a
+        validation error refuses the whole batch, so that batch is retried one record
+        at a time to find the record at fault and write the others."""
+        failed: set[str] = set()
+        for i in range(0, len(items), BATCH):
+            chunk = items[i:i + BATCH]
+            try:
+                response = self._batch_update(chunk)
+            except Exception as exc:  # noqa: BLE001 - an SDK ApiException, classified below
+                if status_of(exc) != 400 or len(chunk) == 1:
+                    if status_of(exc) is None:
+                        raise
+                    for cid, _ in chunk:
+                        failed.add(cid)
+                        result.failed.append(WriteFailure(contact_id=cid, reason=_reason(exc)))
+                    continue
+                failed |= self._one_by_one(chunk, result, record_success)
+                continue
+            missing: set[str] = set()
+            for error in getattr(response, "errors", None) or []:
+                ids = (error.context or {}).get("ids") or []
+                for cid in ids:
+                    missing.add(str(cid))
+                    result.failed.append(WriteFailure(contact_id=str(cid), reason=f"{error.category}: {error.message}"))
+            failed |= missing
+            if record_success:
+                result.updated.extend(cid for cid, _ in chunk if cid not in missing)
+        return failed
+
+    def _one_by_one(self, chunk, result: ApplyResult, record_success: bool) -> set[str]:
+        failed: set[str] = set()
+        for cid, props in chunk:
+            try:
+                response = self._batch_update([(cid, props)])
+            except Exception as exc:  # noqa: BLE001
+                if status_of(exc) is None:
+                    raise
+                failed.add(cid)
+                result.failed.append(WriteFailure(contact_id=cid, reason=_reason(exc)))
+                continue
+            if getattr(response, "errors", None):
+                failed.add(cid)
+                result.failed.append(WriteFailure(contact_id=cid, reason=response.errors[0].message))
+            elif record_success:
+                result.updated.append(cid)
+        return failed
+
+    def _batch_update(self, chunk):
+        body = BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
+        return self._call(self.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
+
+    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        for i in range(0, len(tasks), BATCH):
+            chunk = tasks[i:i + BATCH]
+            inputs = [SimplePublicObjectBatchInputForCreate(properties=self._task_properties(t), associations=[
+                {"to": {"id": t.contact_id},
+                 "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}])
+                for t in chunk]
+            try:
+                response = self._call(self.tasks_batch.create,
+                                      batch_input_simple_public_object_batch_input_for_create=
+                                      BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
+            except Exception as exc:  # noqa: BLE001
+                if status_of(exc) is None:
+                    raise
+                for task in chunk:
+                    result.failed.append(WriteFailure(contact_id=task.contact_id,
+                                                      reason=f"task not created: {_reason(exc)}"))
+                continue
+            # Results are matched to requests by the key in their body, never by position.
+            for created in response.results:
+                key = task_key_of((created.properties or {}).get("hs_task_body"))
+                if key:
+                    result.tasks[key] = created.id
+
+    def _task_properties(self, task: TaskRequest) -> dict[str, str]:
+        props = {"hs_timestamp": str(_ms(task.due_at)), "hs_task_subject": task.subject,
+                 "hs_task_body": f"{task.body}\n\n{TASK_KEY_MARK}{task.key}", "hs_task_status": "NOT_STARTED",
+                 "hs_task_type": "TODO"}
+        if task.owner_id:
+            props["hubspot_owner_id"] = task.owner_id
+        if task.priority:
+            props["hs_task_priority"] = task.priority
+        return props
+
+    def find_tasks(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key in keys:
+            response = self._call(self.tasks_search.do_search, public_object_search_request={
+                "filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
+                                               "value": f"{TASK_KEY_MARK}{key}"}]}],
+                "properties": ["hs_task_body"], "limit": 10})
+            for task in response.results:
+                if task_key_of((task.properties or {}).get("hs_task_body")) == key:
+                    found[key] = task.id
+        return found
+
+
+def task_key_of(body: str | None) -> str | None:
+    if not body or TASK_KEY_MARK not in body:
+        return None
+    return body.rsplit(TASK_KEY_MARK, 1)[1].split()[0]
+
+
+def _reason(exc: BaseException) -> str:
+    """The CRM's message for a refused write (its JSON `message`), kept short."""
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if body else None
+    except (ValueError, AttributeError):
+        message = None
+    status = status_of(exc)
+    return f"HTTP {status}: {message}" if message else f"HTTP {status}"

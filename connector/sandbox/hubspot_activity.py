@@ -1,0 +1,170 @@
+"""The sandbox's HubSpot activity APIs: Events API occurrences, forms and their
+submissions, and the marketing e-mail event log, as HubSpot pages and filters them."""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import re
+import uuid
+from typing import Any
+
+from .hubspot_wire import PORTAL_ID, _iso, _ms, error
+from .server import Request, Response
+
+
+class ActivityAPIs:
+    """Mixed into HubSpotSandbox: needs its `lock` and `now_ms`."""
+
+    event_count = 0
+    email_sorted = True
+    submission_count = 0
+
+    def _init_activity(self) -> list[tuple[str, re.Pattern, Any]]:
+        """Set up the activity state; return the routes it serves."""
+        self.events_by_type: dict[str, list[dict[str, Any]]] = {}
+        self._events_sorted: set[str] = set()
+        self.forms: dict[str, dict[str, Any]] = {}
+        self.email_events: list[dict[str, Any]] = []
+        return [
+            ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
+            ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
+            ("GET", re.compile(r"/form-integrations/v1/submissions/forms/([0-9a-f-]+)"), self.list_submissions),
+            ("GET", re.compile(r"/email/public/v1/events"), self.list_email_events),
+        ]
+
+    def add_event(self, event_type: str, contact_id: str, occurred_ms: int, properties: dict[str, str]) -> None:
+        with self.lock:
+            self.event_count += 1
+            self.events_by_type.setdefault(event_type, []).append(
+                {"id": str(uuid.UUID(int=self.event_count)), "eventType": event_type, "objectType": "contact",
+                 "objectId": contact_id, "occurredAt": occurred_ms, "properties": properties})
+            self._events_sorted.discard(event_type)
+
+    def add_form(self, name: str) -> str:
+        """A HubSpot form (GET /marketing/v3/forms/ lists them); returns its guid."""
+        with self.lock:
+            for guid, form in self.forms.items():
+                if form["name"] == name:
+                    return guid
+            guid = str(uuid.UUID(int=len(self.forms) + 0x5000))
+            self.forms[guid] = {"id": guid, "name": name, "formType": "hubspot", "createdAt": _iso(0),
+                                "updatedAt": _iso(0), "archived": False, "submissions": []}
+            return guid
+
+    def add_submission(self, form_guid: str, values: dict[str, str], submitted_ms: int, page_url: str) -> None:
+        with self.lock:
+            form = self.forms[form_guid]
+            self.submission_count += 1  # conversion ids are unique across the portal
+            form["submissions"].append({"conversionId": str(uuid.UUID(int=0x7000000 + self.submission_count)),
+                                        "submittedAt": submitted_ms, "pageUrl": page_url,
+                                        "values": [{"name": k, "value": v} for k, v in values.items()]})
+            form["sorted"] = False
+
+    def add_email_event(self, kind: str, recipient: str, created_ms: int, campaign_id: int,
+                        url: str | None = None) -> None:
+        """A marketing e-mail event as the Email Events API reports it: id, created (ms),
+        type, recipient, portalId, appId, emailCampaignId, and url for clicks."""
+        with self.lock:
+            event = {"id": str(uuid.UUID(int=0x9000000 + len(self.email_events))), "created": created_ms,
+                     "type": kind, "recipient": recipient, "portalId": PORTAL_ID, "appId": 113,
+                     "appName": "BatchEmail", "emailCampaignId": campaign_id}
+            if url:
+                event["url"] = url
+            self.email_events.append(event)
+            self.email_sorted = False
+
+
+    def _events_of(self, event_type: str) -> list[dict[str, Any]]:
+        rows = self.events_by_type.get(event_type, [])
+        if event_type not in self._events_sorted:
+            rows.sort(key=lambda e: (e["occurredAt"], e["id"]))
+            self._events_sorted.add(event_type)
+        return rows
+
+    # --- events -----------------------------------------------------------------------------
+
+    def list_events(self, request: Request, match: re.Match) -> Response:
+        """GET /events/v3/events: occurrences of one event type, filterable by object
+        and time, paged by an opaque cursor (event analytics API reference)."""
+        limit = min(int(request.arg("limit", "20")), 100)
+        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        event_type, object_id = request.arg("eventType"), request.arg("objectId")
+        after_ms, before_ms = _ms(request.arg("occurredAfter")), _ms(request.arg("occurredBefore"))
+        descending = (request.arg("sort") or "DESCENDING").upper().startswith("DESC")
+        with self.lock:
+            if event_type:
+                rows = self._events_of(event_type)
+            else:
+                rows = sorted((e for t in list(self.events_by_type) for e in self._events_of(t)),
+                              key=lambda e: (e["occurredAt"], e["id"]))
+            at = lambda e: e["occurredAt"]  # noqa: E731
+            lo = bisect.bisect_right(rows, after_ms, key=at) if after_ms is not None else 0
+            hi = bisect.bisect_left(rows, before_ms, key=at) if before_ms is not None else len(rows)
+            if object_id:
+                view = [e for e in rows[lo:hi] if e["objectId"] == object_id]
+                lo, hi, rows = 0, len(view), view
+            total = hi - lo
+            if descending:
+                page = rows[max(lo, hi - offset - limit):hi - offset][::-1] if offset < total else []
+            else:
+                page = rows[lo + offset:min(hi, lo + offset + limit)]
+        body: dict[str, Any] = {"results": [dict(e, occurredAt=_iso(e["occurredAt"])) for e in page]}
+        if offset + limit < total:
+            token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            body["paging"] = {"next": {"after": token, "link": f"?after={token}"}}
+        return Response(200, body)
+
+    def list_forms(self, request: Request, match: re.Match) -> Response:
+        """GET /marketing/v3/forms/ (forms API v3): the portal's forms, paged."""
+        limit = min(int(request.arg("limit", "20")), 100)
+        offset = int(request.arg("after") or 0)
+        forms = [{k: v for k, v in f.items() if k not in ("submissions", "sorted")} for f in self.forms.values()]
+        body: dict[str, Any] = {"results": forms[offset:offset + limit]}
+        if offset + limit < len(forms):
+            body["paging"] = {"next": {"after": str(offset + limit), "link": ""}}
+        return Response(200, body)
+
+    def list_submissions(self, request: Request, match: re.Match) -> Response:
+        """GET /form-integrations/v1/submissions/forms/{guid} (forms API v1): newest first,
+        at most 50 a page, cursor in paging.next.after."""
+        form = self.forms.get(match.group(1))
+        if form is None:
+            return error(404, "OBJECT_NOT_FOUND", f"Form {match.group(1)} does not exist")
+        limit = int(request.arg("limit", "20"))
+        if not 1 <= limit <= 50:
+            return error(400, "VALIDATION_ERROR", f"limit must be between 1 and 50, got {limit}")
+        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        with self.lock:
+            if not form.get("sorted", True):
+                form["submissions"].sort(key=lambda x: (-x["submittedAt"], x["conversionId"]))
+                form["sorted"] = True
+            page = form["submissions"][offset:offset + limit]
+            more = offset + limit < len(form["submissions"])
+        body: dict[str, Any] = {"results": page}
+        if more:
+            token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            body["paging"] = {"next": {"after": token, "link": ""}}
+        return Response(200, body)
+
+    def list_email_events(self, request: Request, match: re.Match) -> Response:
+        """GET /email/public/v1/events (email analytics API v1): filtered by type,
+        recipient and a created time range, paged by `offset` while `hasMore`."""
+        limit = min(int(request.arg("limit", "100")), 1000)
+        offset = int(base64.urlsafe_b64decode(request.arg("offset")).decode()) if request.arg("offset") else 0
+        kind, recipient = request.arg("eventType"), request.arg("recipient")
+        start, end = _ms(request.arg("startTimestamp")), _ms(request.arg("endTimestamp"))
+        with self.lock:
+            if not self.email_sorted:
+                self.email_events.sort(key=lambda e: (e["created"], e["id"]))
+                self.email_sorted = True
+            created = lambda e: e["created"]  # noqa: E731
+            lo = bisect.bisect_left(self.email_events, start, key=created) if start is not None else 0
+            hi = bisect.bisect_right(self.email_events, end, key=created) if end is not None else len(self.email_events)
+            rows = [e for e in self.email_events[lo:hi]
+                    if (not kind or e["type"] == kind.upper()) and (not recipient or e["recipient"] == recipient)]
+        page = rows[offset:offset + limit]
+        body: dict[str, Any] = {"events": page, "hasMore": offset + limit < len(rows)}
+        if body["hasMore"]:
+            body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        return Response(200, body)
