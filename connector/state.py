@@ -160,15 +160,18 @@ class StateStore:
 
     def add_activities(self, connection: str, items: Iterable[Activity]) -> int:
         """Append to the ledger; an activity already there is kept as it was."""
-        rows = [{"connection": connection, "activity_id": a.id, "contact_id": a.contact_id, "type": a.type,
-                 "at": a.at, "attributes": a.attributes} for a in items]
+        rows = {a.id: {"connection": connection, "activity_id": a.id, "contact_id": a.contact_id, "type": a.type,
+                       "at": a.at, "attributes": a.attributes} for a in items}
         with self.engine.begin() as conn:
-            before = conn.execute(sa.select(sa.func.count()).select_from(activities).where(
-                activities.c.connection == connection)).scalar()
-            self._upsert(conn, activities, rows)
-            after = conn.execute(sa.select(sa.func.count()).select_from(activities).where(
-                activities.c.connection == connection)).scalar()
-        return after - before
+            # Which are new is a primary-key lookup of this page's ids: counting the
+            # ledger before and after would scan it twice per page.
+            known: set[str] = set()
+            for chunk in _chunks(rows):
+                known.update(conn.execute(sa.select(activities.c.activity_id).where(
+                    activities.c.connection == connection, activities.c.activity_id.in_(chunk))).scalars())
+            fresh = [row for aid, row in rows.items() if aid not in known]
+            self._upsert(conn, activities, fresh)
+        return len(fresh)
 
     def activities_of(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, list[Activity]]:
         query = sa.select(activities).where(activities.c.connection == connection)
