@@ -121,9 +121,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
         if self.obj.stage_field:
             props.add(self.obj.stage_field)
         if self.obj.sales_status:
-            props.add(self.obj.sales_status.field)
-            if self.obj.sales_status.at_field:
-                props.add(self.obj.sales_status.at_field)
+            props |= {self.obj.sales_status.field, self.obj.sales_status.at_field}
         self.read_properties = sorted(props)
 
     @classmethod
@@ -254,11 +252,10 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
             value = props.get(status.field)
             verdict = "accepted" if value in status.accepted else "rejected" if value in status.rejected else None
             if verdict:
-                at = _parse_time(props.get(status.at_field)) if status.at_field else None
-                # Without the time of the verdict it cannot be told from later engagement;
-                # the last modification of the record is the closest upper bound.
+                # A verdict without its time cannot be told from the engagement after it
+                # (the Contact refuses it): the record is reported, not guessed at.
                 data["sales_status"] = verdict
-                data["sales_status_at"] = at or _parse_time(props.get("lastmodifieddate"))
+                data["sales_status_at"] = _parse_time(props.get(status.at_field))
         criteria = {name: _truthy(props.get(crm)) for name, crm in obj.sql_criteria.items()
                     if props.get(crm) not in (None, "")}
         if criteria:

@@ -39,7 +39,10 @@ class StatusSignal(Strict):
     field holding when it was set (needed to tell re-engagement from the old verdict)."""
 
     field: str
-    at_field: str | None = None
+    #: required: the record's last-modified time cannot stand in for it, because
+    #: mqlsync's own writes move that time and a rejection would look newer than the
+    #: re-qualification that followed it, recycling the lead again and again
+    at_field: str
     accepted: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
 

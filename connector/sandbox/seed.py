@@ -52,7 +52,7 @@ def crm_properties(contact: Contact, mapping: Mapping, object_name: str) -> dict
     if obj.sales_status and contact.sales_status:
         values = obj.sales_status.accepted if contact.sales_status == "accepted" else obj.sales_status.rejected
         props[obj.sales_status.field] = values[0] if values else None
-        if obj.sales_status.at_field and contact.sales_status_at:
+        if contact.sales_status_at:
             props[obj.sales_status.at_field] = str(int(contact.sales_status_at.timestamp() * 1000))
     for criterion, crm in obj.sql_criteria.items():
         if criterion in contact.sql_criteria:
@@ -68,7 +68,7 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     obj = mapping.objects["contacts"]
     read_props = set(obj.fields.values()) | set(obj.sql_criteria.values())
     if obj.sales_status:
-        read_props |= {obj.sales_status.field} | ({obj.sales_status.at_field} if obj.sales_status.at_field else set())
+        read_props |= {obj.sales_status.field, obj.sales_status.at_field}
     sandbox.groups.setdefault("crm_custom", {"name": "crm_custom", "label": "Custom", "displayOrder": 5,
                                              "archived": False})
     for name in sorted(read_props - set(sandbox.properties)):

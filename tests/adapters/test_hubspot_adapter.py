@@ -257,3 +257,13 @@ def test_the_mql_tag_can_be_membership_of_a_list_that_setup_creates(seeded):
                                      FieldWrite(contact_id=c, values={"mql": "false"})]))  # c was never on it
         (mql_list,) = portal.lists.values()
     assert mql_list["members"] == {a} and mql_list["processingType"] == "MANUAL"
+
+
+def test_a_sales_verdict_without_its_time_is_reported_not_guessed(running):
+    crm, portal, ids, data = running
+    cid = next(iter(ids.values()))
+    portal.touch(cid, {"hs_lead_status": "UNQUALIFIED", "mqlsync_sales_status_at": None})
+    contacts, rejected = pull_all(crm)
+    assert cid not in contacts
+    (problem,) = [r for r in rejected if r.record_id == cid]
+    assert "sales_status needs sales_status_at" in problem.reason

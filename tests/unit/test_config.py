@@ -245,6 +245,11 @@ def test_errors_in_the_model_a_mapping_names_are_reported_against_the_model(tmp_
     assert issue.file.endswith("scoring.yaml") and issue.field == "mql.threshold"
 
 
+def test_a_sales_verdict_needs_the_field_holding_its_time(tmp_path):
+    (issue,) = _mapping(tmp_path, MAPPING.replace("      at_field: mqlsync_sales_status_at", ""))
+    assert "objects.contacts.sales_status.at_field: required field is missing" in issue
+
+
 def test_task_subject_placeholders_are_checked(tmp_path):
     (issue,) = _mapping(tmp_path, MAPPING.replace("({grade}, score {total})", "({grade}, score {score})"))
     assert "tasks.subject: unknown placeholder {score}" in issue
