@@ -17,7 +17,6 @@ class ActivityAPIs:
     """Mixed into HubSpotSandbox: needs its `lock` and `now_ms`."""
 
     event_count = 0
-    email_sorted = True
     submission_count = 0
 
     def _init_activity(self) -> list[tuple[str, re.Pattern, Any]]:
@@ -26,6 +25,8 @@ class ActivityAPIs:
         self._events_sorted: set[str] = set()
         self.forms: dict[str, dict[str, Any]] = {}
         self.email_events: list[dict[str, Any]] = []
+        self.email_by_type: dict[str, list[dict[str, Any]]] = {}
+        self._email_sorted: set[str] = set()
         return [
             ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
             ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
@@ -72,8 +73,17 @@ class ActivityAPIs:
             if url:
                 event["url"] = url
             self.email_events.append(event)
-            self.email_sorted = False
+            self.email_by_type.setdefault(kind, []).append(event)
+            self._email_sorted -= {kind, "*"}  # "*" is the all-types view: self.email_events
 
+    def _email_of(self, kind: str | None) -> list[dict[str, Any]]:
+        """Events of one type (or all), sorted by created time, sorted lazily."""
+        key = kind or "*"
+        rows = self.email_by_type.setdefault(key, self.email_events if kind is None else [])
+        if key not in self._email_sorted:
+            rows.sort(key=lambda e: (e["created"], e["id"]))
+            self._email_sorted.add(key)
+        return rows
 
     def _events_of(self, event_type: str) -> list[dict[str, Any]]:
         rows = self.events_by_type.get(event_type, [])
@@ -155,16 +165,15 @@ class ActivityAPIs:
         kind, recipient = request.arg("eventType"), request.arg("recipient")
         start, end = _ms(request.arg("startTimestamp")), _ms(request.arg("endTimestamp"))
         with self.lock:
-            if not self.email_sorted:
-                self.email_events.sort(key=lambda e: (e["created"], e["id"]))
-                self.email_sorted = True
+            events = self._email_of(kind.upper() if kind else None)
             created = lambda e: e["created"]  # noqa: E731
-            lo = bisect.bisect_left(self.email_events, start, key=created) if start is not None else 0
-            hi = bisect.bisect_right(self.email_events, end, key=created) if end is not None else len(self.email_events)
-            rows = [e for e in self.email_events[lo:hi]
-                    if (not kind or e["type"] == kind.upper()) and (not recipient or e["recipient"] == recipient)]
-        page = rows[offset:offset + limit]
-        body: dict[str, Any] = {"events": page, "hasMore": offset + limit < len(rows)}
+            lo = bisect.bisect_left(events, start, key=created) if start is not None else 0
+            hi = bisect.bisect_right(events, end, key=created) if end is not None else len(events)
+            if recipient:
+                events, lo, hi = [e for e in events[lo:hi] if e["recipient"] == recipient], 0, None
+            total = (hi if hi is not None else len(events)) - lo
+            page = events[lo + offset:min(lo + offset + limit, lo + total)]
+        body: dict[str, Any] = {"events": page, "hasMore": offset + limit < total}
         if body["hasMore"]:
             body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
         return Response(200, body)

@@ -244,3 +244,23 @@ def test_injected_faults_are_counted(portal):
 def test_the_sandbox_listens_on_loopback_only(portal):
     with SandboxServer(portal) as server:
         assert server.httpd.server_address[0] == "127.0.0.1"
+
+
+def test_email_events_filter_by_type_and_time_and_page_by_offset(client, portal):
+    for i in range(25):
+        portal.add_email_event("OPEN" if i % 5 else "CLICK", f"p{i}@northwind.hu", 1_790_000_000_000 + i, 1001,
+                               "https://x.io" if i % 5 == 0 else None)
+    api = client.crm.contacts.basic_api.api_client
+    pages, query = [], [("eventType", "OPEN"), ("startTimestamp", "1790000000003"), ("limit", "7")]
+    while True:
+        response = api.call_api("/email/public/v1/events", "GET", query_params=query, auth_settings=["oauth2"],
+                                header_params={"Accept": "application/json"}, response_types_map={},
+                                _return_http_data_only=True, _preload_content=False)
+        body = json.loads(response.data)
+        pages.append(body["events"])
+        if not body["hasMore"]:
+            break
+        query = [q for q in query if q[0] != "offset"] + [("offset", body["offset"])]
+    created = [e["created"] - 1_790_000_000_000 for page in pages for e in page]
+    assert created == [i for i in range(3, 25) if i % 5] and [len(p) for p in pages] == [7, 7, 3]
+    assert all(e["type"] == "OPEN" and "recipient" in e for page in pages for e in page)
