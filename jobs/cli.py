@@ -265,8 +265,8 @@ def demo(
     out.rule("mqlsync demo: a sandbox HubSpot, set up and synced twice")
     out.print(f"Sandbox HubSpot seeded with {report['sandbox_contacts']:,} contacts (seed {seed}); "
               f"setup created {len(report['setup']['created'])} properties.", highlight=False)
-    table = Table("run", "contacts", "activities", "changed", "written", "new MQLs", "tasks", "API requests",
-                  "seconds", show_edge=False)
+    table = Table("run", "contacts", "activity", "changed", "written", "MQLs", "tasks", "requests", "secs",
+                  show_edge=False, title="sync runs")
     for i, run_ in enumerate(report["runs"], 1):
         table.add_row(str(i), f"{run_['contacts']:,}", f"{run_['activities']:,}", f"{run_['changed']:,}",
                       f"{run_['writes']:,}", f"{run_['new_mqls']:,}", f"{run_['tasks_created']:,}",
