@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
@@ -19,8 +19,19 @@ from .jsonl import describe
 
 
 
+#: the participant state API cannot filter by time: an incremental run reads the
+#: participants of events started or updated this long before the watermark
+MARKETING_EVENT_LOOKBACK = timedelta(days=60)
+
+
 def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
+
+
+def _iso_ms(value: str | None) -> int:
+    if not value:
+        return 0
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 class ActivityReader:
@@ -37,10 +48,12 @@ class ActivityReader:
                 yield from self._form_submissions(source, since)
             elif kind == "email_events" and name:
                 yield from self._email_events(source, name.upper(), since)
+            elif kind == "marketing_events" and name:
+                yield from self._participations(source, name.upper(), since)
             else:
                 raise ConfigError([ConfigIssue("mapping", None, "activities.source",
                                                f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`, "
-                                               "`forms` and `email_events:<TYPE>`")])
+                                               "`forms`, `email_events:<TYPE>` and `marketing_events:<STATE>`")])
 
     def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
         after = None
@@ -94,6 +107,40 @@ class ActivityReader:
             if not result.get("hasMore") or not result.get("offset"):
                 return
             query["offset"] = result["offset"]
+
+    def _participations(self, source, state: str, since: datetime | None) -> Iterator[Page]:
+        """Marketing event participants in one state (REGISTERED, ATTENDED, ...), from the
+        participant state API. It has no time filter, so an incremental run reads the
+        events started or updated within MARKETING_EVENT_LOOKBACK of the watermark."""
+        floor = _ms(since - MARKETING_EVENT_LOOKBACK) if since else None
+        for event in self._raw_pages("/marketing/v3/marketing-events/", {"limit": 100}):
+            recent = max(_iso_ms(event.get("startDateTime")), _iso_ms(event.get("updatedAt")))
+            if floor is not None and recent < floor:
+                continue
+            after = None
+            while True:
+                query = {"state": state, "limit": 100, **({"after": after} if after else {})}
+                result = self._raw_get(f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
+                                       query)
+                page = Page()
+                for item in result.get("results", []):
+                    props = item.get("properties") or {}
+                    links = item.get("associations") or {}
+                    contact = (links.get("contact") or {}).get("contactId")
+                    occurred = props.get("occurredAt")
+                    if contact is None or occurred is None:
+                        continue
+                    seconds = props.get("attendanceDurationSeconds")
+                    fields = {**(links.get("marketingEvent") or {}), **props,
+                              "attendanceDurationMinutes": None if seconds is None else round(seconds / 60)}
+                    self._add_activity(page, f"marketing-event:{item['id']}", str(contact), source,
+                                       datetime.fromtimestamp(occurred / 1000, timezone.utc),
+                                       {k: fields.get(v) for k, v in source.attributes.items()},
+                                       f"marketing event {event.get('eventName')}")
+                yield page
+                after = (result.get("paging") or {}).get("next", {}).get("after")
+                if not after:
+                    break
 
     def _by_email(self, pending, source, origin: str) -> Page:
         """Activities of people known by e-mail: those who are contacts, by their id.

@@ -26,12 +26,16 @@ class ActivityAPIs:
         self.forms: dict[str, dict[str, Any]] = {}
         self.email_events: list[dict[str, Any]] = []
         self.email_by_type: dict[str, list[dict[str, Any]]] = {}
+        self.marketing_events: dict[str, dict[str, Any]] = {}
         self._email_sorted: set[str] = set()
         return [
             ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
             ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
             ("GET", re.compile(r"/form-integrations/v1/submissions/forms/([0-9a-f-]+)"), self.list_submissions),
             ("GET", re.compile(r"/email/public/v1/events"), self.list_email_events),
+            ("GET", re.compile(r"/marketing/v3/marketing-events/?"), self.list_marketing_events),
+            ("GET", re.compile(r"/marketing/v3/marketing-events/participations/(\d+)/breakdown"),
+             self.list_participations),
         ]
 
     def add_event(self, event_type: str, contact_id: str, occurred_ms: int, properties: dict[str, str]) -> None:
@@ -176,4 +180,66 @@ class ActivityAPIs:
         body: dict[str, Any] = {"events": page, "hasMore": offset + limit < total}
         if body["hasMore"]:
             body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        return Response(200, body)
+
+    # --- marketing events (webinars and their participants) ------------------------------
+
+    def add_marketing_event(self, name: str, external_id: str, start_ms: int) -> str:
+        """A marketing event as a webinar integration records it; returns its objectId."""
+        with self.lock:
+            for oid, event in self.marketing_events.items():
+                if event["externalEventId"] == external_id:
+                    return oid
+            oid = str(800000 + len(self.marketing_events))
+            self.marketing_events[oid] = {
+                "objectId": oid, "eventName": name, "eventType": "WEBINAR", "externalEventId": external_id,
+                "externalAccountId": "sample-webinars", "eventOrganizer": "mqlsync", "startDateTime": _iso(start_ms),
+                "endDateTime": _iso(start_ms + 3_600_000), "createdAt": _iso(start_ms), "updatedAt": _iso(start_ms),
+                "participations": []}
+            return oid
+
+    def add_participation(self, event_id: str, contact_id: str, email: str | None, state: str, occurred_ms: int,
+                          duration_s: int | None = None) -> None:
+        with self.lock:
+            event = self.marketing_events[event_id]
+            self.participation_count += 1
+            props: dict[str, Any] = {"attendanceState": state, "occurredAt": occurred_ms}
+            if duration_s is not None:
+                props["attendanceDurationSeconds"] = duration_s
+            event["participations"].append({
+                "id": str(0x6000000 + self.participation_count), "createdAt": _iso(occurred_ms),
+                "associations": {"contact": {"contactId": contact_id, "email": email},
+                                 "marketingEvent": {"marketingEventId": event_id, "name": event["eventName"],
+                                                    "externalAccountId": event["externalAccountId"],
+                                                    "externalEventId": event["externalEventId"]}},
+                "properties": props})
+            event["updatedAt"] = _iso(max(_ms(event["updatedAt"]), occurred_ms))
+
+    participation_count = 0
+
+    def list_marketing_events(self, request: Request, match: re.Match) -> Response:
+        """GET /marketing/v3/marketing-events/: the portal's marketing events, paged."""
+        limit = min(int(request.arg("limit", "10")), 100)
+        offset = int(request.arg("after") or 0)
+        events = [{k: v for k, v in e.items() if k != "participations"} for e in self.marketing_events.values()]
+        body: dict[str, Any] = {"results": events[offset:offset + limit]}
+        if offset + limit < len(events):
+            body["paging"] = {"next": {"after": str(offset + limit), "link": ""}}
+        return Response(200, body)
+
+    def list_participations(self, request: Request, match: re.Match) -> Response:
+        """GET /marketing/v3/marketing-events/participations/{marketingEventId}/breakdown
+        (participant state API): one event's participations, filterable by state."""
+        event = self.marketing_events.get(match.group(1))
+        if event is None:
+            return error(404, "OBJECT_NOT_FOUND", f"Marketing event {match.group(1)} does not exist")
+        limit = min(int(request.arg("limit", "10")), 100)
+        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        state = request.arg("state")
+        with self.lock:
+            rows = [p for p in event["participations"] if not state or p["properties"]["attendanceState"] == state]
+        body: dict[str, Any] = {"results": rows[offset:offset + limit], "total": len(rows)}
+        if offset + limit < len(rows):
+            token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            body["paging"] = {"next": {"after": token, "link": ""}}
         return Response(200, body)

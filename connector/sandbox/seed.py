@@ -108,6 +108,14 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
             campaign = 1000 + int(attrs.get("campaign_id", "nl-0").rsplit("-", 1)[-1] or 0)
             sandbox.add_email_event("OPEN" if activity.type == "email_open" else "CLICK", email, at_ms, campaign,
                                     attrs.get("url"))
+        elif activity.type in ("webinar_registration", "webinar_attendance"):
+            # Webinars as a webinar integration records them: marketing events and their
+            # participants (REGISTERED, ATTENDED with the time spent).
+            event = sandbox.add_marketing_event(attrs.get("event_name", "Webinar"), attrs.get("event_id", "webinar"),
+                                                at_ms)
+            attended = activity.type == "webinar_attendance"
+            sandbox.add_participation(event, hs_id, email, "ATTENDED" if attended else "REGISTERED", at_ms,
+                                      int(float(attrs.get("minutes", 0)) * 60) if attended else None)
         elif activity.type in CUSTOM_EVENTS:
             # Tracked as custom behavioral events, named pe{portalId}_{name} by HubSpot.
             sandbox.add_event(f"pe{PORTAL_ID}_{activity.type}", hs_id, at_ms, attrs)
@@ -115,5 +123,4 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
 
 
 #: sample activity a portal would track as custom behavioral events
-CUSTOM_EVENTS = ("trial_signup", "video_watch", "webinar_registration", "webinar_attendance", "event_attendance",
-                 "booth_conversation", "follow_up_request")
+CUSTOM_EVENTS = ("trial_signup", "video_watch", "event_attendance", "booth_conversation", "follow_up_request")

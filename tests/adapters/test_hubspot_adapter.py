@@ -175,8 +175,11 @@ def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
     assert {a.attributes.get("form_type") for a in forms} >= {"content", "demo"}
     clicks = [a for a in activities if a.type == "email_click"]
     assert clicks and all(a.id.startswith("email:") and a.attributes["campaign_id"] > 1000 for a in clicks)
-    webinars = [a for a in activities if a.type == "webinar_attendance"]
-    assert webinars and all(a.attributes["minutes"].isdigit() for a in webinars)
+    # Webinars come from the marketing events API with the sample's event ids and minutes.
+    attended = sorted((ids[a.contact_id], a.attributes["event_id"], a.attributes["minutes"])
+                      for a in data.activities if a.type == "webinar_attendance")
+    assert sorted((a.contact_id, a.attributes["event_id"], a.attributes["minutes"])
+                  for a in activities if a.type == "webinar_attendance") == attended
 
 
 def test_a_form_submitter_who_is_not_a_contact_is_skipped_quietly(running):
@@ -267,3 +270,21 @@ def test_a_sales_verdict_without_its_time_is_reported_not_guessed(running):
     assert cid not in contacts
     (problem,) = [r for r in rejected if r.record_id == cid]
     assert "sales_status needs sales_status_at" in problem.reason
+
+
+def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
+    portal, ids, data = seeded
+    since = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    ms = lambda d: int((since - timedelta(days=d)).timestamp() * 1000)  # noqa: E731
+    old = portal.add_marketing_event("Old webinar", "old-1", ms(120))
+    recent = portal.add_marketing_event("Recent webinar", "new-1", ms(10))
+    cid = next(iter(ids.values()))
+    portal.add_participation(old, cid, None, "ATTENDED", ms(119), 1800)
+    portal.add_participation(recent, cid, None, "ATTENDED", ms(9), 2700)
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        pulled = [a for page in crm.pull_activities(since) for a in page.activities if a.type == "webinar_attendance"]
+        everything = [a for page in crm.pull_activities(None) for a in page.activities if a.type == "webinar_attendance"]
+    assert [(a.attributes["event_id"], a.attributes["minutes"]) for a in pulled
+            if a.attributes["event_id"] in ("old-1", "new-1")] == [("new-1", 45)]
+    assert {"old-1", "new-1"} <= {a.attributes["event_id"] for a in everything}
