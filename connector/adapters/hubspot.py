@@ -21,7 +21,7 @@ from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
 from ..http import NO_SDK_RETRIES, call
 from ..model import Contact
 from .base import Page, SetupReport
-from .hubspot_activity import ActivityReader
+from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import BATCH, PlanWriter, task_key_of  # noqa: F401 - this module's interface
 from .jsonl import describe
 
@@ -158,37 +158,23 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
         if since is None:
             yield from self._list_all()
             return
-        floor = _ms(since)
-        seen: set[str] = set()
-        while True:
-            after, newest, restarted = 0, floor, False
-            while True:
-                request = PublicObjectSearchRequest(
-                    filter_groups=[{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE",
-                                                 "value": str(floor)}]}],
-                    sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    properties=self.read_properties, limit=SEARCH_PAGE, after=str(after))
-                result = self._call(self.contacts_search.do_search,
-                                    public_object_search_request=request)
-                fresh = [r for r in result.results if r.id not in seen]
-                seen.update(r.id for r in result.results)
-                page = self._page(fresh)
-                if page.high_water:
-                    newest = max(newest, _ms(page.high_water))
-                yield page
-                nxt = result.paging.next.after if result.paging and result.paging.next else None
-                if nxt is None:
-                    return
-                after = int(nxt)
-                if after + SEARCH_PAGE > SEARCH_CAP:
-                    restarted = True
-                    break
-            if not restarted or newest == floor:
-                if newest == floor:
-                    log.warning("more than %d contacts share one modification time; the rest is read next run",
-                                SEARCH_CAP)
-                return
-            floor = newest
+
+        def fetch(floor: int, after: int):
+            request = PublicObjectSearchRequest(
+                filter_groups=[{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE",
+                                             "value": str(floor)}]}],
+                sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                properties=self.read_properties, limit=SEARCH_PAGE, after=str(after))
+            result = self._call(self.contacts_search.do_search, public_object_search_request=request)
+            return result.results, (result.paging.next.after if result.paging and result.paging.next else None)
+
+        def changed(record) -> int | None:
+            at = _parse_time((record.properties or {}).get("lastmodifieddate")) or record.updated_at
+            return _ms(at) if at else None
+
+        for records in search_since(fetch, _ms(since), changed, lambda r: r.id, SEARCH_PAGE, SEARCH_CAP,
+                                    "contacts"):
+            yield self._page(records)
 
     def _list_all(self) -> Iterator[Page]:
         after = None

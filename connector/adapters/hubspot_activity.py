@@ -4,6 +4,7 @@ and marketing e-mail events, with people known only by e-mail resolved to contac
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +20,13 @@ from .jsonl import describe
 
 
 
+log = logging.getLogger("mqlsync.hubspot")
+
+#: CRM objects whose records are activity (engagements logged by reps)
+ENGAGEMENTS = ("meetings", "calls")
+#: the CRM search API stops at 10,000 results (see search_since)
+ENGAGEMENT_SEARCH_CAP = 10_000
+
 #: the participant state API cannot filter by time: an incremental run reads the
 #: participants of events started or updated this long before the watermark
 MARKETING_EVENT_LOOKBACK = timedelta(days=60)
@@ -32,6 +40,34 @@ def _iso_ms(value: str | None) -> int:
     if not value:
         return 0
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def search_since(fetch, since_ms: int, time_of, id_of, page_size: int, cap: int, what: str) -> Iterator[list]:
+    """Page a CRM search for records modified at or after `since_ms`, oldest first.
+    HubSpot's search cannot page past `cap` (10,000) results, so the search restarts
+    from the newest modification time seen: with >=, records sharing that millisecond
+    are read again (and dropped here as seen), never skipped."""
+    floor = since_ms
+    seen: set[str] = set()
+    while True:
+        after, newest, restarted = 0, floor, False
+        while True:
+            records, nxt = fetch(floor, after)
+            fresh = [r for r in records if id_of(r) not in seen]
+            seen.update(id_of(r) for r in records)
+            newest = max([newest] + [t for t in map(time_of, records) if t is not None])
+            yield fresh
+            if nxt is None:
+                return
+            after = int(nxt)
+            if after + page_size > cap:
+                restarted = True
+                break
+        if not restarted or newest == floor:
+            if restarted:
+                log.warning("more than %d %s share one modification time; the rest is read next run", cap, what)
+            return
+        floor = newest
 
 
 class ActivityReader:
@@ -50,10 +86,13 @@ class ActivityReader:
                 yield from self._email_events(source, name.upper(), since)
             elif kind == "marketing_events" and name:
                 yield from self._participations(source, name.upper(), since)
+            elif kind == "objects" and name in ENGAGEMENTS:
+                yield from self._engagements(source, name, since)
             else:
                 raise ConfigError([ConfigIssue("mapping", None, "activities.source",
                                                f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`, "
-                                               "`forms`, `email_events:<TYPE>` and `marketing_events:<STATE>`")])
+                                               "`forms`, `email_events:<TYPE>`, `marketing_events:<STATE>` and "
+                                               "`objects:meetings|calls`")])
 
     def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
         after = None
@@ -142,6 +181,44 @@ class ActivityReader:
                 if not after:
                     break
 
+    def _engagements(self, source, kind: str, since: datetime | None) -> Iterator[Page]:
+        """Meetings or calls logged by reps, modified since the watermark (CRM search on
+        hs_lastmodifieddate), with their contacts from v4 association batch reads: one
+        activity per engagement and contact."""
+        wanted = sorted({"hs_timestamp", *source.attributes.values()})
+
+        def fetch(floor: int, after: int):
+            result = self._raw_post(f"/crm/v3/objects/{kind}/search", {
+                "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
+                                               "value": str(floor)}]}],
+                "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                "properties": wanted, "limit": 200, "after": str(after)})
+            return result.get("results", []), (result.get("paging") or {}).get("next", {}).get("after")
+
+        def changed(record) -> int | None:
+            value = (record.get("properties") or {}).get("hs_lastmodifieddate")
+            return _iso_ms(value) if value else None
+
+        for records in search_since(fetch, _ms(since) if since else 0, changed, lambda r: r["id"], 200,
+                                    ENGAGEMENT_SEARCH_CAP, kind):
+            contacts: dict[str, list[str]] = {}
+            for i in range(0, len(records), 1000):  # v4 association batch reads take 1,000 inputs
+                result = self._raw_post(f"/crm/v4/associations/{kind}/contacts/batch/read",
+                                        {"inputs": [{"id": r["id"]} for r in records[i:i + 1000]]})
+                for item in result.get("results", []):
+                    contacts[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in item.get("to", [])]
+            page = Page()
+            for record in records:
+                props = record.get("properties") or {}
+                when = props.get("hs_timestamp")
+                if not when:
+                    continue
+                at = datetime.fromtimestamp(_iso_ms(when) / 1000, timezone.utc)
+                attributes = {k: props.get(v) for k, v in source.attributes.items()}
+                for cid in contacts.get(str(record["id"]), []):
+                    self._add_activity(page, f"{kind}:{record['id']}:{cid}", cid, source, at, attributes, kind)
+            yield page
+
     def _by_email(self, pending, source, origin: str) -> Page:
         """Activities of people known by e-mail: those who are contacts, by their id.
         A recipient or submitter who is not a contact has nothing to score."""
@@ -190,6 +267,20 @@ class ActivityReader:
                                            header_params={"Accept": "application/json"}, auth_settings=["oauth2"],
                                            response_types_map={}, _return_http_data_only=True,
                                            _preload_content=False, **kwargs)
+            return json.loads(response.data or b"{}")
+
+        return self._call(send)
+
+    def _raw_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to an endpoint through the SDK's own client (see _raw_get)."""
+        api_client = self.contacts_basic.api_client
+
+        def send(**kwargs):
+            response = api_client.call_api(path, "POST", body=body,
+                                           header_params={"Accept": "application/json",
+                                                          "Content-Type": "application/json"},
+                                           auth_settings=["oauth2"], response_types_map={},
+                                           _return_http_data_only=True, _preload_content=False, **kwargs)
             return json.loads(response.data or b"{}")
 
         return self._call(send)

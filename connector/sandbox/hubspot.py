@@ -36,6 +36,12 @@ BATCH_MAX = 100
 TASK_TO_CONTACT = 204
 
 _DEFAULT_PROPS = ("createdate", "hs_object_id", "lastmodifieddate")
+#: the typed properties of engagement objects (tasks, meetings, calls) that searches
+#: filter and sort on
+ENGAGEMENT_TYPES = {"hs_timestamp": "datetime", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
+                    "hs_call_duration": "number"}
+#: v4 association type ids, HUBSPOT_DEFINED, engagement -> contact (associations API)
+ENGAGEMENT_TO_CONTACT = {"meetings": 200, "calls": 194}
 
 # The HubSpot-defined contact properties the default mapping reads, as
 # GET /crm/v3/properties/contacts describes them (type/fieldType pairs per the
@@ -122,7 +128,11 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             ("GET", re.compile(r"/crm/v3/lists/object-type-id/([0-9-]+)/name/(.+)"), self.get_list_by_name),
             ("POST", re.compile(r"/crm/v3/lists/?"), self.create_list),
             ("PUT", re.compile(r"/crm/v3/lists/(\d+)/memberships/add-and-remove"), self.change_members),
+            ("POST", re.compile(r"/crm/v3/objects/(meetings|calls)/search"), self.search_engagements),
+            ("POST", re.compile(r"/crm/v4/associations/(meetings|calls)/contacts/batch/read"),
+             self.read_engagement_contacts),
         ]
+        self.engagements: dict[str, dict[str, dict[str, Any]]] = {"meetings": {}, "calls": {}}
         self.lists: dict[str, dict[str, Any]] = {}
         self.routes += self._init_activity()
 
@@ -308,7 +318,16 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             return error(404, "OBJECT_NOT_FOUND", "resource not found")
         return Response(200, self._public(record, self._properties_arg(request)))
 
-    def _matches(self, props: dict[str, Any], flt: dict[str, Any], associations: dict[str, set[str]]) -> bool:
+    def _type_of(self, kind: str, name: str) -> str | None:
+        """A property's type: from the definitions for contacts; engagements (tasks,
+        meetings, calls) have HubSpot's fixed hs_ time and number properties."""
+        if kind == "contacts":
+            prop = self.properties.get(name)
+            return prop["type"] if prop else None
+        return ENGAGEMENT_TYPES.get(name)
+
+    def _matches(self, props: dict[str, Any], flt: dict[str, Any], associations: dict[str, set[str]],
+                 kind: str = "contacts") -> bool:
         name, op = flt.get("propertyName", ""), flt.get("operator", "EQ")
         if name.startswith("associations."):
             linked = associations.get(name.split(".", 1)[1], set())
@@ -320,7 +339,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             return value in (None, "")
         if value in (None, ""):
             return op in ("NEQ", "NOT_IN")
-        prop = self.properties.get(name)
+        prop_type = self._type_of(kind, name)
         if op == "CONTAINS_TOKEN":
             return str(flt.get("value", "")).lower().strip("*") in str(value).lower()
         if op in ("IN", "NOT_IN"):
@@ -328,9 +347,9 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             return inside if op == "IN" else not inside
 
         def key(v: Any) -> Any:
-            if prop and prop["type"] in ("datetime", "date"):
+            if prop_type in ("datetime", "date"):
                 return _ms(v)
-            if prop and prop["type"] == "number":
+            if prop_type == "number":
                 try:
                     return float(v)
                 except (TypeError, ValueError):
@@ -386,14 +405,13 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 rows = cached[1]
                 return self._search_page(rows, after, limit, body)
             rows = [r for r in records.values()
-                    if not groups or any(all(self._matches(r["properties"], f, associations_of(r))
+                    if not groups or any(all(self._matches(r["properties"], f, associations_of(r), kind)
                                              for f in g.get("filters", [])) for g in groups)]
         sorts = body.get("sorts") or []
         if sorts:
             sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": sorts[0], "direction": "ASCENDING"}
             name = sort.get("propertyName", "hs_object_id")
-            prop = self.properties.get(name)
-            is_time = prop and prop["type"] in ("datetime", "date")
+            is_time = self._type_of(kind, name) in ("datetime", "date")
             rows.sort(key=lambda r: ((_ms(r["properties"].get(name)) or 0) if is_time
                                      else str(r["properties"].get(name) or ""), int(r["id"])),
                       reverse=sort.get("direction") == "DESCENDING")
@@ -663,3 +681,48 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                     record["members"].discard(rid)
                     removed.append(rid)
         return Response(200, {"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing})
+
+    # --- meetings and calls ------------------------------------------------------------
+
+    def add_engagement(self, kind: str, contact_id: str, at_ms: int, properties: dict[str, str]) -> str:
+        """A meeting or call logged by a rep, associated to a contact."""
+        eid = self.new_id()
+        now = self.now_ms()
+        props = dict(properties, hs_object_id=eid, hs_timestamp=_iso(at_ms), hs_createdate=_iso(now),
+                     hs_lastmodifieddate=_iso(now))
+        with self.lock:
+            self.engagements[kind][eid] = {"id": eid, "properties": props, "createdAt": now, "updatedAt": now,
+                                           "contacts": {contact_id}}
+            self.version += 1
+        return eid
+
+    def search_engagements(self, request: Request, match: re.Match) -> Response:
+        return self._search(request, self.engagements[match.group(1)], match.group(1),
+                            lambda r: {"contact": r["contacts"]})
+
+    def read_engagement_contacts(self, request: Request, match: re.Match) -> Response:
+        """POST /crm/v4/associations/{from}/contacts/batch/read: each input's associated
+        contacts, with the association types (associations API v4)."""
+        kind = match.group(1)
+        inputs = (request.body or {}).get("inputs") or []
+        if len(inputs) > 1000:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of 1000")
+        started = _iso(self.now_ms())
+        results, missing = [], []
+        for item in inputs:
+            record = self.engagements[kind].get(str(item.get("id")))
+            if record is None:
+                missing.append(str(item.get("id")))
+                continue
+            results.append({"from": {"id": record["id"]}, "to": [
+                {"toObjectId": int(cid), "associationTypes": [
+                    {"category": "HUBSPOT_DEFINED", "typeId": ENGAGEMENT_TO_CONTACT[kind], "label": None}]}
+                for cid in sorted(record["contacts"])]})
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": _iso(self.now_ms())}
+        if missing:
+            out["numErrors"] = len(missing)
+            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                              "message": "No associations found", "context": {"fromObjectId": missing}}]
+            return Response(207, out)
+        return Response(200, out)

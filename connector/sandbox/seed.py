@@ -86,6 +86,15 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     for contact in contacts:
         created = int(contact.created_at.timestamp() * 1000) if contact.created_at else None
         ids[contact.id] = sandbox.add_contact(crm_properties(contact, mapping, "contacts"), created)
+    # Reps log a call and a meeting around each acceptance by sales (engagements).
+    for contact in contacts:
+        if contact.sales_status == "accepted" and contact.sales_status_at:
+            at_ms = int(contact.sales_status_at.timestamp() * 1000)
+            sandbox.add_engagement("calls", ids[contact.id], at_ms - 86_400_000,
+                                   {"hs_call_disposition": "f240bbac-87c9-4f6e-bf70-924b57d47db7",
+                                    "hs_call_duration": "540000", "hs_call_title": "Qualification call"})
+            sandbox.add_engagement("meetings", ids[contact.id], at_ms,
+                                   {"hs_meeting_title": "Discovery meeting", "hs_meeting_outcome": "COMPLETED"})
     emails = {c.id: c.email for c in contacts}
     for activity in activities:
         hs_id = ids.get(activity.contact_id)

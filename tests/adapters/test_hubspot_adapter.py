@@ -166,7 +166,14 @@ def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
     crm, portal, ids, data = running
     activities = [a for page in crm.pull_activities(None) for a in page.activities]
     assert len({a.id for a in activities}) == len(activities)
-    assert Counter(a.type for a in activities) == Counter(a.type for a in data.activities)
+    expected = Counter(a.type for a in data.activities)
+    accepted = [c for c in data.contacts if c.sales_status == "accepted"]
+    expected.update({"meeting": len(accepted), "call": len(accepted)})  # reps log them around acceptance
+    assert Counter(a.type for a in activities) == expected
+    meetings = {(a.contact_id, a.at) for a in activities if a.type == "meeting"}
+    assert meetings == {(ids[c.id], c.sales_status_at.replace(microsecond=c.sales_status_at.microsecond // 1000 * 1000))
+                        for c in accepted}
+    assert all(a.attributes["outcome"] == "COMPLETED" for a in activities if a.type == "meeting")
     views = {(ids[a.contact_id], a.attributes["url"], a.at.replace(microsecond=a.at.microsecond // 1000 * 1000))
              for a in data.activities if a.type == "page_view"}
     assert {(a.contact_id, a.attributes["url"], a.at) for a in activities if a.type == "page_view"} == views
