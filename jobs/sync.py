@@ -28,9 +28,6 @@ TAGGED = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
 CHUNK = 2000
 #: changes kept for the dry-run listing and --json (the count covers them all)
 DIFF_SHOWN = 200
-#: activity APIs may treat "after" as strictly after: ask from a little earlier and
-#: let the ledger drop what it already has
-ACTIVITY_OVERLAP = timedelta(seconds=1)
 
 
 @dataclass
@@ -131,7 +128,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     affected: set[str] = set()
     held_contacts: dict[str, Contact] = {}
     held_activities: dict[str, list[Activity]] = {}
-    high: dict[str, datetime | None] = {"contacts": None, "activities": None}
+    high: dict[str, datetime | None] = {"contacts": None}
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")
         for page in crm.pull_contacts(since):
@@ -144,8 +141,10 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
             summary.rejected += [str(r) for r in page.rejected]
             high["contacts"] = _later(high["contacts"], page.high_water)
             tick("contacts", len(page.contacts))
-        activity_since = None if full else store.watermark(conn, "activities")
-        for page in crm.pull_activities(activity_since - ACTIVITY_OVERLAP if activity_since else None):
+        # Each activity source has its own watermark: sources filter on different times.
+        activity_since = {src.source: None if full else store.watermark(conn, f"activities:{src.source}")
+                          for src in loaded.mapping.activities}
+        for page in crm.pull_activities(activity_since):
             if dry_run:
                 for activity in page.activities:
                     held_activities.setdefault(activity.contact_id, []).append(activity)
@@ -154,7 +153,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
             affected.update(a.contact_id for a in page.activities)
             summary.activities += len(page.activities)
             summary.rejected += [str(r) for r in page.rejected]
-            high["activities"] = _later(high["activities"], page.high_water)
+            key = f"activities:{page.source}"
+            high[key] = _later(high.get(key), page.high_water)
             tick("activities", len(page.activities))
 
     # 2. Everyone whose score may have changed (and last run's failures), in chunks:

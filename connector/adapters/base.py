@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -18,8 +18,12 @@ class Page:
     contacts: list[Contact] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)
     rejected: list[RecordRejected] = field(default_factory=list)
-    #: the newest modification time on this page (the watermark may advance to it)
+    #: the newest time on this page that its source filters on (modification time for
+    #: contacts and engagements, occurrence time for events): the watermark may advance to it
     high_water: datetime | None = None
+    #: for activity, the mapping's source it came from: each source has its own watermark,
+    #: because sources filter on different times
+    source: str | None = None
 
 
 @dataclass
@@ -41,8 +45,10 @@ class CRM(Protocol):
     def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
         """Contacts modified at or after `since` (all when None), page by page."""
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page]:
-        """Activities that happened after `since` (all when None), page by page."""
+    def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
+        """Activity since each source's own watermark (`since[source]`, all when None),
+        page by page, each page naming its source. The adapter reads a little before
+        the watermark where its APIs can deliver late; the ledger drops repeats."""
 
     def lifecycle_of(self, contact_id: str) -> str | None:
         """The CRM's current lifecycle value for a contact pulled in this run."""

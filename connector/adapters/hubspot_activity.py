@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,6 +22,11 @@ from .jsonl import describe
 
 log = logging.getLogger("mqlsync.hubspot")
 
+#: how much earlier than its watermark each kind of source is read: analytics events
+#: are processed with a delay, so an event may appear after a run that should have
+#: seen it; the e-mail log's startTimestamp may be exclusive; searches by modification
+#: time use >= and need nothing (forms and participations stop at or use the watermark)
+LATE_ARRIVAL = {"events": timedelta(hours=1), "email_events": timedelta(seconds=1), "*": timedelta(0)}
 #: CRM objects whose records are activity (engagements logged by reps)
 ENGAGEMENTS = ("meetings", "calls")
 #: the CRM search API stops at 10,000 results (see search_since)
@@ -74,25 +79,34 @@ class ActivityReader:
     """The activity half of HubSpotAdapter (mixed into it): needs its `mapping`,
     `_call`, `events_api`, `contacts_batch`, `contacts_basic` and `_email_ids`."""
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page]:
-        """Activity after `since`, source by source as the mapping lists them."""
+    def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
+        """Activity since each source's watermark, source by source as the mapping
+        lists them, reading a little earlier where HubSpot can deliver late."""
         for source in self.mapping.activities:
             kind, _, name = source.source.partition(":")
-            if kind == "events" and name:
-                yield from self._events(source, name, since)
-            elif kind == "forms" and not name:
-                yield from self._form_submissions(source, since)
-            elif kind == "email_events" and name:
-                yield from self._email_events(source, name.upper(), since)
-            elif kind == "marketing_events" and name:
-                yield from self._participations(source, name.upper(), since)
-            elif kind == "objects" and name in ENGAGEMENTS:
-                yield from self._engagements(source, name, since)
-            else:
-                raise ConfigError([ConfigIssue("mapping", None, "activities.source",
-                                               f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`, "
-                                               "`forms`, `email_events:<TYPE>`, `marketing_events:<STATE>` and "
-                                               "`objects:meetings|calls`")])
+            start = since.get(source.source)
+            if start is not None:
+                start -= LATE_ARRIVAL.get(kind, LATE_ARRIVAL["*"])
+            for page in self._read_source(source, kind, name, start):
+                page.source = source.source
+                yield page
+
+    def _read_source(self, source, kind: str, name: str, since: datetime | None) -> Iterator[Page]:
+        if kind == "events" and name:
+            yield from self._events(source, name, since)
+        elif kind == "forms" and not name:
+            yield from self._form_submissions(source, since)
+        elif kind == "email_events" and name:
+            yield from self._email_events(source, name.upper(), since)
+        elif kind == "marketing_events" and name:
+            yield from self._participations(source, name.upper(), since)
+        elif kind == "objects" and name in ENGAGEMENTS:
+            yield from self._engagements(source, name, since)
+        else:
+            raise ConfigError([ConfigIssue("mapping", None, "activities.source",
+                                           f"{source.source!r}: the HubSpot adapter reads `events:<eventType>`, "
+                                           "`forms`, `email_events:<TYPE>`, `marketing_events:<STATE>` and "
+                                           "`objects:meetings|calls`")])
 
     def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
         after = None
@@ -185,7 +199,7 @@ class ActivityReader:
         """Meetings or calls logged by reps, modified since the watermark (CRM search on
         hs_lastmodifieddate), with their contacts from v4 association batch reads: one
         activity per engagement and contact."""
-        wanted = sorted({"hs_timestamp", *source.attributes.values()})
+        wanted = sorted({"hs_timestamp", "hs_lastmodifieddate", *source.attributes.values()})
 
         def fetch(floor: int, after: int):
             result = self._raw_post(f"/crm/v3/objects/{kind}/search", {
@@ -208,6 +222,7 @@ class ActivityReader:
                 for item in result.get("results", []):
                     contacts[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in item.get("to", [])]
             page = Page()
+            modified = [t for t in map(changed, records) if t is not None]
             for record in records:
                 props = record.get("properties") or {}
                 when = props.get("hs_timestamp")
@@ -217,6 +232,8 @@ class ActivityReader:
                 attributes = {k: props.get(v) for k, v in source.attributes.items()}
                 for cid in contacts.get(str(record["id"]), []):
                     self._add_activity(page, f"{kind}:{record['id']}:{cid}", cid, source, at, attributes, kind)
+            # The search filters on modification time: that is what the watermark follows.
+            page.high_water = datetime.fromtimestamp(max(modified) / 1000, timezone.utc) if modified else None
             yield page
 
     def _by_email(self, pending, source, origin: str) -> Page:

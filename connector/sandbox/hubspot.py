@@ -36,6 +36,7 @@ BATCH_MAX = 100
 TASK_TO_CONTACT = 204
 
 _DEFAULT_PROPS = ("createdate", "hs_object_id", "lastmodifieddate")
+_ENGAGEMENT_DEFAULT_PROPS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 #: the typed properties of engagement objects (tasks, meetings, calls) that searches
 #: filter and sort on
 ENGAGEMENT_TYPES = {"hs_timestamp": "datetime", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
@@ -222,7 +223,14 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 email: dict[str, int] = {}
                 for e in self.email_events:
                     email[e["type"]] = email.get(e["type"], 0) + 1
-                return Response(200, {"contacts": len(self.contacts),
+                participations: dict[str, dict[str, int]] = {}
+                for oid, event in self.marketing_events.items():
+                    for item in event["participations"]:
+                        state = item["properties"]["attendanceState"]
+                        participations.setdefault(state, {}).setdefault(oid, 0)
+                        participations[state][oid] += 1
+                return Response(200, {"contacts": len(self.contacts), "participations": participations,
+                                      "engagements": {k: len(v) for k, v in self.engagements.items()},
                                       "events": {t: len(v) for t, v in self.events_by_type.items()},
                                       "forms": {g: len(f["submissions"]) for g, f in self.forms.items()},
                                       "email_events": email})
@@ -287,8 +295,10 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
 
     # --- contacts ----------------------------------------------------------------------
 
-    def _public(self, record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
-        wanted = list(_DEFAULT_PROPS) + [p for p in (properties or []) if p not in _DEFAULT_PROPS]
+    def _public(self, record: dict[str, Any], properties: list[str] | None, kind: str = "contacts") -> dict[str, Any]:
+        # Every object type answers with its own default properties besides those asked for.
+        defaults = _DEFAULT_PROPS if kind == "contacts" else _ENGAGEMENT_DEFAULT_PROPS
+        wanted = list(defaults) + [p for p in (properties or []) if p not in defaults]
         props = record["properties"]
         return {"id": record["id"], "properties": {name: props.get(name) for name in wanted},
                 "createdAt": _iso(record["createdAt"]), "updatedAt": _iso(record["updatedAt"]), "archived": False}
@@ -403,7 +413,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             cached = self._search_cache.get(cache_key)
             if cached and cached[0] == self.version:
                 rows = cached[1]
-                return self._search_page(rows, after, limit, body)
+                return self._search_page(rows, after, limit, body, kind)
             rows = [r for r in records.values()
                     if not groups or any(all(self._matches(r["properties"], f, associations_of(r), kind)
                                              for f in g.get("filters", [])) for g in groups)]
@@ -419,11 +429,13 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             rows.sort(key=lambda r: int(r["id"]))
         with self.lock:
             self._search_cache[cache_key] = (self.version, rows)
-        return self._search_page(rows, after, limit, body)
+        return self._search_page(rows, after, limit, body, kind)
 
-    def _search_page(self, rows: list[dict[str, Any]], after: int, limit: int, body: dict[str, Any]) -> Response:
+    def _search_page(self, rows: list[dict[str, Any]], after: int, limit: int, body: dict[str, Any],
+                     kind: str) -> Response:
         page = rows[after:after + limit]
-        out: dict[str, Any] = {"total": len(rows), "results": [self._public(r, body.get("properties")) for r in page]}
+        out: dict[str, Any] = {"total": len(rows),
+                               "results": [self._public(r, body.get("properties"), kind) for r in page]}
         if after + limit < len(rows):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return Response(200, out)

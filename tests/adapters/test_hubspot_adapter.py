@@ -164,7 +164,7 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
 
 def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
     crm, portal, ids, data = running
-    activities = [a for page in crm.pull_activities(None) for a in page.activities]
+    activities = [a for page in crm.pull_activities({}) for a in page.activities]
     assert len({a.id for a in activities}) == len(activities)
     expected = Counter(a.type for a in data.activities)
     accepted = [c for c in data.contacts if c.sales_status == "accepted"]
@@ -195,7 +195,7 @@ def test_a_form_submitter_who_is_not_a_contact_is_skipped_quietly(running):
     portal.add_submission(guid, {"email": "stranger@nowhere.example"}, 1_790_000_000_000, "/newsletter")
     first = portal.contacts[next(iter(ids.values()))]["properties"]["email"]
     portal.add_submission(guid, {"email": first.upper()}, 1_790_000_000_001, "/newsletter")
-    newsletter = [a for page in crm.pull_activities(None) for a in page.activities
+    newsletter = [a for page in crm.pull_activities({}) for a in page.activities
                   if a.attributes.get("form_name") == "Newsletter"]
     assert [a.contact_id for a in newsletter] == [next(iter(ids.values()))]
 
@@ -290,8 +290,8 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     portal.add_participation(recent, cid, None, "ATTENDED", ms(9), 2700)
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
-        pulled = [a for page in crm.pull_activities(since) for a in page.activities if a.type == "webinar_attendance"]
-        everything = [a for page in crm.pull_activities(None) for a in page.activities if a.type == "webinar_attendance"]
+        pulled = [a for page in crm.pull_activities({src.source: since for src in MAPPING.activities}) for a in page.activities if a.type == "webinar_attendance"]
+        everything = [a for page in crm.pull_activities({}) for a in page.activities if a.type == "webinar_attendance"]
     assert [(a.attributes["event_id"], a.attributes["minutes"]) for a in pulled
             if a.attributes["event_id"] in ("old-1", "new-1")] == [("new-1", 45)]
     assert {"old-1", "new-1"} <= {a.attributes["event_id"] for a in everything}

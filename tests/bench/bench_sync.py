@@ -89,16 +89,28 @@ def main() -> None:
             floor_email = sum(pages(counts["email_events"].get(s.split(":", 1)[1], 0), 1000)
                               for s in mapped if s.startswith("email_events:"))
             floor_forms = (1 + sum(pages(n, 50) for n in counts["forms"].values())) if "forms" in mapped else 0
-            minimum = (math.ceil(args.contacts / LIST_PAGE) + floor_events + floor_email + floor_forms
-                       + math.ceil(full.writes / BATCH) + math.ceil(full.tasks_created / BATCH))
+            floor_mevents = sum(1 + sum(pages(n, 100) for n in counts["participations"][s.split(":")[1]].values())
+                                for s in mapped if s.startswith("marketing_events:"))
+            floor_objects = sum(pages(counts["engagements"][s.split(":")[1]], 200)
+                                + math.ceil(counts["engagements"][s.split(":")[1]] / 1000)
+                                for s in mapped if s.startswith("objects:"))
+            minimum = (math.ceil(args.contacts / LIST_PAGE) + floor_events + floor_email + floor_forms + floor_mevents
+                       + floor_objects + math.ceil(full.writes / BATCH) + math.ceil(full.tasks_created / BATCH))
             print(f"full sync of {args.contacts:,} contacts, {events:,} activities: {full.requests:,} requests "
                   f"(minimum {minimum:,}: {math.ceil(args.contacts / LIST_PAGE)} contact pages, {floor_events} event, "
-                  f"{floor_email} e-mail and {floor_forms} form pages, {math.ceil(full.writes / BATCH)} update and "
-                  f"{math.ceil(full.tasks_created / BATCH)} task batches); {full.writes:,} written, "
-                  f"{full.tasks_created:,} tasks, {full_s:.1f}s; sandbox counted {stats(url)['requests'] - before:,}")
-            #: what any run costs to look at every activity source once
-            poll_floor = (len([s for s in mapped if s.startswith(("events:", "email_events:"))])
-                          + ((1 + len(counts["forms"])) if "forms" in mapped else 0))
+                  f"{floor_email} e-mail, {floor_forms} form, {floor_mevents} webinar and {floor_objects} meeting/call "
+                  f"requests, {math.ceil(full.writes / BATCH)} update and {math.ceil(full.tasks_created / BATCH)} task "
+                  f"batches); {full.writes:,} written, {full.tasks_created:,} tasks, {full_s:.1f}s; "
+                  f"sandbox counted {stats(url)['requests'] - before:,}")
+            #: what any run costs to look at every activity source once: one page per
+            #: event type, e-mail type and engagement search, the forms list and one page
+            #: per form, and per participant state the events list and one page per event
+            #: still within the lookback (all of the sample's webinars are recent)
+            states = [s for s in mapped if s.startswith("marketing_events:")]
+            poll_floor = (len([s for s in mapped if s.startswith(("events:", "email_events:", "objects:"))])
+                          + ((1 + len(counts["forms"])) if "forms" in mapped else 0)
+                          + sum(1 + sum(pages(n, 100) for n in counts["participations"][s.split(":")[1]].values())
+                                for s in states))
             if args.memory:
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"peak RSS of the sync process: {peak:.0f} MB")

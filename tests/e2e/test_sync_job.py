@@ -79,3 +79,25 @@ def test_the_daily_rescore_reads_nothing_from_the_crm_and_writes_the_decay(tmp_p
     assert set(stats) <= {WRITES} and later.writes > 0
     assert {cid for cid, c in crm_view(running).items() if c.get("mqlsync_stage") == "mql"} == mqls
     assert later.tasks_created == 0 and first.new_mqls == len(mqls)
+
+
+def test_late_events_and_backdated_meetings_are_still_picked_up(tmp_path):
+    running, crm, store = synced(tmp_path, "late.db", contacts=30)
+    try:
+        run_sync(LOADED, crm, store, NOW)
+        portal = running.emulation
+        cid = next(iter(portal.contacts))
+        watermark = store.watermark("hubspot-main", "activities:events:e_visited_page")
+        # HubSpot's analytics can deliver a page view after a run that should have seen it...
+        portal.add_event("e_visited_page", cid, int((watermark - timedelta(minutes=30)).timestamp() * 1000),
+                         {"hs_url": "https://www.mqlsync.example/pricing"})
+        # ...and a rep may log today a meeting that took place last week.
+        portal.add_engagement("meetings", cid, int((NOW - timedelta(days=7)).timestamp() * 1000),
+                              {"hs_meeting_title": "Logged late", "hs_meeting_outcome": "COMPLETED"})
+        later = run_sync(LOADED, crm, store, NOW + timedelta(minutes=5))
+        ledger = store.activities_of("hubspot-main", [cid])[cid]
+    finally:
+        running.server.stop()
+    assert later.new_activities == 2
+    assert any(a.type == "page_view" and a.at == watermark - timedelta(minutes=30) for a in ledger)
+    assert any(a.type == "meeting" and a.attributes.get("title") == "Logged late" for a in ledger)
