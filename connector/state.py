@@ -22,7 +22,7 @@ _ts = sa.DateTime(timezone=True)
 watermarks = sa.Table(
     "watermarks", metadata,
     sa.Column("connection", sa.String(40), primary_key=True),
-    sa.Column("object", sa.String(40), primary_key=True),
+    sa.Column("object", sa.String(200), primary_key=True),  # "activities:<source>" keys
     sa.Column("value", _ts, nullable=False))
 #: the fields of each contact the scoring model reads, so a rescore needs no API call
 contacts = sa.Table(
