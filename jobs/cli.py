@@ -322,7 +322,18 @@ def run(
     loaded = load_mapping(mapping)
     crm = adapter_for(loaded)
     store = StateStore.from_env()
-    summary = run_sync(loaded, crm, store, datetime.now(timezone.utc), dry_run=dry_run, full=full)
+    counts = {"contacts": 0, "activities": 0, "scored": 0}
+    with Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("pulling", total=None)
+
+        def progress(stage: str, n: int) -> None:
+            counts[stage] += n
+            bar.update(task, description=f"{loaded.mapping.connection}: {counts['contacts']:,} contacts and "
+                                          f"{counts['activities']:,} activities pulled, {counts['scored']:,} scored")
+
+        summary = run_sync(loaded, crm, store, datetime.now(timezone.utc), dry_run=dry_run, full=full,
+                           progress=progress)
     if dry_run and not as_json_:
         for item in summary.diff[:50]:
             changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in item["changes"].items())
