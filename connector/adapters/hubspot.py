@@ -22,7 +22,7 @@ from ..http import NO_SDK_RETRIES, call
 from ..model import Contact
 from .base import Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
-from .hubspot_write import BATCH, PlanWriter, task_key_of  # noqa: F401 - this module's interface
+from .hubspot_write import PlanWriter
 from .jsonl import describe
 
 log = logging.getLogger("mqlsync.hubspot")

@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from .hubspot_activity import ActivityAPIs
-from .hubspot_wire import PORTAL_ID, _iso, _ms, error  # noqa: F401 - used by seed and tests
+from .hubspot_wire import _iso, _ms, error
 from .server import BurstLimiter, Emulation, Request, Response
 
 # HubSpot's usage guidelines: private apps get a burst limit per 10-second window

@@ -9,7 +9,8 @@ from typing import Any
 from ..config.mapping import Mapping, ObjectMapping
 from ..model import Activity, Contact, Stage
 from ..sample import OWNERS
-from .hubspot import PORTAL_ID, HubSpotSandbox
+from .hubspot import HubSpotSandbox
+from .hubspot_wire import PORTAL_ID
 
 
 def _reverse_value(obj: ObjectMapping, field: str, value: Any) -> str | None:

@@ -11,7 +11,8 @@ import pytest
 
 import connector.adapters.hubspot as adapter_module
 import connector.sandbox.hubspot as sandbox_module
-from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter, task_key_of
+from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
+from connector.adapters.hubspot_write import task_key_of
 from connector.config import load_mapping
 from connector.errors import ConfigError, CredentialsError, CRMUnavailable
 from connector.model import FieldWrite, Stage, TaskRequest, WritePlan

@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from connector.adapters.hubspot import (BATCH, LIST_PAGE, SEARCH_PAGE, HubSpotAdapter)  # noqa: E402
+from connector.adapters.hubspot import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
+from connector.adapters.hubspot_write import BATCH  # noqa: E402
 from connector.config import load_mapping  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from jobs.sync import run_sync  # noqa: E402
