@@ -1,0 +1,652 @@
+"""A Salesforce org in memory, answering the REST API requests simple-salesforce sends
+for mqlsync: SOQL query/queryAll with query locators, sObject describe, single and
+collection create/update/upsert/delete, limits, and the Tooling API's CustomField;
+Bulk API 2.0 query jobs come from SalesforceBulk (salesforce_bulk.py).
+
+Each behaviour cites the REST API Developer Guide page it follows
+(https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any
+
+from .salesforce_bulk import SalesforceBulk
+from .salesforce_schema import (API_VERSION, KEY_PREFIX, METADATA_TYPES, STANDARD, Ids, error, field_def,
+                                record_error, sf_datetime)
+from .server import Emulation, Request, Response
+from .soql import Query, Runner, SoqlError, parse, parse_datetime
+
+V = r"/services/data/v(\d+\.\d)"
+# "Execute a SOQL Query": up to 2,000 records a batch; the Sforce-Query-Options header's
+# batchSize takes 200 to 2,000 (REST API guide, "Query Options Header").
+QUERY_BATCH, QUERY_BATCH_MIN = 2000, 200
+# sObject Collections take up to 200 records a request ("sObject Collections").
+COLLECTION_MAX = 200
+# Daily API request allocation of a Developer Edition org (15,000); Enterprise orgs get
+# 100,000 plus per-licence requests ("API Request Limits and Allocations").
+DAILY_LIMIT = 15_000
+#: relationship name -> (reference field, parent object), per object
+RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
+    obj: {extra["relationshipName"]: (name, extra["referenceTo"][0]) for name, t, extra in fields
+          if t == "reference" and extra.get("relationshipName") and len(extra.get("referenceTo", [])) == 1}
+    for obj, fields in STANDARD.items()}
+
+
+class SalesforceSandbox(SalesforceBulk, Emulation):
+    """The org: records by object, their describe metadata, and the API limits."""
+
+    name = "salesforce"
+
+    def __init__(self, session_id: str = "sandbox-session", daily_limit: int = 1_000_000) -> None:
+        self.session_id = session_id
+        self.lock = threading.RLock()
+        self.ids = Ids()
+        self.fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self.prefixes: dict[str, str] = dict(KEY_PREFIX)
+        self.relationships = {obj: dict(rels) for obj, rels in RELATIONSHIPS.items()}
+        for obj, defs in STANDARD.items():
+            self.fields[obj] = {name: field_def(name, type_, extra) for name, type_, extra in defs}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in self.fields}
+        self.cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self.daily_limit, self.daily_used = daily_limit, 0
+        #: ids whose writes fail with UNABLE_TO_LOCK_ROW (another transaction holds them)
+        self.locked: set[str] = set()
+        self.last_ms = 0
+        self.runner = Runner(_TypesView(self), self.relationships, self.get)
+        SalesforceBulk.__init__(self)
+        self.routes = [
+            ("GET", re.compile(V + r"/(query|queryAll)/?"), self.query),
+            ("GET", re.compile(V + r"/(query|queryAll)/(01g[\w]+-\d+)"), self.query_more),
+            ("GET", re.compile(V + r"/sobjects/(\w+)/describe/?"), self.describe),
+            ("POST", re.compile(V + r"/sobjects/(\w+)/?"), self.create_one),
+            ("GET", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.get_one),
+            ("PATCH", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.update_one),
+            ("POST", re.compile(V + r"/composite/sobjects/?"), self.collection_create),
+            ("PATCH", re.compile(V + r"/composite/sobjects/?"), self.collection_update),
+            ("PATCH", re.compile(V + r"/composite/sobjects/(\w+)/(\w+)/?"), self.collection_upsert),
+            ("DELETE", re.compile(V + r"/composite/sobjects/?"), self.collection_delete),
+            ("GET", re.compile(V + r"/limits/?"), self.limits),
+            ("POST", re.compile(V + r"/tooling/sobjects/CustomField/?"), self.create_custom_field),
+            *self.bulk_routes(V),
+        ]
+
+    # --- the org's data -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The org's clock, in whole milliseconds, never running backward."""
+        ms = max(int(time.time() * 1000), self.last_ms)
+        self.last_ms = ms
+        return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+    def define(self, obj: str, name: str, type_: str, extra: dict[str, Any] | None = None,
+               label: str | None = None) -> None:
+        """Add a custom field (or a custom object, on its first field) to the org."""
+        with self.lock:
+            if obj not in self.fields:
+                self.fields[obj] = {n: field_def(n, t, e) for n, t, e in _COMMON_CUSTOM}
+                self.records[obj] = {}
+                self.relationships[obj] = {}
+                self.prefixes[obj] = f"a0{chr(ord('A') + len([o for o in self.fields if o.endswith('__c')]))}"
+            extra = dict(extra or {})
+            self.fields[obj][name] = field_def(name, type_, extra, custom=name.endswith("__c"), label=label)
+            if type_ == "reference" and extra.get("referenceTo"):
+                rel = name[:-3] + "__r" if name.endswith("__c") else name.removesuffix("Id")
+                self.fields[obj][name]["relationshipName"] = rel
+                self.relationships[obj][rel] = (name, extra["referenceTo"][0])
+
+    def object_of(self, record_id: str | None) -> str | None:
+        if not record_id:
+            return None
+        prefix = str(record_id)[:3]
+        return next((obj for obj, p in self.prefixes.items() if p == prefix), None)
+
+    def get(self, obj: str, record_id: str | None) -> dict[str, Any] | None:
+        return self.records.get(obj, {}).get(record_id) if record_id else None
+
+    def insert(self, obj: str, values: dict[str, Any], at: datetime | None = None) -> str:
+        """Create a record as a user of the org would (no validation, no API count)."""
+        with self.lock:
+            when = at or self.now()
+            record_id = self.ids.new(self.prefixes[obj])
+            record = {name: None for name in self.fields[obj]}
+            record.update({"Id": record_id, "IsDeleted": False, "CreatedDate": when, "LastModifiedDate": when,
+                           "SystemModstamp": max(when, self.now()) if at else when})
+            for name, value in values.items():
+                record[self._canonical(obj, name) or name] = _stored(self.fields[obj].get(name), value)
+            self._derive(obj, record)
+            self.records[obj][record_id] = record
+            return record_id
+
+    def touch(self, obj: str, record_id: str, values: dict[str, Any]) -> None:
+        """Change a record as a user would; moves LastModifiedDate and SystemModstamp."""
+        with self.lock:
+            record = self.records[obj][record_id]
+            for name, value in values.items():
+                canonical = self._canonical(obj, name) or name
+                record[canonical] = _stored(self.fields[obj].get(canonical), value)
+            record["LastModifiedDate"] = record["SystemModstamp"] = self.now()
+            self._derive(obj, record)
+
+    def _derive(self, obj: str, record: dict[str, Any]) -> None:
+        if obj == "CampaignMember":
+            # LeadOrContactId: the contact once there is one (a converted lead's member
+            # row gets the ContactId), else the lead (Object Reference, CampaignMember).
+            record["LeadOrContactId"] = record.get("ContactId") or record.get("LeadId")
+            responded = str(record.get("Status") or "") in ("Responded", "Attended")
+            record["HasResponded"] = responded
+            if responded and not record.get("FirstRespondedDate"):
+                record["FirstRespondedDate"] = record["SystemModstamp"].date().isoformat()
+        if obj == "Task" and record.get("TaskSubtype") is None:
+            record["TaskSubtype"] = "Task"
+
+    def convert_lead(self, lead_id: str) -> str:
+        """Lead conversion as Salesforce does it: a Contact with the lead's data, the lead
+        marked converted (and no longer updatable), its open activities and campaign
+        memberships moved to the contact ("Convert Leads", Salesforce help)."""
+        with self.lock:
+            lead = self.records["Lead"][lead_id]
+            copy = {"FirstName": lead["FirstName"], "LastName": lead["LastName"], "Email": lead["Email"],
+                    "Title": lead["Title"], "Phone": lead["Phone"], "MailingCountry": lead["Country"],
+                    "MailingCity": lead["City"], "LeadSource": lead["LeadSource"], "OwnerId": lead["OwnerId"],
+                    "HasOptedOutOfEmail": lead["HasOptedOutOfEmail"]}
+            contact_id = self.insert("Contact", copy)
+            self.touch("Lead", lead_id, {"IsConverted": True, "ConvertedContactId": contact_id,
+                                         "Status": "Closed - Converted",
+                                         "ConvertedDate": date.today().isoformat()})
+            for obj in ("Task", "Event"):
+                for record in self.records[obj].values():
+                    if record.get("WhoId") == lead_id:
+                        self.touch(obj, record["Id"], {"WhoId": contact_id})
+            for record in self.records["CampaignMember"].values():
+                if record.get("LeadId") == lead_id:
+                    self.touch("CampaignMember", record["Id"], {"ContactId": contact_id})
+            return contact_id
+
+    def delete(self, obj: str, record_id: str) -> None:
+        """To the recycle bin: IsDeleted, visible to queryAll only ("QueryAll")."""
+        self.touch(obj, record_id, {"IsDeleted": True})
+
+    def _canonical(self, obj: str, name: str) -> str | None:
+        if name in self.fields.get(obj, {}):
+            return name
+        lower = name.lower()
+        return next((n for n in self.fields.get(obj, {}) if n.lower() == lower), None)
+
+    # --- auth, limits, faults ---------------------------------------------------------
+
+    def authorize(self, request: Request) -> Response | None:
+        # A session id or OAuth access token as a Bearer token; a wrong or expired one is
+        # 401 INVALID_SESSION_ID ("Status Codes and Error Responses").
+        if request.headers.get("authorization") != f"Bearer {self.session_id}":
+            return error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return None
+
+    def rate_limit(self, request: Request) -> Response | None:
+        # Over the daily allocation every call fails with 403 REQUEST_LIMIT_EXCEEDED
+        # ("API Request Limits and Allocations"; errorcodes.htm).
+        with self.lock:
+            self.daily_used += 1
+            if self.daily_used > self.daily_limit:
+                return error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        return None
+
+    def rate_headers(self, request: Request) -> dict[str, str]:
+        # Every response carries the org's usage ("Sforce-Limit-Info" response header).
+        return {"Sforce-Limit-Info": f"api-usage={min(self.daily_used, self.daily_limit)}/{self.daily_limit}"}
+
+    def throttled(self, request: Request) -> Response:
+        # Salesforce does not answer 429: a throttled org answers 503 (Server Unavailable)
+        # or REQUEST_LIMIT_EXCEEDED for concurrent long-running requests.
+        return error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable; try again later")
+
+    def server_error(self, request: Request, status: int) -> Response:
+        return error(status, "SERVER_UNAVAILABLE" if status == 503 else "UNKNOWN_EXCEPTION",
+                     "Server temporarily unavailable; try again later")
+
+    def not_found(self, request: Request) -> Response:
+        return error(404, "NOT_FOUND", "The requested resource does not exist")
+
+    # --- query --------------------------------------------------------------------------
+
+    def _parse(self, text: str) -> Query:
+        query = parse(text)
+        self.runner.check(query)
+        query.fields = [self._canonical_path(query.object, f) for f in query.fields]
+        return query
+
+    def _canonical_path(self, obj: str, name: str) -> str:
+        parts = name.split(".")
+        if len(parts) == 2:
+            rel = next(r for r in self.relationships[obj] if r.lower() == parts[0].lower())
+            return f"{rel}.{self._canonical(self.relationships[obj][rel][1], parts[1])}"
+        return self._canonical(obj, name) or name
+
+    def rows(self, query: Query, include_deleted: bool) -> list[dict[str, Any]]:
+        with self.lock:
+            records = [r for r in self.records[query.object].values()
+                       if (include_deleted or not r["IsDeleted"]) and self.runner.matches(query.object, r, query.where)]
+        if query.order:
+            records = self.runner.sort(query.object, records, query.order)
+        if query.limit is not None:
+            records = records[:query.limit]
+        return records
+
+    def query(self, request: Request, m: re.Match) -> Response:
+        """GET /query?q= and /queryAll?q= ("Execute a SOQL Query", "QueryAll")."""
+        version, resource = m.group(1), m.group(2)
+        try:
+            query = self._parse(request.arg("q") or "")
+        except SoqlError as exc:
+            return error(400, exc.code, exc.message)
+        records = self.rows(query, include_deleted=resource == "queryAll")
+        if query.count:
+            return Response(200, {"totalSize": len(records), "done": True, "records": []})
+        projected = [self.project(query.object, r, query.fields, version) for r in records]
+        return self._batch(version, projected, self._batch_size(request))
+
+    def query_more(self, request: Request, m: re.Match) -> Response:
+        """GET /query/{locator}-{offset} ("Query More Results", "QueryAll More Results")."""
+        cursor, offset = m.group(3).rsplit("-", 1)
+        if cursor not in self.cursors:
+            return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        size, rows = self.cursors[cursor]
+        return self._batch(m.group(1), rows, int(size), cursor, int(offset))
+
+    def _batch_size(self, request: Request) -> int:
+        options = request.headers.get("sforce-query-options", "")
+        found = re.search(r"batchSize=(\d+)", options)
+        return min(max(int(found.group(1)), QUERY_BATCH_MIN), QUERY_BATCH) if found else QUERY_BATCH
+
+    def _batch(self, version: str, rows: list[dict], size: int, cursor: str | None = None,
+               offset: int = 0) -> Response:
+        done = offset + size >= len(rows)
+        body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": rows[offset:offset + size]}
+        if not done:
+            if cursor is None:
+                cursor = "01g" + uuid.uuid4().hex[:15].upper()
+                self.cursors[cursor] = (str(size), rows)
+            # the locator carries the offset of the next batch, e.g. 01gD0000002HU6KIAW-2000;
+            # queryAll's locator also reads /query/ ("QueryAll More Results")
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor}-{offset + size}"
+        return Response(200, body)
+
+    def project(self, obj: str, record: dict[str, Any], fields: list[str], version: str = API_VERSION) -> dict:
+        """A record as the REST API returns it: attributes, then the selected fields in
+        describe casing, parent fields nested under the relationship name."""
+        out: dict[str, Any] = {"attributes": self._attributes(obj, record["Id"], version)}
+        for name in fields:
+            if "." in name:
+                rel, parent_field = name.split(".", 1)
+                ref, parent_obj = self.relationships[obj][rel]
+                parent = self.get(parent_obj, record.get(ref))
+                if parent is None:
+                    out[rel] = None
+                    continue
+                nested = out.get(rel) or {"attributes": self._attributes(parent_obj, parent["Id"], version)}
+                nested[parent_field] = _wire(parent.get(parent_field))
+                out[rel] = nested
+            else:
+                out[name] = _wire(record.get(name))
+        return out
+
+    @staticmethod
+    def _attributes(obj: str, record_id: str, version: str) -> dict[str, str]:
+        return {"type": obj, "url": f"/services/data/v{version}/sobjects/{obj}/{record_id}"}
+
+    # --- describe, limits, tooling ------------------------------------------------------
+
+    def describe(self, request: Request, m: re.Match) -> Response:
+        obj = m.group(2)
+        if obj not in self.fields:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        return Response(200, {"name": obj, "label": obj, "custom": obj.endswith("__c"),
+                              "keyPrefix": self.prefixes[obj], "createable": True, "updateable": True,
+                              "queryable": True, "fields": list(self.fields[obj].values())})
+
+    def limits(self, request: Request, m: re.Match) -> Response:
+        """GET /limits ("Limits"): the allocations and what remains of them."""
+        return Response(200, {
+            "DailyApiRequests": {"Max": self.daily_limit, "Remaining": max(0, self.daily_limit - self.daily_used)},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(self.jobs)},
+            "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+        })
+
+    def create_custom_field(self, request: Request, m: re.Match) -> Response:
+        """POST /tooling/sobjects/CustomField ("CustomField", Tooling API): FullName
+        Object.Field__c and Metadata with the type and its attributes."""
+        body = request.body if isinstance(request.body, dict) else {}
+        full_name = str(body.get("FullName") or "")
+        metadata = body.get("Metadata") or {}
+        if not re.fullmatch(r"\w+\.\w+__c", full_name):
+            return error(400, "INVALID_FIELD", f"FullName must be Object.Field__c, got {full_name!r}")
+        obj, name = full_name.split(".")
+        if obj not in self.fields:
+            return error(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        type_ = METADATA_TYPES.get(str(metadata.get("type")))
+        if type_ is None:
+            return error(400, "FIELD_INTEGRITY_EXCEPTION", f"Invalid field type: {metadata.get('type')}")
+        if name in self.fields[obj]:
+            return error(400, "DUPLICATE_DEVELOPER_NAME", "This field name is already in use.")
+        if type_ == "boolean" and "defaultValue" not in metadata:
+            return error(400, "FIELD_INTEGRITY_EXCEPTION", "Checkbox fields require a default value",
+                         ["defaultValue"])
+        self.define(obj, name, type_, {"externalId": bool(metadata.get("externalId")),
+                                       "unique": bool(metadata.get("unique")),
+                                       "length": int(metadata.get("length") or 0)}, label=metadata.get("label"))
+        return Response(201, {"id": self.ids.new(KEY_PREFIX["CustomField"]), "success": True, "errors": [],
+                              "warnings": [], "infos": []})
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _validate(self, obj: str, values: dict[str, Any], creating: bool,
+                  record: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Field values checked as Salesforce checks them on save: unknown fields, fields
+        not writable, restricted picklists, types, required fields, references."""
+        fields = self.fields[obj]
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in ("attributes", "Id", "id"):
+                continue
+            canonical = self._canonical(obj, name)
+            if canonical is None:
+                return {}, [record_error("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj}",
+                                         [name])]
+            meta = fields[canonical]
+            if not meta["createable" if creating else "updateable"]:
+                return {}, [record_error("INVALID_FIELD_FOR_INSERT_UPDATE",
+                                         f"Unable to create/update fields: {canonical}. Please check the security "
+                                         "settings of this field and verify that it is read/write for your "
+                                         "profile or permission set.", [canonical])]
+            problem = _type_problem(meta, value)
+            if problem:
+                return {}, [record_error("INVALID_TYPE_ON_FIELD_IN_RECORD",
+                                         f"{meta['label']}: value not of required type: {value}", [canonical])]
+            if meta["restrictedPicklist"] and value not in (None, "") and \
+                    value not in [p["value"] for p in meta["picklistValues"]]:
+                return {}, [record_error("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                         f"{meta['label']}: bad value for restricted picklist field: {value}",
+                                         [canonical])]
+            if value in (None, "") and not meta["nillable"]:
+                return {}, [record_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{canonical}]",
+                                         [canonical])]
+            if meta["type"] == "reference" and value not in (None, ""):
+                target = self.object_of(value)
+                if target not in meta["referenceTo"] or self.get(target, value) is None:
+                    return {}, [record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                                             [canonical])]
+                if target == "User" and not self.get(target, value).get("IsActive", True):
+                    return {}, [record_error("INACTIVE_OWNER_OR_USER", "owner or user is inactive.",
+                                             [canonical])]
+            clean[canonical] = value
+        if creating:
+            missing = [n for n, meta in fields.items() if not meta["nillable"] and meta["createable"]
+                       and clean.get(n) in (None, "") and n not in ("Status",)]
+            if missing:
+                return {}, [record_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}",
+                                         missing)]
+        return clean, []
+
+    def _save(self, obj: str, values: dict[str, Any], record_id: str | None = None) -> dict[str, Any]:
+        """One record created (no id) or updated, as a SaveResult."""
+        with self.lock:
+            if obj not in self.fields:
+                return {"success": False, "errors": [record_error("INVALID_TYPE", f"sObject type '{obj}' is not "
+                                                                                  "supported.")]}
+            if record_id is not None:
+                record = self.get(obj, record_id)
+                if record is None or self.object_of(record_id) != obj:
+                    code = "MALFORMED_ID" if self.object_of(record_id) != obj else "INVALID_CROSS_REFERENCE_KEY"
+                    return {"id": record_id, "success": False,
+                            "errors": [record_error(code, f"{obj} ID: id value of incorrect type: {record_id}"
+                                                    if code == "MALFORMED_ID" else "invalid cross reference id")]}
+                if record["IsDeleted"]:
+                    return {"id": record_id, "success": False,
+                            "errors": [record_error("ENTITY_IS_DELETED", "entity is deleted")]}
+                if obj == "Lead" and record.get("IsConverted"):
+                    return {"id": record_id, "success": False,
+                            "errors": [record_error("CANNOT_UPDATE_CONVERTED_LEAD",
+                                                    "cannot reference converted lead")]}
+                if record_id in self.locked:
+                    return {"id": record_id, "success": False,
+                            "errors": [record_error("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to "
+                                                                          f"this record or 1 records: {record_id}")]}
+            clean, errors = self._validate(obj, values, creating=record_id is None)
+            if errors:
+                return ({"id": record_id} if record_id else {}) | {"success": False, "errors": errors}
+            if record_id is None:
+                if obj == "Task":
+                    clean.setdefault("Status", "Not Started")
+                    clean.setdefault("Priority", "Normal")
+                if obj == "Lead":
+                    clean.setdefault("Status", "Open - Not Contacted")
+                record_id = self.insert(obj, clean)
+            else:
+                self.touch(obj, record_id, clean)
+            return {"id": record_id, "success": True, "errors": []}
+
+    def create_one(self, request: Request, m: re.Match) -> Response:
+        """POST /sobjects/{type} ("Create a Record"): 201 with the id, or 400 and errors."""
+        result = self._save(m.group(2), request.body if isinstance(request.body, dict) else {})
+        if not result["success"]:
+            first = result["errors"][0]
+            return error(400, first["statusCode"], first["message"], first["fields"])
+        return Response(201, result)
+
+    def update_one(self, request: Request, m: re.Match) -> Response:
+        """PATCH /sobjects/{type}/{id} ("Update a Record"): 204, or an error list."""
+        obj, record_id = m.group(2), m.group(3)
+        if self.get(obj, record_id) is None:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        result = self._save(obj, request.body if isinstance(request.body, dict) else {}, record_id)
+        if not result["success"]:
+            first = result["errors"][0]
+            return error(400, first["statusCode"], first["message"], first["fields"])
+        return Response(204)
+
+    def get_one(self, request: Request, m: re.Match) -> Response:
+        obj, record_id = m.group(2), m.group(3)
+        record = self.get(obj, record_id)
+        if record is None or record["IsDeleted"]:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        return Response(200, self.project(obj, record, list(self.fields[obj]), m.group(1)))
+
+    def _collection(self, request: Request, need_id: bool) -> tuple[list[dict], bool] | Response:
+        body = request.body if isinstance(request.body, dict) else None
+        if body is None or not isinstance(body.get("records"), list):
+            return error(400, "JSON_PARSER_ERROR", "records: expected a list of sObjects")
+        records = body["records"]
+        if len(records) > COLLECTION_MAX:
+            return error(400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot submit more than "
+                                                   f"{COLLECTION_MAX} records into this call")
+        for record in records:
+            if not isinstance(record, dict) or not (record.get("attributes") or {}).get("type"):
+                return error(400, "INVALID_FIELD", "No sObject type found for the record: each record needs "
+                                                   "attributes.type")
+            if need_id != bool(record.get("id") or record.get("Id")):
+                return error(400, "INVALID_FIELD" if need_id else "INVALID_FIELD_FOR_INSERT_UPDATE",
+                             "Records need an id to be updated" if need_id else
+                             "Records with ids are not allowed in a create call")
+        return records, bool(body.get("allOrNone"))
+
+    def _run_collection(self, records: list[dict], all_or_none: bool, save) -> Response:
+        # allOrNone false: each record succeeds or fails alone, results in request order;
+        # allOrNone true: one failure rolls all back ("sObject Collections").
+        with self.lock:
+            snapshot = {obj: {k: dict(v) for k, v in recs.items()} for obj, recs in self.records.items()} \
+                if all_or_none else None
+            results = [save(record) for record in records]
+            if all_or_none and not all(r["success"] for r in results):
+                self.records = snapshot
+                results = [r if not r["success"] else
+                           {"id": r.get("id"), "success": False,
+                            "errors": [record_error("ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                                                    "Record rolled back because not all records were valid and "
+                                                    "the request was using AllOrNone header")]}
+                           for r in results]
+        return Response(200, results)
+
+    def collection_create(self, request: Request, m: re.Match) -> Response:
+        """POST /composite/sobjects ("Create Records Using sObject Collections")."""
+        parsed = self._collection(request, need_id=False)
+        if isinstance(parsed, Response):
+            return parsed
+        records, all_or_none = parsed
+        return self._run_collection(records, all_or_none, lambda r: self._save(r["attributes"]["type"], r))
+
+    def collection_update(self, request: Request, m: re.Match) -> Response:
+        """PATCH /composite/sobjects ("Update Records Using sObject Collections")."""
+        parsed = self._collection(request, need_id=True)
+        if isinstance(parsed, Response):
+            return parsed
+        records, all_or_none = parsed
+        return self._run_collection(records, all_or_none, lambda r: self._save(
+            r["attributes"]["type"], r, str(r.get("id") or r.get("Id"))))
+
+    def collection_upsert(self, request: Request, m: re.Match) -> Response:
+        """PATCH /composite/sobjects/{type}/{externalIdField} ("Upsert Records Using
+        sObject Collections"): a record whose external id exists is updated, else created;
+        each result says which (`created`)."""
+        obj, key_field = m.group(2), m.group(3)
+        meta = self.fields.get(obj, {}).get(key_field)
+        if meta is None or not meta["externalId"]:
+            return error(400, "INVALID_FIELD", f"Field name provided, {key_field} is not an External ID or "
+                                               f"indexed field for {obj}")
+        parsed = self._collection(request, need_id=False)
+        if isinstance(parsed, Response):
+            return parsed
+        records, all_or_none = parsed
+
+        def upsert(record: dict) -> dict:
+            key = record.get(key_field)
+            if key in (None, ""):
+                return {"success": False, "errors": [record_error("MISSING_ARGUMENT",
+                                                                  f"{key_field} not specified")]}
+            with self.lock:
+                existing = next((r["Id"] for r in self.records[obj].values()
+                                 if r.get(key_field) == key and not r["IsDeleted"]), None)
+                values = {k: v for k, v in record.items() if k != key_field} if existing else record
+                result = self._save(obj, values, existing)
+            return result | {"created": existing is None} if result["success"] else result
+
+        return self._run_collection(records, all_or_none, upsert)
+
+    def collection_delete(self, request: Request, m: re.Match) -> Response:
+        """DELETE /composite/sobjects?ids=a,b&allOrNone=false ("Delete Records Using
+        sObject Collections")."""
+        ids = [i for i in (request.arg("ids") or "").split(",") if i]
+        if len(ids) > COLLECTION_MAX:
+            return error(400, "EXCEEDED_ID_LIMIT", f"cannot delete more than {COLLECTION_MAX} records")
+        results = []
+        with self.lock:
+            for record_id in ids:
+                obj = self.object_of(record_id)
+                record = self.get(obj, record_id) if obj else None
+                if record is None or record["IsDeleted"]:
+                    results.append({"id": record_id, "success": False,
+                                    "errors": [record_error("ENTITY_IS_DELETED", "entity is deleted")]})
+                    continue
+                self.delete(obj, record_id)
+                results.append({"id": record_id, "success": True, "errors": []})
+        return Response(200, results)
+
+    # --- what a user does in the org, for tests in another process ---------------------
+
+    def admin(self, request: Request) -> Response | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        if m := re.fullmatch(r"/__sandbox/records/(\w+)", request.path):
+            obj = m.group(1)
+            if obj not in self.fields:
+                return Response(404, {"message": f"no object {obj}"})
+            if request.method == "POST":
+                return Response(201, {"id": self.insert(obj, body)})
+            with self.lock:
+                fields = list(self.fields[obj])
+                return Response(200, {"records": [self.project(obj, r, fields) for r in self.records[obj].values()
+                                                  if not r["IsDeleted"]]})
+        if m := re.fullmatch(r"/__sandbox/records/(\w+)/(\w+)", request.path):
+            obj, record_id = m.groups()
+            if self.get(obj, record_id) is None:
+                return Response(404, {"message": "no such record"})
+            if request.method == "POST":
+                self.touch(obj, record_id, body)
+            elif request.method == "DELETE":
+                self.delete(obj, record_id)
+            return Response(200, self.project(obj, self.get(obj, record_id), list(self.fields[obj])))
+        if m := re.fullmatch(r"/__sandbox/convert/(\w+)", request.path):
+            if self.get("Lead", m.group(1)) is None:
+                return Response(404, {"message": "no such lead"})
+            return Response(200, {"contactId": self.convert_lead(m.group(1))})
+        if request.path == "/__sandbox/lock" and request.method == "POST":
+            self.locked = set(body.get("ids") or [])
+            return Response(200, {"locked": sorted(self.locked)})
+        if request.path == "/__sandbox/counts":
+            with self.lock:
+                return Response(200, {obj: sum(not r["IsDeleted"] for r in recs.values())
+                                      for obj, recs in self.records.items()})
+        return None
+
+
+class _TypesView(dict):
+    """object -> {field: describe type}, read live from the org (custom fields appear)."""
+
+    def __init__(self, org: SalesforceSandbox) -> None:
+        super().__init__()
+        self.org = org
+
+    def __contains__(self, obj: object) -> bool:
+        return obj in self.org.fields
+
+    def __getitem__(self, obj: str) -> dict[str, str]:
+        return {name: meta["type"] for name, meta in self.org.fields[obj].items()}
+
+
+_COMMON_CUSTOM = [(n, t, e) for n, t, e in STANDARD["Lead"] if n in ("Id", "IsDeleted", "CreatedDate",
+                                                                      "LastModifiedDate", "SystemModstamp",
+                                                                      "OwnerId")] + [("Name", "string", {})]
+
+
+def _stored(meta: dict[str, Any] | None, value: Any) -> Any:
+    """A written value as the org keeps it: datetimes as datetime, numbers as numbers."""
+    if value in (None, ""):
+        return None
+    if meta is None:
+        return value
+    if meta["type"] == "datetime" and not isinstance(value, datetime):
+        return parse_datetime(str(value))
+    if meta["type"] in ("double", "int"):
+        number = float(value)
+        return int(number) if meta["type"] == "int" else number
+    if meta["type"] == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    return value
+
+
+def _type_problem(meta: dict[str, Any], value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    type_ = meta["type"]
+    try:
+        if type_ in ("double", "int", "currency", "percent"):
+            if isinstance(value, bool):
+                return True
+            float(value)
+        elif type_ == "boolean":
+            return not isinstance(value, bool) and str(value).lower() not in ("true", "false")
+        elif type_ == "datetime":
+            parse_datetime(str(value))
+        elif type_ == "date":
+            date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return sf_datetime(value)
+    return value
