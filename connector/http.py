@@ -3,11 +3,13 @@ worth another try, waits as the CRM asks (Retry-After), and stops within a budge
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
@@ -39,8 +41,20 @@ def header(exc: BaseException, name: str) -> str | None:
         return None
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1 or localhost: the only hosts plain http may go to (the sandbox)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+    # urllib3 (hubspot-api-client) and requests (simple-salesforce) wrap the socket errors
+    return isinstance(exc, (urllib3.exceptions.HTTPError, requests.exceptions.ConnectionError,
+                            requests.exceptions.Timeout, ConnectionError, TimeoutError))
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -80,17 +94,23 @@ def describe(exc: BaseException | None) -> str:
 
 
 def call(fn: Callable[..., T], *args: Any, crm: str = "CRM", budget_s: float = 120.0, attempts: int = 8,
-         sleep: Callable[[float], None] | None = None, **kwargs: Any) -> T:
-    """Call `fn` with the CRM's retry policy. Transient failures are retried within
-    `budget_s`; a refused credential raises CredentialsError; anything still failing
-    after the budget raises CRMUnavailable; other errors pass through to the caller,
-    which decides per record."""
-    retrying = Retrying(retry=retry_if_exception(is_transient), wait=_wait,
+         sleep: Callable[[float], None] | None = None,
+         transient: Callable[[BaseException], bool] = is_transient,
+         classify: Callable[[BaseException], BaseException | None] | None = None, **kwargs: Any) -> T:
+    """Call `fn` with the CRM's retry policy. Transient failures (`transient`) are
+    retried within `budget_s`; `classify` may turn a CRM's own error into the error
+    that stops the run; a refused credential raises CredentialsError; anything still
+    failing after the budget raises CRMUnavailable; other errors pass through to the
+    caller, which decides per record."""
+    retrying = Retrying(retry=retry_if_exception(transient), wait=_wait,
                         stop=stop_after_delay(budget_s) | stop_after_attempt(attempts),
                         before_sleep=_log_retry, reraise=True, **({"sleep": sleep} if sleep else {}))
     try:
         return retrying(fn, *args, **kwargs)
     except BaseException as exc:
+        known = classify(exc) if classify else None
+        if known is not None:
+            raise known from None
         status = status_of(exc)
         if status == 401:
             raise CredentialsError(f"{crm} refused the credentials (HTTP 401): check the token in the "
@@ -98,7 +118,7 @@ def call(fn: Callable[..., T], *args: Any, crm: str = "CRM", budget_s: float = 1
         if status == 403:
             raise CredentialsError(f"{crm} denied access (HTTP 403): the app lacks a scope this call "
                                    "needs (see README, Credentials)") from None
-        if is_transient(exc):
+        if transient(exc):
             raise CRMUnavailable(f"{crm} kept failing ({describe(exc)}) for {budget_s:.0f}s; "
                                  "nothing more was written; the next run resumes") from None
         raise

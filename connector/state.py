@@ -269,6 +269,56 @@ class StateStore:
             return [Transition(r["contact_id"], Stage(r["from_stage"]), Stage(r["to_stage"]), r["reason"], _utc(r["at"]))
                     for r in conn.execute(query).mappings()]
 
+    # --- people who left the CRM, or became someone else ----------------------------
+
+    def forget(self, connection: str, ids: Iterable[str]) -> int:
+        """Drop what is kept about records deleted in the CRM: their snapshot, ledger,
+        stage, written values and failures (transitions and tasks stay, as history).
+        Returns how many were known."""
+        ids = list(ids)
+        known = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                known += len(conn.execute(sa.select(contacts.c.contact_id).where(
+                    contacts.c.connection == connection, contacts.c.contact_id.in_(chunk))).all())
+                for table in (contacts, activities, stages, written, failures):
+                    conn.execute(sa.delete(table).where(table.c.connection == connection,
+                                                        table.c.contact_id.in_(chunk)))
+        return known
+
+    def merge(self, connection: str, moves: Mapping[str, str]) -> list[str]:
+        """Records that became another (a Salesforce Lead converted to a Contact; a
+        merge): the ledger and the stage follow to the survivor, unless it has a stage
+        of its own; the rest of the old record is forgotten. Returns the survivors
+        that received something, so the run rescores them."""
+        moved: list[str] = []
+        with self.engine.begin() as conn:
+            for old, new in moves.items():
+                if old == new:
+                    continue
+                theirs = {r[0] for r in conn.execute(sa.select(activities.c.activity_id).where(
+                    activities.c.connection == connection, activities.c.contact_id == new))}
+                rows = conn.execute(sa.select(activities.c.activity_id).where(
+                    activities.c.connection == connection, activities.c.contact_id == old)).scalars().all()
+                for aid in rows:
+                    if aid in theirs:
+                        conn.execute(sa.delete(activities).where(activities.c.connection == connection,
+                                                                 activities.c.activity_id == aid))
+                conn.execute(sa.update(activities).where(activities.c.connection == connection,
+                                                         activities.c.contact_id == old).values(contact_id=new))
+                stage = conn.execute(sa.select(stages).where(stages.c.connection == connection,
+                                                             stages.c.contact_id == old)).mappings().first()
+                has_own = conn.execute(sa.select(stages.c.contact_id).where(
+                    stages.c.connection == connection, stages.c.contact_id == new)).first()
+                if stage is not None and has_own is None:
+                    conn.execute(sa.update(stages).where(stages.c.connection == connection,
+                                                         stages.c.contact_id == old).values(contact_id=new))
+                if rows or stage is not None:
+                    moved.append(new)
+                for table in (contacts, stages, written, failures):
+                    conn.execute(sa.delete(table).where(table.c.connection == connection, table.c.contact_id == old))
+        return moved
+
     # --- the run log -----------------------------------------------------------------
 
     def start_run(self, connection: str, now: datetime) -> int:

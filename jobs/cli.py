@@ -252,19 +252,24 @@ def demo(
     as_json_: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=1)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
 ) -> None:
-    """Run mqlsync against a sandbox HubSpot in this process: seed it with the sample
-    data, create the properties, sync twice, and show what was found and written."""
+    """Run mqlsync against a sandbox CRM in this process: seed it with the sample data,
+    create the custom fields, sync twice, and show what was found and written."""
     from .demo import run_demo
+    from .sandbox import CRMS
 
-    report = run_demo(seed=seed, contacts=contacts)
+    if crm not in CRMS:
+        raise typer.BadParameter(f"one of {', '.join(CRMS)}", param_hint="--crm")
+    report = run_demo(seed=seed, contacts=contacts, crm=crm)
     if as_json_:
         out.print(json.dumps(report, ensure_ascii=False), highlight=False, markup=False)
         return
     first, second = report["runs"]
-    out.rule("mqlsync demo: a sandbox HubSpot, set up and synced twice")
-    out.print(f"Sandbox HubSpot seeded with {report['sandbox_contacts']:,} contacts (seed {seed}); "
-              f"setup created {len(report['setup']['created'])} properties.", highlight=False)
+    label = {"hubspot": "HubSpot", "salesforce": "Salesforce"}[crm]
+    out.rule(f"mqlsync demo: a sandbox {label}, set up and synced twice")
+    out.print(f"Sandbox {label} seeded with {report['sandbox_contacts']:,} people (seed {seed}); "
+              f"setup created {len(report['setup']['created'])} custom fields.", highlight=False)
     table = Table("run", "contacts", "activity", "changed", "written", "MQLs", "tasks", "requests", "secs",
                   show_edge=False, title="sync runs")
     for i, run_ in enumerate(report["runs"], 1):
@@ -399,6 +404,7 @@ def schedule(
 
 class CRM(str, Enum):
     hubspot = "hubspot"
+    salesforce = "salesforce"
 
 
 @command()
@@ -407,7 +413,8 @@ def sandbox(
     port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=0)] = 2000,
-    token: Annotated[str, typer.Option("--token", help="The access token the sandbox accepts.")] = "sandbox-token",
+    token: Annotated[str, typer.Option("--token", help="The access token (HubSpot) or session id "
+                                                       "(Salesforce) the sandbox accepts.")] = "sandbox-token",
     fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1, help="Share of requests answered 429.")] = 0.0,
     fault_5xx: Annotated[float, typer.Option("--fault-5xx", min=0, max=1, help="Share answered 502/503.")] = 0.0,
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
@@ -418,16 +425,17 @@ def sandbox(
     GET /__sandbox/stats shows the requests it served and the 429s it sent."""
     from connector.sandbox.server import Faults
 
-    from .sandbox import hubspot_sandbox
+    from .sandbox import start_sandbox
 
     # The sample's activity is dated relative to now, so the sandbox looks live any day.
     started = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    running = hubspot_sandbox(seed=seed, contacts=contacts, port=port, token=token, now=started,
-                              burst_limit=burst_limit, faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
+    running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
+                            burst_limit=burst_limit,
+                            faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
     url = running.server.url
-    err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} contacts (seed {seed}); "
+    err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} people (seed {seed}); "
               f"stats at {url}/__sandbox/stats. Ctrl-C stops it.", highlight=False)
-    err.print(f"To point mqlsync at it: MQLSYNC_HUBSPOT_BASE_URL={url} HUBSPOT_ACCESS_TOKEN={token}",
+    err.print("To point mqlsync at it: " + " ".join(f"{k}={v}" for k, v in running.env().items()),
               highlight=False)
     import signal
 

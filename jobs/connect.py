@@ -6,14 +6,14 @@ from collections.abc import Mapping
 
 from connector.adapters.base import CRM
 from connector.config import LoadedMapping
-from connector.errors import ConfigError, ConfigIssue
 
 
 def adapter_for(loaded: LoadedMapping, env: Mapping[str, str] | None = None) -> CRM:
     """The adapter for the mapping's CRM, with credentials from `env` (os.environ)."""
-    crm = loaded.mapping.crm
-    if crm == "hubspot":
-        from connector.adapters.hubspot import HubSpotAdapter
+    if loaded.mapping.crm == "salesforce":
+        from connector.adapters.salesforce import SalesforceAdapter
 
-        return HubSpotAdapter.from_env(loaded.mapping, env)
-    raise ConfigError([ConfigIssue(loaded.source, None, "crm", f"the {crm} adapter is not built yet (open issue)")])
+        return SalesforceAdapter.from_env(loaded.mapping, env)
+    from connector.adapters.hubspot import HubSpotAdapter
+
+    return HubSpotAdapter.from_env(loaded.mapping, env)

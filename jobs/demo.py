@@ -1,5 +1,6 @@
-"""The demo: a sandbox HubSpot in this process, seeded with the sample data, set up
-and synced twice, so anyone can see mqlsync work without a CRM account."""
+"""The demo: a sandbox CRM (HubSpot or Salesforce) in this process, seeded with the
+sample data, set up and synced twice, so anyone can see mqlsync work without a CRM
+account."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
 from connector.config import load_mapping
-from connector.config.load import MAPPINGS_DIR
 from connector.state import StateStore
 
-from .sandbox import hubspot_sandbox
+from .connect import adapter_for
+from .sandbox import mapping_file, start_sandbox
 from .sync import run_sync
 
 #: a Professional/Enterprise portal's burst limit for private apps, 190 requests per
@@ -22,24 +22,26 @@ DEMO_BURST_LIMIT = 190
 
 
 def run_demo(seed: int = 7, contacts: int = 2000, mapping_path: Path | None = None,
-             state_dir: Path | None = None, progress=None) -> dict[str, Any]:
+             state_dir: Path | None = None, progress=None, crm: str = "hubspot") -> dict[str, Any]:
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    loaded = load_mapping(mapping_path or MAPPINGS_DIR / "hubspot.yaml")
-    running = hubspot_sandbox(seed=seed, contacts=contacts, now=now, burst_limit=DEMO_BURST_LIMIT,
-                              mapping_path=mapping_path)
+    loaded = load_mapping(mapping_path or mapping_file(crm))
+    running = start_sandbox(crm, seed=seed, contacts=contacts, now=now, burst_limit=DEMO_BURST_LIMIT,
+                            mapping_path=mapping_path)
     with tempfile.TemporaryDirectory() as tmp, running.server:
         folder = state_dir or Path(tmp)
         store = StateStore(f"sqlite:///{folder / 'demo-state.db'}")
-        crm = HubSpotAdapter.from_env(loaded.mapping, {ENV_TOKEN: running.emulation.token,
-                                                      ENV_BASE_URL: running.server.url})
-        setup = crm.ensure_fields()
-        first = run_sync(loaded, crm, store, now, progress=progress)
-        second = run_sync(loaded, crm, store, now + timedelta(minutes=15), progress=progress)
-        tasks = len(running.emulation.tasks)
+        adapter = adapter_for(loaded, running.env())
+        setup = adapter.ensure_fields()
+        # The runs happen after seeding: a CRM stamps the seeded records with the time
+        # they were loaded, and a run's watermark never passes the run's own time.
+        now = datetime.now(timezone.utc)
+        first = run_sync(loaded, adapter, store, now, progress=progress)
+        second = run_sync(loaded, adapter, store, now + timedelta(minutes=15), progress=progress)
+        tasks = running.tasks
         stats = running.server.snapshot()
         store.engine.dispose()
     return {
-        "mode": "sandbox", "crm": "hubspot", "sandbox_contacts": contacts, "seed": seed,
+        "mode": "sandbox", "crm": crm, "sandbox_contacts": contacts, "seed": seed,
         "model_version": loaded.model.version,
         "setup": {"created": setup.created, "existing": setup.existing},
         "runs": [_run_json(first), _run_json(second)],

@@ -41,6 +41,9 @@ class RunSummary:
     contacts: int = 0
     activities: int = 0
     new_activities: int = 0
+    #: records the CRM deleted, and records merged into another (converted leads)
+    deleted: int = 0
+    merged: int = 0
     scored: int = 0
     changed: int = 0
     writes: int = 0
@@ -137,6 +140,16 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
             else:
                 store.save_contacts(conn, page.contacts, now)
             affected.update(c.id for c in page.contacts)
+            gone = set(page.deleted) | set(page.merged)
+            if gone:
+                affected -= gone
+                for cid in gone:
+                    held_contacts.pop(cid, None)
+                if not dry_run:
+                    store.forget(conn, page.deleted)
+                    affected.update(store.merge(conn, page.merged))
+                summary.deleted += len(page.deleted)
+                summary.merged += len(page.merged)
             summary.contacts += len(page.contacts)
             summary.rejected += [str(r) for r in page.rejected]
             high["contacts"] = _later(high["contacts"], page.high_water)

@@ -24,6 +24,11 @@ class Page:
     #: for activity, the mapping's source it came from: each source has its own watermark,
     #: because sources filter on different times
     source: str | None = None
+    #: records deleted in the CRM since the watermark (their state is forgotten)
+    deleted: list[str] = field(default_factory=list)
+    #: records that became another: old id -> surviving id (a converted Salesforce Lead
+    #: -> its Contact); the old record is not scored, its ledger and stage move over
+    merged: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,11 +3,10 @@ in, score fields, lifecycle stage, MQL tag and follow-up tasks out."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Iterator, Mapping as MappingT
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,12 +17,13 @@ from pydantic import ValidationError
 
 from ..config.mapping import Mapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
-from ..http import NO_SDK_RETRIES, call
+from ..http import NO_SDK_RETRIES, call, is_loopback
 from ..model import Contact
 from .base import Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import PlanWriter
 from .jsonl import describe
+from .mapped import parse_time as _parse_time, to_contact
 
 log = logging.getLogger("mqlsync.hubspot")
 
@@ -56,38 +56,14 @@ def base_url(env: MappingT[str, str]) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError([ConfigIssue("environment", None, ENV_BASE_URL, f"not a URL: {url!r}")])
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError([ConfigIssue("environment", None, ENV_BASE_URL,
                                        "plain http is only allowed for 127.0.0.1/localhost (the sandbox)")])
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value)
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "yes", "1", "on", "checked")
 
 
 class HubSpotAdapter(ActivityReader, PlanWriter):
@@ -207,46 +183,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
 
     def to_contact(self, contact_id: str, props: MappingT[str, Any]) -> Contact:
         """A HubSpot contact in mqlsync's words, through the mapping."""
-        obj = self.obj
-        data: dict[str, Any] = {"id": contact_id}
-        attributes: dict[str, Any] = {}
-        for field, crm in obj.fields.items():
-            raw = props.get(crm)
-            if raw in (None, ""):
-                continue
-            if field in ("created_at", "updated_at"):
-                data[field] = _parse_time(raw)
-                continue
-            value: Any = obj.values.get(field, {}).get(str(raw), raw)
-            if field in ("unsubscribed", "bounced"):
-                value = _truthy(value)
-            elif field == "company_size":
-                try:
-                    value = int(float(str(value).replace(",", "").rstrip("+")))
-                except ValueError:
-                    raise ValueError(f"company_size: {raw!r} in {crm} is not a number") from None
-            if field.startswith("attributes."):
-                attributes[field.split(".", 1)[1]] = value
-            else:
-                data[field] = value
-        if attributes:
-            data["attributes"] = attributes
-        if obj.stage_field:
-            data["crm_stage"] = obj.stages.get(str(props.get(obj.stage_field) or ""))
-        status = obj.sales_status
-        if status is not None:
-            value = props.get(status.field)
-            verdict = "accepted" if value in status.accepted else "rejected" if value in status.rejected else None
-            if verdict:
-                # A verdict without its time cannot be told from the engagement after it
-                # (the Contact refuses it): the record is reported, not guessed at.
-                data["sales_status"] = verdict
-                data["sales_status_at"] = _parse_time(props.get(status.at_field))
-        criteria = {name: _truthy(props.get(crm)) for name, crm in obj.sql_criteria.items()
-                    if props.get(crm) not in (None, "")}
-        if criteria:
-            data["sql_criteria"] = criteria
-        return Contact.model_validate(data)
+        return to_contact(self.obj, contact_id, props)
 
     def lifecycle_of(self, contact_id: str) -> str | None:
         return self._lifecycle.get(contact_id)

@@ -5,7 +5,7 @@ activity feeds which activity type, and where results are written back."""
 from __future__ import annotations
 
 import string
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -89,6 +89,16 @@ class ActivitySource(Strict):
     attributes: dict[str, str] = Field(default_factory=dict)
     #: only CRM records meeting these conditions (CRM field -> condition)
     where: dict[str, Condition] = Field(default_factory=dict)
+    #: the CRM field(s) naming the person, first non-empty wins (Salesforce: a custom
+    #: object's Lead__c and Contact__c lookups); adapters know the standard objects'
+    person: list[str] = Field(default_factory=list)
+    #: the CRM field holding when it happened; adapters know the standard objects'
+    at: str | None = None
+
+    @field_validator("person", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class WriteBack(Strict):

@@ -1,0 +1,79 @@
+"""A CRM record in mqlsync's words, through an object's mapping: the same for every
+CRM, so the mapping file alone decides how a HubSpot contact or a Salesforce Lead
+becomes a Contact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ..config.mapping import ObjectMapping
+from ..model import Contact
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A CRM time: epoch milliseconds (HubSpot), ISO 8601 with Z, +00:00 or +0000
+    (Salesforce's 2026-11-01T09:00:00.000+0000), or a date."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def truthy(value: Any) -> bool:
+    """A checkbox or flag as CRMs send it: true/false, yes/no, 1/0, checked."""
+    return str(value).strip().lower() in ("true", "yes", "1", "on", "checked")
+
+
+def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) -> Contact:
+    """The record's fields through the mapping: values translated, flags and numbers
+    read, the sales verdict with its time, the SQL criteria. Raises ValueError (or
+    pydantic's ValidationError) for a record that cannot be read, for the caller to
+    report with the record's id."""
+    data: dict[str, Any] = {"id": contact_id}
+    attributes: dict[str, Any] = {}
+    for field, crm in obj.fields.items():
+        raw = props.get(crm)
+        if raw in (None, ""):
+            continue
+        if field in ("created_at", "updated_at"):
+            data[field] = parse_time(raw)
+            continue
+        value: Any = obj.values.get(field, {}).get(str(raw), raw)
+        if field in ("unsubscribed", "bounced"):
+            value = truthy(value)
+        elif field == "company_size":
+            try:
+                value = int(float(str(value).replace(",", "").rstrip("+")))
+            except ValueError:
+                raise ValueError(f"company_size: {raw!r} in {crm} is not a number") from None
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not field.startswith("attributes."):
+            value = str(value)
+        if field.startswith("attributes."):
+            attributes[field.split(".", 1)[1]] = value
+        else:
+            data[field] = value
+    if attributes:
+        data["attributes"] = attributes
+    if obj.stage_field:
+        data["crm_stage"] = obj.stages.get(str(props.get(obj.stage_field) or ""))
+    status = obj.sales_status
+    if status is not None:
+        value = props.get(status.field)
+        verdict = "accepted" if value in status.accepted else "rejected" if value in status.rejected else None
+        if verdict:
+            # A verdict without its time cannot be told from the engagement after it
+            # (the Contact refuses it): the record is reported, not guessed at.
+            data["sales_status"] = verdict
+            data["sales_status_at"] = parse_time(props.get(status.at_field))
+    criteria = {name: truthy(props.get(crm)) for name, crm in obj.sql_criteria.items()
+                if props.get(crm) not in (None, "")}
+    if criteria:
+        data["sql_criteria"] = criteria
+    return Contact.model_validate(data)

@@ -1,0 +1,367 @@
+"""Salesforce behind the CRM port, through simple-salesforce: Leads and Contacts and
+their activity (Tasks, Events, campaign memberships, custom activity objects) in;
+score fields, Lead Status, the MQL tag and follow-up Tasks out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping as MappingT
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
+from ..config.mapping import ActivitySource, Mapping, ObjectMapping
+from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
+from ..http import call, is_loopback, is_transient
+from ..model import Activity
+from .base import Page, SetupReport
+from .jsonl import describe
+from .mapped import parse_time, to_contact, truthy
+from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter, error_code
+from .soql import condition_soql, field_value, holds, soql_time
+
+log = logging.getLogger("mqlsync.salesforce")
+
+API_VERSION = "59.0"
+ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"
+ENV_CONSUMER_KEY, ENV_KEY_FILE = "SALESFORCE_CONSUMER_KEY", "SALESFORCE_PRIVATE_KEY_FILE"
+ENV_SESSION, ENV_INSTANCE, ENV_DOMAIN = "SALESFORCE_SESSION_ID", "SALESFORCE_INSTANCE_URL", "SALESFORCE_DOMAIN"
+#: the sandbox's address: loopback only, never a real org
+ENV_SANDBOX_URL = "MQLSYNC_SALESFORCE_INSTANCE_URL"
+#: (connect, read) seconds for every request
+REQUEST_TIMEOUT = (10, 60)
+#: a full sync of more records than this reads through a Bulk API 2.0 query job: one
+#: job and a few result pages instead of a query request per 2,000 rows
+BULK_THRESHOLD = 20_000
+#: rows per Bulk API 2.0 results page, and the first wait before polling the job
+BULK_PAGE, BULK_POLL_S = 50_000, 0.2
+#: who did it and when, for the standard activity objects (Object Reference): a Task
+#: or Event names its person in WhoId; a campaign member in LeadOrContactId, which is
+#: the Contact once a Lead is converted
+STANDARD_ACTIVITY: dict[str, tuple[list[str], str]] = {
+    "Task": (["WhoId"], "CreatedDate"),
+    "Event": (["WhoId"], "StartDateTime"),
+    "CampaignMember": (["LeadOrContactId"], "CreatedDate"),
+}
+PEOPLE = ("Lead", "Contact")
+
+
+class _Transport(HTTPAdapter):
+    """Every request simple-salesforce sends: counted, with a timeout (requests sets
+    none), and, for a sandbox on this machine only, sent as plain http (the SDK builds
+    https:// URLs from the instance's host name)."""
+
+    def __init__(self, on_request: Callable[[], None], loopback_http: bool) -> None:
+        super().__init__()
+        self.on_request, self.loopback_http = on_request, loopback_http
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = REQUEST_TIMEOUT
+        if self.loopback_http and request.url.startswith("https://") and is_loopback(urlsplit(request.url).hostname or ""):
+            request.url = "http://" + request.url[len("https://"):]
+        self.on_request()
+        return super().send(request, **kwargs)
+
+
+def classify(exc: BaseException) -> BaseException | None:
+    """Salesforce's errors that stop a run, with what to do about them."""
+    code = error_code(exc)
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return CRMUnavailable("Salesforce refused the call: the org's API request limit is used up "
+                              "(REQUEST_LIMIT_EXCEEDED); nothing more was written; the next run resumes once the "
+                              "24-hour allocation frees up (Setup > Company Information shows it)")
+    if code == "INVALID_SESSION_ID":
+        return CredentialsError("Salesforce refused the session (INVALID_SESSION_ID): the session id or token "
+                                "has expired or been revoked; log in again or use username/password or JWT")
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        return CredentialsError(f"Salesforce login failed: {exc.message}")
+    return None
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth another try: 5xx, timeouts, dropped connections, and a row locked by
+    another transaction (UNABLE_TO_LOCK_ROW)."""
+    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW"
+
+
+class SalesforceAdapter(SalesforceWriter):
+    """One Salesforce org, read and written through the mapping file."""
+
+    name = "salesforce"
+
+    def __init__(self, mapping: Mapping, connect: Callable[[requests.Session], Salesforce],
+                 loopback_http: bool = False, budget_s: float = 120.0, bulk_threshold: int = BULK_THRESHOLD) -> None:
+        self.mapping = mapping
+        self.budget_s = budget_s
+        self.bulk_threshold = bulk_threshold
+        self._requests = 0
+        session = requests.Session()
+        transport = _Transport(self._count, loopback_http)
+        session.mount("https://", transport)
+        session.mount("http://", transport)
+        self.sf: Salesforce = self._call(connect, session)
+        self.people: dict[str, ObjectMapping] = {name: obj for name, obj in mapping.objects.items()
+                                                 if obj.enabled}
+        unknown = [name for name in self.people if name not in PEOPLE]
+        if unknown:
+            raise ConfigError([ConfigIssue("mapping", None, f"objects.{unknown[0]}",
+                                           "Salesforce people are objects Lead and Contact")])
+        self._kind: dict[str, str] = {}  # record id -> Lead | Contact
+        self._lifecycle: dict[str, str | None] = {}
+        self._converted: dict[str, str] = {}  # converted Lead -> its Contact
+        self._campaign_id: str | None = None
+
+    def _count(self) -> None:
+        self._requests += 1
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def _call(self, fn, *args, **kwargs):
+        return call(fn, *args, crm="Salesforce", budget_s=self.budget_s, transient=transient, classify=classify,
+                    **kwargs)
+
+    @classmethod
+    def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None, **options: Any) -> SalesforceAdapter:
+        """Log in the way the environment says: a sandbox on this machine; username,
+        password and security token; OAuth JWT bearer (consumer key and private key
+        file); or a session id and instance URL. SALESFORCE_DOMAIN=test for sandboxes."""
+        env = os.environ if env is None else env
+        get = lambda name: (env.get(name) or "").strip()  # noqa: E731
+        domain = get(ENV_DOMAIN) or "login"
+        common = {"version": API_VERSION, "object_pairs_hook": dict}
+        if get(ENV_SANDBOX_URL):
+            url = get(ENV_SANDBOX_URL)
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
+                raise ConfigError([ConfigIssue("environment", None, ENV_SANDBOX_URL,
+                                               "points at the mqlsync sandbox only (127.0.0.1 or localhost); "
+                                               f"for a real org set {ENV_SESSION} and {ENV_INSTANCE}")])
+            session_id = get(ENV_SESSION) or "sandbox-session"
+            instance = f"https://{parts.hostname}:{parts.port}" if parts.port else f"https://{parts.hostname}"
+            return cls(mapping, lambda s: Salesforce(session_id=session_id, instance_url=instance, session=s, **common),
+                       loopback_http=True, **options)
+        if get(ENV_USERNAME) and get(ENV_PASSWORD) and get(ENV_TOKEN):
+            return cls(mapping, lambda s: Salesforce(username=get(ENV_USERNAME), password=get(ENV_PASSWORD),
+                                                     security_token=get(ENV_TOKEN), domain=domain, session=s,
+                                                     **common), **options)
+        if get(ENV_USERNAME) and get(ENV_CONSUMER_KEY) and get(ENV_KEY_FILE):
+            if not Path(get(ENV_KEY_FILE)).is_file():
+                raise CredentialsError(f"{ENV_KEY_FILE} names no readable file: give the path of the connected "
+                                       "app's private key (PEM)")
+            return cls(mapping, lambda s: Salesforce(username=get(ENV_USERNAME), consumer_key=get(ENV_CONSUMER_KEY),
+                                                     privatekey_file=get(ENV_KEY_FILE), domain=domain, session=s,
+                                                     **common), **options)
+        if get(ENV_SESSION) and get(ENV_INSTANCE):
+            parts = urlsplit(get(ENV_INSTANCE))
+            if parts.scheme != "https" or not parts.hostname:
+                raise ConfigError([ConfigIssue("environment", None, ENV_INSTANCE,
+                                               "must be the org's https:// address, e.g. "
+                                               "https://yourcompany.my.salesforce.com")])
+            return cls(mapping, lambda s: Salesforce(session_id=get(ENV_SESSION), instance_url=get(ENV_INSTANCE),
+                                                     session=s, **common), **options)
+        raise CredentialsError(
+            "no Salesforce credentials in the environment: set SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
+            "SALESFORCE_SECURITY_TOKEN; or SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY and "
+            "SALESFORCE_PRIVATE_KEY_FILE (OAuth JWT bearer); or SALESFORCE_SESSION_ID and SALESFORCE_INSTANCE_URL "
+            "(SALESFORCE_DOMAIN=test for a sandbox org)")
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """A query's rows, one REST batch (up to 2,000) at a time, by nextRecordsUrl."""
+        result = self._call(self.sf.query, soql, include_deleted=include_deleted)
+        while True:
+            yield result["records"]
+            if result["done"]:
+                return
+            result = self._call(self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True)
+
+    def _bulk_pages(self, obj: str, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """A Bulk API 2.0 query job's rows, one results page at a time (CSV, paged by
+        Sforce-Locator). A failure part-way fails the run: the watermark has not moved,
+        so the next run reads again."""
+        try:
+            for text in getattr(self.sf.bulk2, obj).query(soql, max_records=BULK_PAGE, wait=BULK_POLL_S):
+                yield list(csv.DictReader(io.StringIO(text)))
+        except SalesforceError as exc:
+            raise classify(exc) or CRMUnavailable(f"Salesforce Bulk API query failed ({exc.status}); the next "
+                                                  "run reads again") from None
+
+    def _count_rows(self, obj: str) -> int:
+        return int(self._call(self.sf.query, f"SELECT COUNT() FROM {obj}")["totalSize"])
+
+    def read_fields(self, name: str, obj: ObjectMapping) -> list[str]:
+        fields = {"Id", "IsDeleted", "SystemModstamp"} | set(obj.fields.values()) | set(obj.sql_criteria.values())
+        if obj.stage_field:
+            fields.add(obj.stage_field)
+        if obj.sales_status:
+            fields |= {obj.sales_status.field, obj.sales_status.at_field}
+        if name == "Lead":
+            fields |= {"IsConverted", "ConvertedContactId"}
+        return sorted(f for f in fields if not f.startswith("attributes."))
+
+    def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
+        """Leads and Contacts modified at or after `since`, oldest first, by
+        SystemModstamp (which also moves on system changes, unlike LastModifiedDate).
+        Incremental reads use queryAll, so deletions come through (IsDeleted); a full
+        sync above the threshold reads through a Bulk API 2.0 query job."""
+        for name, obj in self.people.items():
+            soql = f"SELECT {', '.join(self.read_fields(name, obj))} FROM {name}"
+            if since is not None:
+                soql += f" WHERE SystemModstamp >= {soql_time(since)}"
+            soql += " ORDER BY SystemModstamp, Id"
+            if since is None and self._count_rows(name) > self.bulk_threshold:
+                log.info("full sync of %s through a Bulk API 2.0 query job", name)
+                pages = self._bulk_pages(name, soql)
+            else:
+                pages = self._pages(soql, include_deleted=since is not None)
+            for records in pages:
+                yield self._people_page(name, obj, records)
+
+    def _people_page(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]]) -> Page:
+        page = Page()
+        for record in records:
+            cid = str(record["Id"])
+            changed = parse_time(record.get("SystemModstamp"))
+            if changed and (page.high_water is None or changed > page.high_water):
+                page.high_water = changed
+            if truthy(record.get("IsDeleted")):
+                page.deleted.append(cid)
+                continue
+            if name == "Lead" and truthy(record.get("IsConverted")):
+                # A converted Lead lives on as its Contact: scored once, as the Contact.
+                target = field_value(record, "ConvertedContactId")
+                if target:
+                    page.merged[cid] = str(target)
+                    self._converted[cid] = str(target)
+                else:
+                    page.deleted.append(cid)
+                continue
+            values = {k: (None if v == "" else v) for k, v in record.items()}
+            try:
+                page.contacts.append(to_contact(obj, cid, values))
+            except (ValidationError, ValueError) as exc:
+                reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+                page.rejected.append(RecordRejected(f"salesforce {name}", None, reason, cid))
+                continue
+            self._kind[cid] = name
+            if obj.stage_field:
+                self._lifecycle[cid] = values.get(obj.stage_field)
+        return page
+
+    def lifecycle_of(self, contact_id: str) -> str | None:
+        return self._lifecycle.get(contact_id)
+
+    def pull_activities(self, since: MappingT[str, datetime | None]) -> Iterator[Page]:
+        """Each source object read once per run, from its own watermark by
+        SystemModstamp, with the mapping's conditions as SOQL; each row becomes the
+        activity of every mapping entry it meets (a campaign member Registered, later
+        Attended, is two activities)."""
+        by_source: dict[str, list[ActivitySource]] = {}
+        for entry in self.mapping.activities:
+            by_source.setdefault(entry.source, []).append(entry)
+        for source, entries in by_source.items():
+            person, at = self._who_and_when(source, entries)
+            fields = {"Id", "SystemModstamp", *person, *at.values()}
+            for entry in entries:
+                fields |= set(entry.attributes.values()) | set(entry.where)
+            clauses = []
+            start = since.get(source)
+            if start is not None:
+                clauses.append(f"SystemModstamp >= {soql_time(start)}")
+            if all(entry.where for entry in entries):
+                clauses.append("(" + " OR ".join(
+                    "(" + " AND ".join(condition_soql(f, c) for f, c in entry.where.items()) + ")"
+                    for entry in entries) + ")")
+            soql = f"SELECT {', '.join(sorted(fields))} FROM {source}"
+            if clauses:
+                soql += " WHERE " + " AND ".join(clauses)
+            soql += " ORDER BY SystemModstamp, Id"
+            for records in self._pages(soql):
+                yield self._activity_page(source, entries, person, at, records)
+
+    def _who_and_when(self, source: str, entries: list[ActivitySource]) -> tuple[list[str], dict[int, str]]:
+        default_person, default_at = STANDARD_ACTIVITY.get(source, ([], "CreatedDate"))
+        person = entries[0].person or default_person
+        if not person:
+            raise ConfigError([ConfigIssue("mapping", None, "activities.person",
+                                           f"{source}: name the field(s) holding the Lead or Contact id, "
+                                           "e.g. person: [Contact__c, Lead__c]")])
+        return person, {i: entry.at or default_at for i, entry in enumerate(entries)}
+
+    def _activity_page(self, source: str, entries: list[ActivitySource], person: list[str], at: dict[int, str],
+                       records: list[dict[str, Any]]) -> Page:
+        page = Page(source=source)
+        for record in records:
+            changed = parse_time(record.get("SystemModstamp"))
+            if changed and (page.high_water is None or changed > page.high_water):
+                page.high_water = changed
+            who = next((str(v) for v in (field_value(record, f) for f in person) if v), None)
+            if who is None:
+                continue  # a task on an account or an opportunity: nobody to score
+            who = self._converted.get(who, who)
+            for i, entry in enumerate(entries):
+                if not all(holds(cond, field_value(record, f)) for f, cond in entry.where.items()):
+                    continue
+                try:
+                    when = parse_time(field_value(record, at[i]))
+                    if when is None:
+                        raise ValueError(f"{at[i]} is empty")
+                    page.activities.append(Activity(
+                        id=f"{record['Id']}:{entry.type}", contact_id=who, type=entry.type, at=when,
+                        attributes={k: field_value(record, v) for k, v in entry.attributes.items()}))
+                except (ValidationError, ValueError) as exc:
+                    reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+                    page.rejected.append(RecordRejected(f"salesforce {source}", None, reason, str(record["Id"])))
+        return page
+
+    # --- setup -----------------------------------------------------------------------
+
+    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
+        """Custom fields for the write-back on each enabled object, the task key on
+        Task, created through the Tooling API (CustomField); the MQL campaign when the
+        tag is a campaign. The integration user needs field-level access to new fields
+        (a permission set): Salesforce grants none by default."""
+        report = SetupReport()
+        wanted = dict(self.mapping.write_back.fields)
+        if self.mapping.mql_tag.field and self.mapping.mql_tag.field not in wanted.values():
+            wanted["mql"] = self.mapping.mql_tag.field
+        plan: list[tuple[str, str, dict[str, Any]]] = [
+            (obj, field, WRITE_BACK_METADATA[key]) for obj in self.people for key, field in wanted.items()]
+        if self.mapping.tasks.enabled:
+            plan.append(("Task", TASK_KEY_FIELD, WRITE_BACK_METADATA["task_key"]))
+        existing: dict[str, set[str]] = {}
+        for obj, field, metadata in plan:
+            if obj not in existing:
+                described = self._call(getattr(self.sf, obj).describe)
+                existing[obj] = {f["name"] for f in described["fields"]}
+            name = f"{obj}.{field}"
+            if field in existing[obj]:
+                report.existing.append(name)
+                continue
+            report.created.append(name)
+            if not dry_run:
+                self._call(self.sf.toolingexecute, "sobjects/CustomField/", method="POST",
+                           data={"FullName": name, "Metadata": metadata})
+        if self.mapping.mql_tag.list:
+            name = f"campaign {self.mapping.mql_tag.list}"
+            if self._campaign(create=False) is not None:
+                report.existing.append(name)
+            else:
+                report.created.append(name)
+                if not dry_run:
+                    self._campaign(create=True)
+        return report

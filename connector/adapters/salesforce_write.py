@@ -1,0 +1,239 @@
+"""Writing a plan to Salesforce for the adapter: Lead and Contact fields through sObject
+Collections (200 records a request, allOrNone false, one SaveResult per record), the
+MQL tag as a checkbox or as membership of a campaign, and follow-up Tasks upserted on
+an external-id task key so a repeated request cannot create a second task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from simple_salesforce.exceptions import SalesforceError
+
+from ..errors import ConfigError, ConfigIssue
+from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+from .soql import soql_value
+
+#: sObject Collections take up to 200 records a request (REST API guide, "sObject
+#: Collections"); SOQL IN lists are kept to the same size so queries stay short
+COLLECTION = 200
+#: the Task field holding mqlsync's idempotency key: Text, External ID, unique
+TASK_KEY_FIELD = "MQL_Task_Key__c"
+#: Tooling API CustomField metadata per write-back key ("CustomField", Metadata API
+#: Developer Guide: type, length, precision/scale, defaultValue for checkboxes)
+WRITE_BACK_METADATA: dict[str, dict[str, Any]] = {
+    **{key: {"label": label, "type": "Number", "precision": 18, "scale": 0}
+       for key, label in (("score", "MQL Score"), ("fit", "MQL Fit"), ("engagement", "MQL Engagement"),
+                          ("negative", "MQL Negative"))},
+    "grade": {"label": "MQL Grade", "type": "Text", "length": 10},
+    "stage": {"label": "MQL Stage", "type": "Text", "length": 20},
+    "mql": {"label": "Is MQL", "type": "Checkbox", "defaultValue": "false"},
+    "mql_at": {"label": "MQL Date", "type": "DateTime"},
+    "explanation": {"label": "MQL Explanation", "type": "LongTextArea", "length": 32768, "visibleLines": 6},
+    "model_version": {"label": "MQL Model Version", "type": "Text", "length": 64},
+    "task_key": {"label": "mqlsync Task Key", "type": "Text", "length": 255, "externalId": True, "unique": True},
+}
+NUMBER_KEYS = ("score", "fit", "engagement", "negative")
+#: key prefixes of Leads and Contacts (an id says which object it is)
+PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact"}
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The errorCode of a simple-salesforce error (its `content` is Salesforce's list
+    of {message, errorCode})."""
+    content = getattr(exc, "content", None)
+    if isinstance(content, (bytes, str)):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            return None
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return f"{content[0].get('errorCode')}: {content[0].get('message')}"
+    return f"HTTP {getattr(exc, 'status', '?')}"
+
+
+def _saved(result: dict[str, Any]) -> str | None:
+    """A SaveResult's failure as one line, or None when it succeeded."""
+    if result.get("success"):
+        return None
+    errors = result.get("errors") or [{}]
+    return "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)
+
+
+class SalesforceWriter:
+    """The writing half of SalesforceAdapter (mixed into it): needs `mapping`, `people`,
+    `sf`, `_call`, `_kind` and `_lifecycle`."""
+
+    def _object_of(self, contact_id: str) -> str:
+        return self._kind.get(contact_id) or PREFIX_OBJECT.get(contact_id[:3], "Lead")
+
+    def _fields(self, write: FieldWrite) -> dict[str, Any]:
+        """The write in Salesforce field values: numbers as numbers, the MQL flag as a
+        checkbox, empty as null; the Lead's stage field where the mapping maps the stage."""
+        obj = self.people.get(self._object_of(write.contact_id))
+        out: dict[str, Any] = {}
+        for key, value in write.values.items():
+            if key == "lifecycle":
+                if self.mapping.write_back.lifecycle and obj is not None and obj.stage_field and value is not None:
+                    crm_value = self.mapping.write_back.stage_values.get(value)
+                    if crm_value and crm_value != self._lifecycle.get(write.contact_id):
+                        out[obj.stage_field] = crm_value
+                continue
+            field = self.mapping.write_back.fields.get(key)
+            if field:
+                out[field] = _typed(key, value)
+        tag = self.mapping.mql_tag
+        if tag.field and "mql" in write.values and tag.field not in out:
+            on = write.values["mql"] == "true"
+            out[tag.field] = (tag.value if on else (False if isinstance(tag.value, bool) else None))
+        return out
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        result = ApplyResult()
+        start = self._requests
+        records = [(w, self._fields(w)) for w in plan.updates]
+        result.updated.extend(w.contact_id for w, fields in records if not fields)
+        self._update([(w.contact_id, f) for w, f in records if f], result)
+        if self.mapping.mql_tag.list:
+            failed = {f.contact_id for f in result.failed}
+            self._tag_by_campaign([w for w, _ in records if "mql" in w.values and w.contact_id not in failed], result)
+        if plan.tasks:
+            self._upsert_tasks(plan.tasks, result)
+        result.requests = self._requests - start
+        return result
+
+    def _update(self, items: list[tuple[str, dict[str, Any]]], result: ApplyResult) -> None:
+        for i in range(0, len(items), COLLECTION):
+            chunk = items[i:i + COLLECTION]
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": self._object_of(cid)}, "id": cid, **fields} for cid, fields in chunk]}
+            try:
+                saved = self._call(self.sf.restful, "composite/sobjects", method="PATCH", json=body)
+            except SalesforceError as exc:
+                for cid, _ in chunk:
+                    result.failed.append(WriteFailure(contact_id=cid, reason=_reason(exc)))
+                continue
+            # SaveResults come back in the order of the request ("sObject Collections").
+            for (cid, _), outcome in zip(chunk, saved):
+                problem = _saved(outcome)
+                if problem:
+                    result.failed.append(WriteFailure(contact_id=cid, reason=problem))
+                else:
+                    result.updated.append(cid)
+
+    # --- the MQL tag as a campaign ------------------------------------------------------
+
+    def _campaign(self, create: bool = False) -> str | None:
+        """The MQL campaign's id, found by name; created (active) only by `setup`."""
+        if self._campaign_id:
+            return self._campaign_id
+        name = self.mapping.mql_tag.list
+        found = self._call(self.sf.query, f"SELECT Id FROM Campaign WHERE Name = {soql_value(name)} LIMIT 1")
+        if found["records"]:
+            self._campaign_id = found["records"][0]["Id"]
+        elif create:
+            made = self._call(self.sf.restful, "sobjects/Campaign/", method="POST",
+                              json={"Name": name, "IsActive": True, "Type": "Other"})
+            self._campaign_id = made["id"]
+        return self._campaign_id
+
+    def _tag_by_campaign(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        campaign = self._campaign()
+        if campaign is None:
+            raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
+                                           f"the campaign {self.mapping.mql_tag.list!r} is not in Salesforce: "
+                                           "run `mqlsync setup` to create it")])
+        adds = [w.contact_id for w in writes if w.values["mql"] == "true"]
+        removes = [w.contact_id for w in writes if w.values["mql"] != "true"]
+        members = self._members(campaign, adds + removes)
+        new = [cid for cid in adds if cid not in members]
+        for i in range(0, len(new), COLLECTION):
+            chunk = new[i:i + COLLECTION]
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,
+                 ("LeadId" if self._object_of(cid) == "Lead" else "ContactId"): cid, "Status": "Responded"}
+                for cid in chunk]}
+            saved = self._call(self.sf.restful, "composite/sobjects", method="POST", json=body)
+            for cid, outcome in zip(chunk, saved):
+                problem = _saved(outcome)
+                if problem and "DUPLICATE_VALUE" not in problem:
+                    result.failed.append(WriteFailure(contact_id=cid, reason=f"MQL campaign: {problem}"))
+        gone = [members[cid] for cid in removes if cid in members]
+        for i in range(0, len(gone), COLLECTION):
+            self._call(self.sf.restful, "composite/sobjects", method="DELETE",
+                       params={"ids": ",".join(gone[i:i + COLLECTION]), "allOrNone": "false"})
+
+    def _members(self, campaign: str, ids: list[str]) -> dict[str, str]:
+        """person id -> CampaignMember id, for those of `ids` in the campaign."""
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), COLLECTION):
+            listed = ", ".join(soql_value(cid) for cid in ids[i:i + COLLECTION])
+            soql = (f"SELECT Id, LeadId, ContactId FROM CampaignMember WHERE CampaignId = {soql_value(campaign)} "
+                    f"AND (LeadId IN ({listed}) OR ContactId IN ({listed}))")
+            for page in self._pages(soql):
+                for row in page:
+                    out[row.get("ContactId") or row.get("LeadId")] = row["Id"]
+                    if row.get("LeadId"):
+                        out[row["LeadId"]] = row["Id"]
+        return out
+
+    # --- follow-up tasks ----------------------------------------------------------------
+
+    def _task_record(self, task: TaskRequest) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "attributes": {"type": "Task"}, TASK_KEY_FIELD: task.key, "WhoId": task.contact_id,
+            "Subject": task.subject[:255], "Description": task.body,
+            "ActivityDate": task.due_at.date().isoformat()}
+        if task.owner_id:
+            record["OwnerId"] = task.owner_id
+        if task.priority:
+            record["Priority"] = task.priority
+        return record
+
+    def _upsert_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        """Upsert on the task key ("Upsert Records Using sObject Collections"): sent
+        twice, the same key updates the one task instead of making a second."""
+        for i in range(0, len(tasks), COLLECTION):
+            chunk = tasks[i:i + COLLECTION]
+            body = {"allOrNone": False, "records": [self._task_record(t) for t in chunk]}
+            try:
+                saved = self._call(self.sf.restful, f"composite/sobjects/Task/{TASK_KEY_FIELD}", method="PATCH",
+                                   json=body)
+            except SalesforceError as exc:
+                for task in chunk:
+                    result.failed.append(WriteFailure(contact_id=task.contact_id,
+                                                      reason=f"task not created: {_reason(exc)}"))
+                continue
+            for task, outcome in zip(chunk, saved):
+                problem = _saved(outcome)
+                if problem:
+                    result.failed.append(WriteFailure(contact_id=task.contact_id,
+                                                      reason=f"task not created: {problem}"))
+                else:
+                    result.tasks[task.key] = outcome["id"]
+
+    def find_tasks(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), COLLECTION):
+            listed = ", ".join(soql_value(k) for k in keys[i:i + COLLECTION])
+            for page in self._pages(f"SELECT Id, {TASK_KEY_FIELD} FROM Task WHERE {TASK_KEY_FIELD} IN ({listed})"):
+                for row in page:
+                    found[row[TASK_KEY_FIELD]] = row["Id"]
+        return found
+
+
+def _typed(key: str, value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    if key in NUMBER_KEYS:
+        return float(value)
+    if key == "mql":
+        return value == "true"
+    return value
