@@ -203,7 +203,8 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
         key = (campaign, person)
         person_field = "LeadId" if person.startswith("00Q") else "ContactId"
         if key in members:
-            org.touch("CampaignMember", members[key], {"Status": status, **(extra or {})})
+            if status != "Registered":  # a registration after attending leaves the member Attended
+                org.touch("CampaignMember", members[key], {"Status": status, **(extra or {})})
         else:
             members[key] = org.insert("CampaignMember", {"CampaignId": campaign, person_field: person,
                                                          "Status": status, **(extra or {})}, at=at)

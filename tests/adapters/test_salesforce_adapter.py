@@ -1,0 +1,267 @@
+"""The Salesforce adapter against the sandbox org, through the real simple-salesforce:
+Leads and Contacts through the mapping, incremental reads, deletions, converted Leads,
+activity from campaign members and custom objects, write-back, the MQL campaign,
+idempotent tasks, setup, and Bulk API 2.0 for large full syncs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from connector.adapters.salesforce_write import TASK_KEY_FIELD
+from connector.config import load_mapping
+from connector.errors import ConfigError, CredentialsError
+from connector.model import FieldWrite, Stage, TaskRequest, WritePlan
+from connector.sample import generate
+from connector.sandbox.salesforce import SalesforceSandbox
+from connector.sandbox.seed import seed_salesforce
+from connector.sandbox.server import SandboxServer
+from tests.conftest import ROOT
+
+LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+MAPPING = LOADED.mapping
+SESSION = "sandbox-session"
+
+
+@pytest.fixture
+def seeded():
+    data = generate(seed=5, contacts=300)
+    org = SalesforceSandbox(session_id=SESSION)
+    ids = seed_salesforce(org, MAPPING, data.contacts, data.activities)
+    return org, ids, data
+
+
+@pytest.fixture
+def running(seeded):
+    org, ids, data = seeded
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        yield crm, org, ids, data
+
+
+def pull(crm, since=None):
+    contacts, pages = {}, []
+    for page in crm.pull_contacts(since):
+        contacts.update((c.id, c) for c in page.contacts)
+        pages.append(page)
+    return contacts, pages
+
+
+def pull_activities(crm, since=None):
+    activities, pages = [], []
+    for page in crm.pull_activities({src.source: since for src in MAPPING.activities}):
+        activities += page.activities
+        pages.append(page)
+    return activities, pages
+
+
+def test_leads_and_contacts_read_back_as_the_sample_wrote_them(running):
+    crm, org, ids, data = running
+    contacts, pages = pull(crm)
+    assert [r for p in pages for r in p.rejected] == [] and len(contacts) == 300
+    kinds = {cid[:3] for cid in contacts}
+    assert kinds == {"00Q", "003"}  # people in the pipeline are Contacts, the rest Leads
+    for original in data.contacts:
+        pulled = contacts[ids[original.id]]
+        is_lead = pulled.id.startswith("00Q")
+        # The Contact mapping reads no sales verdict, SQL criteria or size: those are Lead fields.
+        lead_only = ("sales_status", "sql_criteria", "company_size") if is_lead else ()
+        for field in ("first_name", "email", "title", "phone", "country", "unsubscribed", *lead_only):
+            assert getattr(pulled, field) == getattr(original, field), (original.id, field)
+        if is_lead and original.sales_status_at:
+            assert abs(pulled.sales_status_at - original.sales_status_at) < timedelta(milliseconds=1)
+        if original.owner_id:
+            assert org.get("User", pulled.owner_id)["Name"].startswith("Rep ")
+        else:
+            assert pulled.owner_id is None
+        if is_lead and not original.sales_status:
+            assert pulled.crm_stage == (original.crm_stage or Stage.LEAD)
+
+
+def test_incremental_reads_what_changed_and_reports_deleted_and_converted_leads(running):
+    crm, org, ids, data = running
+    _, pages = pull(crm)
+    mark = max(p.high_water for p in pages if p.high_water)
+    leads = [i for i in org.records["Lead"]][:3]
+    org.touch("Lead", leads[0], {"Title": "VP Marketing"})
+    org.delete("Lead", leads[1])
+    contact = org.convert_lead(leads[2])
+    changed, pages = pull(crm, mark + timedelta(milliseconds=1))
+    assert changed[leads[0]].title == "VP Marketing"
+    assert contact in changed and leads[2] not in changed  # a converted Lead is scored as its Contact
+    assert [d for p in pages for d in p.deleted] == [leads[1]]
+    assert {k: v for p in pages for k, v in p.merged.items()} == {leads[2]: contact}
+    assert len(changed) == 2
+
+
+def test_activity_from_campaign_members_tasks_events_and_the_custom_object(running):
+    crm, org, ids, data = running
+    activities, pages = pull_activities(crm)
+    assert [r for p in pages for r in p.rejected] == []
+    by_type: dict[str, int] = {}
+    for activity in activities:
+        by_type[activity.type] = by_type.get(activity.type, 0) + 1
+    expected: dict[str, int] = {}
+    for activity in data.activities:
+        expected[activity.type] = expected.get(activity.type, 0) + 1
+    # Web behaviour and events arrive one for one; an attended webinar member is both a
+    # registration and an attendance (one CampaignMember row, Status Attended).
+    for kind in ("page_view", "email_open", "email_click", "trial_signup", "video_watch", "form_submission",
+                 "booth_conversation", "follow_up_request"):
+        assert by_type.get(kind, 0) == expected.get(kind, 0), kind
+    # Salesforce keeps one member per person and campaign: attending twice is one row, and
+    # an attendee's row (Status Attended) stands for the registration too.
+    for kind in ("event_attendance", "webinar_attendance"):
+        assert by_type[kind] == len({(a.contact_id, a.attributes["event_id"]) for a in data.activities
+                                     if a.type == kind}), kind
+    assert by_type["webinar_registration"] == len({(a.contact_id, a.attributes["event_id"]) for a in data.activities
+                                                   if a.type.startswith("webinar_")})
+    assert by_type["call"] == by_type["meeting"] == sum(c.sales_status == "accepted" for c in data.contacts)
+    attended = next(a for a in activities if a.type == "webinar_attendance")
+    assert attended.attributes["minutes"] is not None and attended.attributes["event_name"]
+    assert {p.source for p in pages} == {"CampaignMember", "Marketing_Activity__c", "Task", "Event"}
+
+
+def test_a_member_registered_then_attended_is_two_activities_and_follows_conversion(running):
+    crm, org, ids, data = running
+    lead = next(iter(org.records["Lead"]))
+    webinar = org.insert("Campaign", {"Name": "Scoring 101", "Type": "Webinar"})
+    member = org.insert("CampaignMember", {"CampaignId": webinar, "LeadId": lead, "Status": "Registered"})
+    start = org.get("CampaignMember", member)["SystemModstamp"]
+    first, _ = pull_activities(crm, start)
+    assert [(a.type, a.contact_id) for a in first if a.id.startswith(member)] == [("webinar_registration", lead)]
+    org.touch("CampaignMember", member, {"Status": "Attended", "Minutes_Attended__c": 42})
+    contact = org.convert_lead(lead)
+    second, _ = pull_activities(crm, start)
+    mine = sorted((a.type, a.contact_id, a.attributes.get("minutes")) for a in second if a.id.startswith(member))
+    assert mine == [("webinar_attendance", contact, 42), ("webinar_registration", contact, None)]
+
+
+def test_write_back_fields_status_checkbox_and_numbers(running):
+    crm, org, ids, data = running
+    contacts, _ = pull(crm)
+    crm.ensure_fields()
+    lead = next(cid for cid in contacts if cid.startswith("00Q"))
+    person = next(cid for cid in contacts if cid.startswith("003"))
+    at = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
+    values = {"score": "74", "fit": "40", "engagement": "34", "grade": "B", "stage": "sal", "mql": "true",
+              "mql_at": "2026-11-20T09:00:00Z", "explanation": "fit 40: ...", "model_version": "abc",
+              "lifecycle": "sal"}
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=lead, values=values),
+                                          FieldWrite(contact_id=person, values=values)]))
+    assert result.failed == [] and sorted(result.updated) == sorted([lead, person])
+    row = org.get("Lead", lead)
+    assert row["MQL_Score__c"] == 74.0 and row["Is_MQL__c"] is True and row["MQL_Stage__c"] == "sal"
+    assert row["MQL_Date__c"] == at and row["Status"] == "Working - Contacted"
+    assert org.get("Contact", person)["MQL_Grade__c"] == "B"
+    cleared = crm.apply(WritePlan(updates=[FieldWrite(contact_id=lead, values={"mql": "false", "mql_at": None})]))
+    assert cleared.failed == [] and org.get("Lead", lead)["Is_MQL__c"] is False
+    assert org.get("Lead", lead)["MQL_Date__c"] is None
+
+
+def test_a_refused_record_fails_alone_with_salesforce_reason(running):
+    crm, org, ids, data = running
+    contacts, _ = pull(crm)
+    crm.ensure_fields()
+    leads = [cid for cid in contacts if cid.startswith("00Q")][:3]
+    org.locked = {leads[1]}
+    org.convert_lead(leads[2])
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"score": "50"}) for cid in leads]))
+    assert result.updated == [leads[0]]
+    reasons = {f.contact_id: f.reason for f in result.failed}
+    assert reasons[leads[1]].startswith("UNABLE_TO_LOCK_ROW") and reasons[leads[2]].startswith(
+        "CANNOT_UPDATE_CONVERTED_LEAD")
+    assert result.requests == 1  # three records, one sObject Collections request
+
+
+def test_tasks_are_upserted_on_their_key_so_a_repeat_creates_none(running):
+    crm, org, ids, data = running
+    contacts, _ = pull(crm)
+    crm.ensure_fields()
+    lead = next(c for c in contacts.values() if c.id.startswith("00Q") and c.owner_id)
+    task = TaskRequest(key=f"salesforce-main:{lead.id}:20261120T090000Z", contact_id=lead.id, owner_id=lead.owner_id,
+                       due_at=datetime(2026, 11, 21, 9, tzinfo=timezone.utc), subject="MQL: Ann (B, score 74)",
+                       body="New MQL, follow up within 24 hours.", priority="High")
+    first = crm.apply(WritePlan(tasks=[task]))
+    again = crm.apply(WritePlan(tasks=[task]))
+    assert first.tasks == again.tasks and len(first.tasks) == 1
+    made = [t for t in org.records["Task"].values() if t.get(TASK_KEY_FIELD)]
+    assert len(made) == 1
+    row = made[0]
+    assert (row["WhoId"], row["OwnerId"], row["ActivityDate"], row["Priority"], row["Status"]) == (
+        lead.id, lead.owner_id, "2026-11-21", "High", "Not Started")
+    assert crm.find_tasks([task.key, "salesforce-main:nobody:x"]) == {task.key: row["Id"]}
+
+
+def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):
+    org, ids, data = seeded
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace(
+        "mql_tag:\n  field: Is_MQL__c\n  value: true", "mql_tag:\n  list: MQL")
+    (tmp_path / "salesforce.yaml").write_text(text)
+    (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text())
+    mapping = load_mapping(tmp_path / "salesforce.yaml").mapping
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(mapping, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        contacts, _ = pull(crm)
+        with pytest.raises(ConfigError, match="mqlsync setup"):
+            crm.apply(WritePlan(updates=[FieldWrite(contact_id=next(iter(contacts)), values={"mql": "true"})]))
+        report = crm.ensure_fields()
+        assert "campaign MQL" in report.created and "campaign MQL" in crm.ensure_fields().existing
+        a, b = list(contacts)[:2]
+        on = crm.apply(WritePlan(updates=[FieldWrite(contact_id=a, values={"mql": "true"}),
+                                          FieldWrite(contact_id=b, values={"mql": "true"})]))
+        assert on.failed == []
+        campaign = next(c["Id"] for c in org.records["Campaign"].values() if c["Name"] == "MQL")
+
+        def members():
+            return sorted(m["LeadOrContactId"] for m in org.records["CampaignMember"].values()
+                          if m["CampaignId"] == campaign and not m["IsDeleted"])
+
+        assert members() == sorted([a, b])
+        crm.apply(WritePlan(updates=[FieldWrite(contact_id=a, values={"mql": "true"})]))  # already a member
+        crm.apply(WritePlan(updates=[FieldWrite(contact_id=b, values={"mql": "false"})]))
+        assert members() == [a]
+
+
+def test_setup_creates_missing_fields_once(running):
+    crm, org, ids, data = running
+    planned = crm.ensure_fields(dry_run=True)
+    assert "Lead.MQL_Score__c" in planned.created and "Contact.MQL_Score__c" in planned.created
+    assert f"Task.{TASK_KEY_FIELD}" in planned.created and "MQL_Score__c" not in org.fields["Lead"]
+    made = crm.ensure_fields()
+    assert made.created == planned.created
+    fields = org.fields["Lead"]
+    assert fields["MQL_Score__c"]["type"] == "double" and fields["Is_MQL__c"]["type"] == "boolean"
+    assert fields["MQL_Explanation__c"]["type"] == "textarea" and fields["MQL_Date__c"]["type"] == "datetime"
+    assert org.fields["Task"][TASK_KEY_FIELD]["externalId"]
+    again = crm.ensure_fields()
+    assert again.created == [] and sorted(again.existing) == sorted(made.created)
+
+
+def test_a_large_full_sync_reads_through_bulk_api_2_with_the_same_result(seeded):
+    org, ids, data = seeded
+    with SandboxServer(org) as server:
+        env = {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION}
+        rest = SalesforceAdapter.from_env(MAPPING, env)
+        smallest = min(sum(not r["IsDeleted"] for r in org.records[obj].values()) for obj in ("Lead", "Contact"))
+        bulk = SalesforceAdapter.from_env(MAPPING, env, bulk_threshold=smallest - 1)
+        by_rest, _ = pull(rest)
+        server.stats.clear()
+        by_bulk, _ = pull(bulk)
+        assert by_bulk == by_rest
+        used = server.snapshot()["by_endpoint"]
+        assert sum(n for k, n in used.items() if "jobs/query" in k and k.startswith("POST")) == 2  # Lead, Contact
+
+
+def test_credentials_come_from_the_environment_and_the_sandbox_url_is_loopback_only():
+    with pytest.raises(CredentialsError, match="SALESFORCE_USERNAME"):
+        SalesforceAdapter.from_env(MAPPING, {})
+    with pytest.raises(ConfigError, match=ENV_SANDBOX_URL):
+        SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: "http://example.com:8080", ENV_SESSION: "s"})
+    with pytest.raises(ConfigError, match="SALESFORCE_INSTANCE_URL"):
+        SalesforceAdapter.from_env(MAPPING, {ENV_SESSION: "s", "SALESFORCE_INSTANCE_URL": "http://org.example.com"})
+    with pytest.raises(CredentialsError, match="SALESFORCE_PRIVATE_KEY_FILE"):
+        SalesforceAdapter.from_env(MAPPING, {"SALESFORCE_USERNAME": "u", "SALESFORCE_CONSUMER_KEY": "k",
+                                             "SALESFORCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"})

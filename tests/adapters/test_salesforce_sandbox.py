@@ -1,0 +1,188 @@
+"""The sandbox Salesforce behaves as the REST API documents, seen through the real
+simple-salesforce client: query paging, queryAll, SOQL errors, sObject Collections,
+upsert, describe, limits and the Sforce-Limit-Info header, the Tooling API, Bulk API
+2.0 query jobs, and the session and request-limit errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
+
+from connector.adapters.salesforce import _Transport
+from connector.sandbox.salesforce import SalesforceSandbox
+from connector.sandbox.server import SandboxServer
+
+SESSION = "sandbox-session"
+
+
+@pytest.fixture
+def org():
+    org = SalesforceSandbox(session_id=SESSION)
+    org.define("Task", "Key__c", "string", {"externalId": True})
+    owner = org.insert("User", {"Name": "Rep", "IsActive": True})
+    for i in range(4500):
+        org.insert("Lead", {"LastName": f"L{i:04d}", "Company": "Acme", "OwnerId": owner, "NumberOfEmployees": i,
+                            "Status": "Open - Not Contacted"})
+    return org
+
+
+@pytest.fixture
+def sf(org):
+    with SandboxServer(org) as server:
+        session = requests.Session()
+        counted = []
+        session.mount("https://", _Transport(lambda: counted.append(1), loopback_http=True))
+        client = Salesforce(session_id=SESSION, instance_url=server.url.replace("http://", "https://"),
+                            session=session, version="59.0")
+        client.counted = counted
+        yield client
+
+
+def test_query_pages_of_2000_follow_next_records_url(sf):
+    first = sf.query("SELECT Id, LastName FROM Lead ORDER BY LastName")
+    assert first["totalSize"] == 4500 and not first["done"] and len(first["records"]) == 2000
+    assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
+    assert first["nextRecordsUrl"].endswith("-2000")
+    assert first["records"][0]["attributes"]["type"] == "Lead"
+    names = [r["LastName"] for r in sf.query_all_iter("SELECT Id, LastName FROM Lead ORDER BY LastName")]
+    assert len(names) == 4500 and names == sorted(names) and len(set(names)) == 4500
+    assert len(sf.counted) == 1 + 3  # the first batch above, then three for the whole walk
+
+
+def test_query_options_header_sets_a_smaller_batch(sf):
+    result = sf.query("SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=500"})
+    assert len(result["records"]) == 500 and not result["done"]
+
+
+def test_where_order_limit_count_and_parent_fields(sf, org):
+    rows = sf.query("SELECT Id, NumberOfEmployees, Owner.Name FROM Lead WHERE NumberOfEmployees >= 10 "
+                    "AND (LastName IN ('L0010', 'L0011') OR NOT Company = 'acme') ORDER BY NumberOfEmployees DESC "
+                    "LIMIT 5")["records"]
+    assert [r["NumberOfEmployees"] for r in rows] == [11, 10]
+    assert rows[0]["Owner"]["Name"] == "Rep" and rows[0]["Owner"]["attributes"]["type"] == "User"
+    assert sf.query("SELECT COUNT() FROM Lead WHERE Company = 'ACME'")["totalSize"] == 4500  # = ignores case
+    cutoff = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = sf.query(f"SELECT Id FROM Lead WHERE SystemModstamp >= {cutoff.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    assert later["totalSize"] == 0
+
+
+def test_soql_errors_come_back_as_salesforce_sends_them(sf):
+    cases = {"SELECT Id FORM Lead": "MALFORMED_QUERY",
+             "SELECT Nope__c FROM Lead": "INVALID_FIELD",
+             "SELECT Id FROM Nope__c": "INVALID_TYPE",
+             "SELECT Id FROM Lead WHERE SystemModstamp > '2026-01-01T00:00:00Z'": "INVALID_FIELD"}
+    for soql, code in cases.items():
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            sf.query(soql)
+        assert caught.value.status == 400
+        assert caught.value.content[0]["errorCode"] == code, soql
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query("SELECT Id FROM Lead WHERE SystemModstamp > '2026-01-01T00:00:00Z'")
+    assert "should not be enclosed in quotes" in caught.value.content[0]["message"]
+
+
+def test_query_all_includes_deleted_rows_and_query_does_not(sf, org):
+    lead = next(iter(org.records["Lead"]))
+    org.delete("Lead", lead)
+    assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == 4499
+    deleted = sf.query_all("SELECT Id, IsDeleted FROM Lead WHERE IsDeleted = true", include_deleted=True)
+    assert [(r["Id"], r["IsDeleted"]) for r in deleted["records"]] == [(lead, True)]
+
+
+def test_collections_update_reports_each_record_in_request_order(sf, org):
+    a, b, c = list(org.records["Lead"])[:3]
+    org.locked = {c}
+    saved = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Lead"}, "id": a, "Status": "Working - Contacted"},
+        {"attributes": {"type": "Lead"}, "id": b, "Status": "Nope"},
+        {"attributes": {"type": "Lead"}, "id": c, "Title": "CMO"}]})
+    assert [r["success"] for r in saved] == [True, False, False]
+    assert saved[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert saved[2]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+    assert org.records["Lead"][a]["Status"] == "Working - Contacted"
+
+
+def test_collections_all_or_none_rolls_back_and_refuses_over_200(sf, org):
+    a, b = list(org.records["Lead"])[:2]
+    saved = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
+        {"attributes": {"type": "Lead"}, "id": a, "Title": "CMO"},
+        {"attributes": {"type": "Lead"}, "id": b, "NumberOfEmployees": "many"}]})
+    assert [r["success"] for r in saved] == [False, False]
+    assert saved[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert org.records["Lead"][a]["Title"] is None
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+            {"attributes": {"type": "Lead"}, "id": a, "Title": "x"}] * 201})
+    assert caught.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+def test_updating_a_converted_lead_is_refused(sf, org):
+    lead = next(iter(org.records["Lead"]))
+    contact = org.convert_lead(lead)
+    saved = sf.restful("composite/sobjects", method="PATCH", json={"records": [
+        {"attributes": {"type": "Lead"}, "id": lead, "Title": "x"},
+        {"attributes": {"type": "Contact"}, "id": contact, "Title": "x"}]})
+    assert saved[0]["errors"][0]["statusCode"] == "CANNOT_UPDATE_CONVERTED_LEAD" and saved[1]["success"]
+
+
+def test_upsert_on_an_external_id_creates_once_then_updates(sf, org):
+    lead = next(iter(org.records["Lead"]))
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Task"}, "Key__c": "k1", "WhoId": lead,
+                                             "Subject": "Call"}]}
+    first = sf.restful("composite/sobjects/Task/Key__c", method="PATCH", json=body)
+    second = sf.restful("composite/sobjects/Task/Key__c", method="PATCH", json=body)
+    assert first[0]["created"] is True and second[0]["created"] is False and first[0]["id"] == second[0]["id"]
+    assert len(org.records["Task"]) == 1
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful("composite/sobjects/Task/Subject", method="PATCH", json=body)  # not an external id
+
+
+def test_describe_limits_and_the_usage_header(sf):
+    fields = {f["name"]: f for f in sf.Lead.describe()["fields"]}
+    assert fields["Status"]["type"] == "picklist" and fields["Status"]["restrictedPicklist"]
+    assert fields["OwnerId"]["referenceTo"] == ["User"]
+    limits = sf.limits()
+    assert limits["DailyApiRequests"]["Max"] > limits["DailyApiRequests"]["Remaining"] > 0
+    usage = sf.api_usage["api-usage"]  # parsed by simple-salesforce from Sforce-Limit-Info
+    assert usage.used == 2 and usage.total == limits["DailyApiRequests"]["Max"]
+
+
+def test_tooling_custom_field_create_then_duplicate(sf):
+    created = sf.toolingexecute("sobjects/CustomField/", method="POST", data={
+        "FullName": "Lead.MQL_Score__c", "Metadata": {"label": "MQL Score", "type": "Number", "precision": 18,
+                                                      "scale": 0}})
+    assert created["success"] and created["id"].startswith("00N")
+    assert sf.query("SELECT Id, MQL_Score__c FROM Lead LIMIT 1")["records"][0]["MQL_Score__c"] is None
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.toolingexecute("sobjects/CustomField/", method="POST", data={
+            "FullName": "Lead.MQL_Score__c", "Metadata": {"label": "MQL Score", "type": "Number"}})
+    assert caught.value.content[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
+
+
+def test_bulk_2_query_job_pages_csv_by_locator(sf):
+    pages = list(sf.bulk2.Lead.query("SELECT Id, LastName, NumberOfEmployees FROM Lead ORDER BY LastName",
+                                     max_records=2000, wait=0.01))
+    assert len(pages) == 3
+    lines = [line for page in pages for line in page.strip().split("\n")[1:]]
+    assert len(lines) == 4500 and lines[0].startswith('"00Q') and lines[0].endswith('"L0000","0"')
+    assert pages[0].split("\n")[0] == '"Id","LastName","NumberOfEmployees"'
+
+
+def test_an_invalid_session_and_the_daily_limit(org):
+    with SandboxServer(org) as server:
+        session = requests.Session()
+        session.mount("https://", _Transport(lambda: None, loopback_http=True))
+        base = server.url.replace("http://", "https://")
+        wrong = Salesforce(session_id="expired", instance_url=base, session=session)
+        with pytest.raises(SalesforceExpiredSession) as caught:
+            wrong.query("SELECT Id FROM Lead LIMIT 1")
+        assert caught.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+        org.daily_limit, org.daily_used = 10, 10
+        right = Salesforce(session_id=SESSION, instance_url=base, session=session)
+        with pytest.raises(SalesforceRefusedRequest) as caught:
+            right.query("SELECT Id FROM Lead LIMIT 1")
+        assert caught.value.status == 403 and caught.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
