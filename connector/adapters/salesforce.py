@@ -85,7 +85,16 @@ def classify(exc: BaseException) -> BaseException | None:
         return CredentialsError("Salesforce refused the session (INVALID_SESSION_ID): the session id or token "
                                 "has expired or been revoked; log in again or use username/password or JWT")
     if isinstance(exc, SalesforceAuthenticationFailed):
-        return CredentialsError(f"Salesforce login failed: {exc.message}")
+        return CredentialsError(f"Salesforce login failed ({exc.code}): {exc.auth_message}; check the "
+                                "SALESFORCE_* variables (and SALESFORCE_DOMAIN=test for a sandbox org)")
+    if code in ("INVALID_FIELD", "INVALID_TYPE"):
+        # A field or object the mapping names that the org does not have (or the
+        # integration user cannot see): the mapping's problem, not the run's.
+        message = str(getattr(exc, "content", [{}])[0].get("message", "")).strip().splitlines()[-1:]
+        return ConfigError([ConfigIssue("mapping", None, "fields",
+                                        f"Salesforce refused a field or object the mapping names: "
+                                        f"{message[0] if message else code}; check the mapping file, and the "
+                                        "integration user's field-level access")])
     return None
 
 
