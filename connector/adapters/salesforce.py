@@ -130,6 +130,7 @@ class SalesforceAdapter(SalesforceWriter):
         self._lifecycle: dict[str, str | None] = {}
         self._converted: dict[str, str] = {}  # converted Lead -> its Contact
         self._campaign_id: str | None = None
+        self._read = {name: self.read_fields(name, obj) for name, obj in self.people.items()}
 
     def _count(self) -> None:
         self._requests += 1
@@ -228,7 +229,7 @@ class SalesforceAdapter(SalesforceWriter):
         Incremental reads use queryAll, so deletions come through (IsDeleted); a full
         sync above the threshold reads through a Bulk API 2.0 query job."""
         for name, obj in self.people.items():
-            soql = f"SELECT {', '.join(self.read_fields(name, obj))} FROM {name}"
+            soql = f"SELECT {', '.join(self._read[name])} FROM {name}"
             if since is not None:
                 soql += f" WHERE SystemModstamp >= {soql_time(since)}"
             soql += " ORDER BY SystemModstamp, Id"
@@ -259,7 +260,9 @@ class SalesforceAdapter(SalesforceWriter):
                 else:
                     page.deleted.append(cid)
                 continue
-            values = {k: (None if v == "" else v) for k, v in record.items()}
+            # Flat values: parent fields (Account.Name) come nested from REST, as a
+            # column from Bulk CSV; empty means null in both.
+            values = {f: field_value(record, f) for f in self._read[name]}
             try:
                 page.contacts.append(to_contact(obj, cid, values))
             except (ValidationError, ValueError) as exc:

@@ -145,15 +145,22 @@ class SalesforceSandbox(SalesforceBulk, Emulation):
             record["TaskSubtype"] = "Task"
 
     def convert_lead(self, lead_id: str) -> str:
-        """Lead conversion as Salesforce does it: a Contact with the lead's data, the lead
-        marked converted (and no longer updatable), its open activities and campaign
-        memberships moved to the contact ("Convert Leads", Salesforce help)."""
+        """Lead conversion as Salesforce does it: an Account from the company and a
+        Contact with the lead's data (standard fields, and custom fields the admin maps,
+        here those of the same name), the lead marked converted (and no longer
+        updatable), its activities and campaign memberships moved to the contact
+        ("Convert Leads" and "Map Custom Lead Fields for Lead Conversion", Salesforce help)."""
         with self.lock:
             lead = self.records["Lead"][lead_id]
-            copy = {"FirstName": lead["FirstName"], "LastName": lead["LastName"], "Email": lead["Email"],
-                    "Title": lead["Title"], "Phone": lead["Phone"], "MailingCountry": lead["Country"],
-                    "MailingCity": lead["City"], "LeadSource": lead["LeadSource"], "OwnerId": lead["OwnerId"],
-                    "HasOptedOutOfEmail": lead["HasOptedOutOfEmail"]}
+            account_id = self.insert("Account", {"Name": lead["Company"], "NumberOfEmployees": lead["NumberOfEmployees"],
+                                                 "Industry": lead["Industry"], "BillingCountry": lead["Country"],
+                                                 "BillingCity": lead["City"], "OwnerId": lead["OwnerId"]})
+            copy = {"AccountId": account_id, "FirstName": lead["FirstName"], "LastName": lead["LastName"],
+                    "Email": lead["Email"], "Title": lead["Title"], "Phone": lead["Phone"],
+                    "MailingCountry": lead["Country"], "MailingCity": lead["City"], "LeadSource": lead["LeadSource"],
+                    "OwnerId": lead["OwnerId"], "HasOptedOutOfEmail": lead["HasOptedOutOfEmail"]}
+            copy.update({name: lead.get(name) for name in self.fields["Lead"]
+                         if name.endswith("__c") and name in self.fields["Contact"] and lead.get(name) is not None})
             contact_id = self.insert("Contact", copy)
             self.touch("Lead", lead_id, {"IsConverted": True, "ConvertedContactId": contact_id,
                                          "Status": "Closed - Converted",

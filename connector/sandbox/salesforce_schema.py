@@ -19,7 +19,7 @@ API_VERSION = "59.0"
 
 #: three-character key prefixes of the standard objects (the first characters of
 #: every record id: "Standard Field Record ID Prefix Decoder", Salesforce help)
-KEY_PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Campaign": "701",
+KEY_PREFIX = {"Account": "001", "Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Campaign": "701",
               "CampaignMember": "00v", "User": "005", "CustomField": "00N"}
 
 #: (name, type, extra) per object; extra: picklist values, referenceTo, flags
@@ -50,7 +50,11 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("ConvertedContactId", "reference", {"referenceTo": ["Contact"], "relationshipName": "ConvertedContact",
                                              "updateable": False}),
         ("ConvertedDate", "date", {"updateable": False})],
+    "Account": _COMMON + _OWNER + [
+        ("Name", "string", {"nillable": False}), ("NumberOfEmployees", "int", {}), ("Industry", "picklist", {}),
+        ("BillingCountry", "string", {}), ("BillingCity", "string", {})],
     "Contact": _COMMON + _OWNER + [
+        ("AccountId", "reference", {"referenceTo": ["Account"], "relationshipName": "Account"}),
         ("FirstName", "string", {}), ("LastName", "string", {"nillable": False}), ("Email", "email", {}),
         ("Title", "string", {}), ("Phone", "phone", {}), ("MailingCountry", "string", {}),
         ("MailingCity", "string", {}), ("LeadSource", "picklist", {"picklist": LEAD_SOURCES}),

@@ -174,6 +174,7 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
     users = {owner: org.insert("User", {"Name": f"Rep {i + 1}", "Email": f"rep{i + 1}@mqlsync.example",
                                         "IsActive": True}) for i, owner in enumerate(OWNERS)}
     ids: dict[str, str] = {}
+    accounts: dict[str, str] = {}
     for contact in contacts:
         kind = "Contact" if contact.crm_stage in (Stage.OPPORTUNITY, Stage.CUSTOMER) and "Contact" in mapping.objects \
             else "Lead"
@@ -190,6 +191,13 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
         props["LastName"] = props["LastName"] or "[not provided]"
         if kind == "Lead":
             props["Company"] = props.get("Company") or "[not provided]"
+        elif contact.company:
+            # A Contact's company is its Account, shared by the people who work there.
+            if contact.company not in accounts:
+                accounts[contact.company] = org.insert("Account", {
+                    "Name": contact.company, "NumberOfEmployees": contact.company_size, "Industry": contact.industry,
+                    "BillingCountry": contact.country, "OwnerId": users.get(contact.owner_id or "")})
+            props["AccountId"] = accounts[contact.company]
         ids[contact.id] = org.insert(kind, {k: v for k, v in props.items() if v is not None and k in org.fields[kind]},
                                      at=contact.created_at)
     campaigns: dict[tuple[str, str], str] = {}

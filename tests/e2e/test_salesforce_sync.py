@@ -1,0 +1,72 @@
+"""What only Salesforce does to a sync, against an in-process sandbox org: Leads are
+converted into Contacts and records are deleted between runs. The person is scored
+once, keeps their history and their qualification, and gets no second task; a deleted
+record leaves nothing behind and fails nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from connector.adapters.salesforce_write import TASK_KEY_FIELD
+from connector.config import load_mapping
+from connector.state import StateStore
+from jobs.sandbox import start_sandbox
+from jobs.sync import run_sync
+from tests.conftest import ROOT
+
+LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+
+
+@pytest.fixture
+def synced(tmp_path):
+    running = start_sandbox("salesforce", contacts=200, now=datetime.now(timezone.utc))
+    with running.server:
+        crm = SalesforceAdapter.from_env(LOADED.mapping, {ENV_SANDBOX_URL: running.server.url,
+                                                         ENV_SESSION: running.secret})
+        crm.ensure_fields()
+        store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+        first = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+        assert first.status == "ok" and first.new_mqls > 0
+        yield running.emulation, crm, store
+
+
+def mql_tasks(org, who: str) -> list[dict]:
+    return [t for t in org.records["Task"].values() if t.get(TASK_KEY_FIELD) and t["WhoId"] == who]
+
+
+def test_a_converted_mql_lead_lives_on_as_its_contact_without_a_second_task(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    lead_id, lead = next((i, r) for i, r in org.records["Lead"].items() if r.get("MQL_Stage__c") == "mql")
+    history = len(store.activities_of(conn, [lead_id])[lead_id])
+    assert len(mql_tasks(org, lead_id)) == 1
+
+    contact_id = org.convert_lead(lead_id)
+    summary = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    assert summary.status == "ok" and summary.failed == [] and summary.merged == 1
+    assert summary.tasks_created == 0 and summary.new_mqls == 0
+    contact = org.get("Contact", contact_id)
+    assert contact["MQL_Stage__c"] == "mql" and contact["Is_MQL__c"] is True
+    assert contact["MQL_Date__c"] == lead["MQL_Date__c"]  # the same qualification, carried over
+    assert contact["MQL_Engagement__c"] == lead["MQL_Engagement__c"]  # scored on the lead's history
+    # The task followed the lead to the contact (Salesforce moves it), and there is one.
+    assert mql_tasks(org, contact_id) and len(mql_tasks(org, contact_id)) + len(mql_tasks(org, lead_id)) == 1
+    assert store.load_contacts(conn, [lead_id]) == {} and len(store.activities_of(conn, [contact_id])[contact_id]) \
+        >= history
+    again = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    assert again.writes == again.tasks_created == 0 and again.failed == []
+
+
+def test_a_deleted_lead_is_forgotten_and_fails_nothing(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    lead_id = next(iter(org.records["Lead"]))
+    org.delete("Lead", lead_id)
+    summary = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    assert summary.deleted == 1 and summary.failed == [] and summary.status == "ok"
+    assert store.load_contacts(conn, [lead_id]) == {} and store.activities_of(conn, [lead_id]) == {}
+    rescore = run_sync(LOADED, crm, store, datetime.now(timezone.utc), rescore_only=True)
+    assert rescore.failed == [] and lead_id not in store.contact_ids(conn)
