@@ -210,8 +210,21 @@ class SalesforceAdapter(SalesforceWriter):
             raise classify(exc) or CRMUnavailable(f"Salesforce Bulk API query failed ({exc.status}); the next "
                                                   "run reads again") from None
 
-    def _count_rows(self, obj: str) -> int:
-        return int(self._call(self.sf.query, f"SELECT COUNT() FROM {obj}")["totalSize"])
+    def _rows(self, obj: str, fields: list[str], where: list[str], full: bool) -> Iterator[list[dict[str, Any]]]:
+        """The rows of `obj` meeting `where`, page by page. An incremental read is a
+        REST query, oldest first, through queryAll so deletions come through; a full
+        read of more rows than the threshold is a Bulk API 2.0 query job (counted first
+        with COUNT(), which Bulk API 2.0 cannot run), without ORDER BY, which Bulk API
+        2.0 refuses ("Understanding Bulk API 2.0 Query", SOQL considerations)."""
+        soql = f"SELECT {', '.join(fields)} FROM {obj}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        if full:
+            counted = self._call(self.sf.query, f"SELECT COUNT() FROM {obj}"
+                                 + (f" WHERE {' AND '.join(where)}" if where else ""))
+            if int(counted["totalSize"]) > self.bulk_threshold:
+                log.info("full read of %s through a Bulk API 2.0 query job", obj)
+                yield from self._bulk_pages(obj, soql)
+                return
+        yield from self._pages(soql + " ORDER BY SystemModstamp, Id", include_deleted=not full)
 
     def read_fields(self, name: str, obj: ObjectMapping) -> list[str]:
         fields = {"Id", "IsDeleted", "SystemModstamp"} | set(obj.fields.values()) | set(obj.sql_criteria.values())
@@ -229,16 +242,8 @@ class SalesforceAdapter(SalesforceWriter):
         Incremental reads use queryAll, so deletions come through (IsDeleted); a full
         sync above the threshold reads through a Bulk API 2.0 query job."""
         for name, obj in self.people.items():
-            soql = f"SELECT {', '.join(self._read[name])} FROM {name}"
-            if since is not None:
-                soql += f" WHERE SystemModstamp >= {soql_time(since)}"
-            soql += " ORDER BY SystemModstamp, Id"
-            if since is None and self._count_rows(name) > self.bulk_threshold:
-                log.info("full sync of %s through a Bulk API 2.0 query job", name)
-                pages = self._bulk_pages(name, soql)
-            else:
-                pages = self._pages(soql, include_deleted=since is not None)
-            for records in pages:
+            where = [] if since is None else [f"SystemModstamp >= {soql_time(since)}"]
+            for records in self._rows(name, self._read[name], where, full=since is None):
                 yield self._people_page(name, obj, records)
 
     def _people_page(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]]) -> Page:
@@ -298,11 +303,7 @@ class SalesforceAdapter(SalesforceWriter):
                 clauses.append("(" + " OR ".join(
                     "(" + " AND ".join(condition_soql(f, c) for f, c in entry.where.items()) + ")"
                     for entry in entries) + ")")
-            soql = f"SELECT {', '.join(sorted(fields))} FROM {source}"
-            if clauses:
-                soql += " WHERE " + " AND ".join(clauses)
-            soql += " ORDER BY SystemModstamp, Id"
-            for records in self._pages(soql):
+            for records in self._rows(source, sorted(fields), clauses, full=start is None):
                 yield self._activity_page(source, entries, person, at, records)
 
     def _who_and_when(self, source: str, entries: list[ActivitySource]) -> tuple[list[str], dict[int, str]]:

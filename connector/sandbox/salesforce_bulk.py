@@ -45,8 +45,12 @@ class SalesforceBulk:
             query = self._parse(str(body.get("query") or ""))
         except SoqlError as exc:
             return error(400, exc.code, exc.message)
+        # "Understanding Bulk API 2.0 Query", SOQL considerations: no aggregate functions;
+        # ORDER BY and LIMIT are listed as unsupported (they disable PK chunking).
         if query.count:
             return error(400, "INVALIDJOB", "Bulk API 2.0 does not support COUNT() queries")
+        if query.order or query.limit is not None:
+            return error(400, "INVALIDJOB", "Bulk API 2.0 query jobs do not support ORDER BY or LIMIT")
         # The job's rows are taken now; Salesforce runs the query asynchronously, which
         # a client sees only as the states it polls through.
         rows = self.rows(query, include_deleted=operation == "queryAll")

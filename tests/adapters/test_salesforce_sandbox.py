@@ -164,12 +164,15 @@ def test_tooling_custom_field_create_then_duplicate(sf):
 
 
 def test_bulk_2_query_job_pages_csv_by_locator(sf):
-    pages = list(sf.bulk2.Lead.query("SELECT Id, LastName, NumberOfEmployees FROM Lead ORDER BY LastName",
-                                     max_records=2000, wait=0.01))
+    pages = list(sf.bulk2.Lead.query("SELECT Id, LastName, NumberOfEmployees FROM Lead", max_records=2000,
+                                     wait=0.01))
     assert len(pages) == 3
     lines = [line for page in pages for line in page.strip().split("\n")[1:]]
     assert len(lines) == 4500 and lines[0].startswith('"00Q') and lines[0].endswith('"L0000","0"')
     assert pages[0].split("\n")[0] == '"Id","LastName","NumberOfEmployees"'
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # unsupported in Bulk API 2.0 queries
+        list(sf.bulk2.Lead.query("SELECT Id FROM Lead ORDER BY LastName", wait=0.01))
+    assert caught.value.content[0]["errorCode"] == "INVALIDJOB"
 
 
 def test_an_invalid_session_and_the_daily_limit(org):
