@@ -158,6 +158,21 @@ def test_demo_syncs_a_sandbox_twice_and_the_second_run_writes_nothing():
     assert report["sandbox"]["requests"] == 10 + 2 + first["requests"] + second["requests"]
 
 
+def test_demo_on_salesforce_syncs_leads_and_contacts_twice(tmp_path):
+    result = mqlsync("demo", "--crm", "salesforce", "--json", "--contacts", "300", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    first, second = report["runs"]
+    assert report["crm"] == "salesforce" and "Lead.MQL_Score__c" in report["setup"]["created"]
+    assert "Task.MQL_Task_Key__c" in report["setup"]["created"]
+    assert first["contacts"] == first["writes"] == 300 and first["status"] == "ok"
+    assert first["new_mqls"] > 0 and first["tasks_created"] == first["new_mqls"] == report["tasks_in_crm"]
+    assert second["writes"] == second["tasks_created"] == second["new_mqls"] == 0
+    assert list(tmp_path.iterdir()) == []
+    unknown = mqlsync("demo", "--crm", "pipedrive")
+    assert unknown.returncode == 2 and "hubspot, salesforce" in unknown.stderr
+
+
 def test_demo_runs_from_any_folder_and_shows_a_summary(tmp_path):
     result = mqlsync("demo", "--contacts", "200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
