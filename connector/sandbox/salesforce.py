@@ -113,7 +113,8 @@ class SalesforceSandbox(SalesforceBulk, Emulation):
         with self.lock:
             when = at or self.now()
             record_id = self.ids.new(self.prefixes[obj])
-            record = {name: None for name in self.fields[obj]}
+            # A checkbox is never null in Salesforce: false until set.
+            record = {name: (False if meta["type"] == "boolean" else None) for name, meta in self.fields[obj].items()}
             record.update({"Id": record_id, "IsDeleted": False, "CreatedDate": when, "LastModifiedDate": when,
                            "SystemModstamp": max(when, self.now()) if at else when})
             for name, value in values.items():
@@ -391,8 +392,9 @@ class SalesforceSandbox(SalesforceBulk, Emulation):
                                              [canonical])]
             clean[canonical] = value
         if creating:
+            # Checkboxes default to false and picklists to their default: not required.
             missing = [n for n, meta in fields.items() if not meta["nillable"] and meta["createable"]
-                       and clean.get(n) in (None, "") and n not in ("Status",)]
+                       and meta["type"] not in ("boolean", "picklist") and clean.get(n) in (None, "")]
             if missing:
                 return {}, [record_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}",
                                          missing)]

@@ -17,7 +17,7 @@ from connector.model import FieldWrite, Stage, TaskRequest, WritePlan
 from connector.sample import generate
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.sandbox.seed import seed_salesforce
-from connector.sandbox.server import SandboxServer
+from connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 
 LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -67,9 +67,12 @@ def test_leads_and_contacts_read_back_as_the_sample_wrote_them(running):
         pulled = contacts[ids[original.id]]
         is_lead = pulled.id.startswith("00Q")
         # The Contact mapping reads no sales verdict, SQL criteria or size: those are Lead fields.
-        lead_only = ("sales_status", "sql_criteria", "company_size") if is_lead else ()
+        lead_only = ("sales_status", "company_size") if is_lead else ()
         for field in ("first_name", "email", "title", "phone", "country", "unsubscribed", *lead_only):
             assert getattr(pulled, field) == getattr(original, field), (original.id, field)
+        if is_lead:  # checkboxes are never empty in Salesforce: unchecked reads as False
+            assert {k for k, v in pulled.sql_criteria.items() if v} == \
+                {k for k, v in original.sql_criteria.items() if v}
         if is_lead and original.sales_status_at:
             assert abs(pulled.sales_status_at - original.sales_status_at) < timedelta(milliseconds=1)
         if original.owner_id:
@@ -265,3 +268,29 @@ def test_credentials_come_from_the_environment_and_the_sandbox_url_is_loopback_o
     with pytest.raises(CredentialsError, match="SALESFORCE_PRIVATE_KEY_FILE"):
         SalesforceAdapter.from_env(MAPPING, {"SALESFORCE_USERNAME": "u", "SALESFORCE_CONSUMER_KEY": "k",
                                              "SALESFORCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"})
+
+
+def test_503s_are_retried_and_the_pull_completes_the_same(seeded, monkeypatch):
+    import connector.http as http
+
+    monkeypatch.setattr(http, "backoff", lambda attempt, **kw: 0.01)
+    org, ids, data = seeded
+    with SandboxServer(org) as clean:
+        expected, _ = pull(SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: clean.url, ENV_SESSION: SESSION}))
+    with SandboxServer(org, faults=Faults(rate_5xx=0.3, seed=3)) as flaky:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: flaky.url, ENV_SESSION: SESSION})
+        got, _ = pull(crm)
+        activities, _ = pull_activities(crm)
+        assert flaky.snapshot()["faults"] > 0
+    assert got == expected and activities
+
+
+def test_an_object_disabled_in_the_mapping_is_not_read(seeded, tmp_path):
+    org, ids, data = seeded
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace("  Contact:\n", "  Contact:\n    enabled: false\n")
+    (tmp_path / "salesforce.yaml").write_text(text)
+    (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text())
+    mapping = load_mapping(tmp_path / "salesforce.yaml").mapping
+    with SandboxServer(org) as server:
+        contacts, _ = pull(SalesforceAdapter.from_env(mapping, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION}))
+        assert contacts and {cid[:3] for cid in contacts} == {"00Q"}

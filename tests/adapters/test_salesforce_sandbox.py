@@ -189,3 +189,18 @@ def test_an_invalid_session_and_the_daily_limit(org):
         with pytest.raises(SalesforceRefusedRequest) as caught:
             right.query("SELECT Id FROM Lead LIMIT 1")
         assert caught.value.status == 403 and caught.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_single_record_create_get_and_update(sf, org):
+    owner = next(iter(org.records["User"]))
+    created = sf.Lead.create({"LastName": "Nagy", "Company": "Northwind", "OwnerId": owner})
+    assert created["success"] and created["id"].startswith("00Q")
+    assert sf.Lead.update(created["id"], {"Title": "CMO"}) == 204
+    got = sf.Lead.get(created["id"])
+    assert (got["Title"], got["Status"]) == ("CMO", "Open - Not Contacted")  # the picklist's default
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.create({"LastName": "NoCompany"})
+    assert caught.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.update(created["id"], {"OwnerId": "005000000000000AAA"})
+    assert caught.value.content[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
