@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-from ..config.mapping import ActivitySource, Mapping, ObjectMapping
+from ..config.mapping import SALESFORCE_ACTIVITY, ActivitySource, Mapping, ObjectMapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
 from ..http import call, is_loopback, is_transient
 from ..model import Activity
@@ -45,15 +45,6 @@ REQUEST_TIMEOUT = (10, 60)
 BULK_THRESHOLD = 20_000
 #: rows per Bulk API 2.0 results page, and the first wait before polling the job
 BULK_PAGE, BULK_POLL_S = 50_000, 0.2
-#: who did it and when, for the standard activity objects (Object Reference): a Task
-#: or Event names its person in WhoId; a campaign member in LeadOrContactId, which is
-#: the Contact once a Lead is converted
-STANDARD_ACTIVITY: dict[str, tuple[list[str], str]] = {
-    "Task": (["WhoId"], "CreatedDate"),
-    "Event": (["WhoId"], "StartDateTime"),
-    "CampaignMember": (["LeadOrContactId"], "CreatedDate"),
-}
-PEOPLE = ("Lead", "Contact")
 
 
 class _Transport(HTTPAdapter):
@@ -122,10 +113,6 @@ class SalesforceAdapter(SalesforceWriter):
         self.sf: Salesforce = self._call(connect, session)
         self.people: dict[str, ObjectMapping] = {name: obj for name, obj in mapping.objects.items()
                                                  if obj.enabled}
-        unknown = [name for name in self.people if name not in PEOPLE]
-        if unknown:
-            raise ConfigError([ConfigIssue("mapping", None, f"objects.{unknown[0]}",
-                                           "Salesforce people are objects Lead and Contact")])
         self._kind: dict[str, str] = {}  # record id -> Lead | Contact
         self._lifecycle: dict[str, str | None] = {}
         self._converted: dict[str, str] = {}  # converted Lead -> its Contact
@@ -307,7 +294,7 @@ class SalesforceAdapter(SalesforceWriter):
                 yield self._activity_page(source, entries, person, at, records)
 
     def _who_and_when(self, source: str, entries: list[ActivitySource]) -> tuple[list[str], dict[int, str]]:
-        default_person, default_at = STANDARD_ACTIVITY.get(source, ([], "CreatedDate"))
+        default_person, default_at = SALESFORCE_ACTIVITY.get(source, ([], "CreatedDate"))
         person = entries[0].person or default_person
         if not person:
             raise ConfigError([ConfigIssue("mapping", None, "activities.person",

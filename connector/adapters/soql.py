@@ -8,11 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from ..config.mapping import SOQL_OPERATORS
 from ..config.scoring import Condition
 from ..errors import ConfigError, ConfigIssue
-
-#: the condition operators SOQL can express (contains_any, matches and domain_in cannot)
-PUSHABLE = ("equals", "in_", "min", "max", "present")
 
 
 def soql_time(value: datetime) -> str:
@@ -35,7 +33,7 @@ def soql_value(value: Any) -> str:
 
 def condition_soql(field: str, cond: Condition, where: str = "activities.where") -> str:
     """One mapping condition as a SOQL expression (all operators must hold)."""
-    used = [name for name in cond.model_fields_set if name not in PUSHABLE]
+    used = [name for name in cond.model_fields_set if name not in SOQL_OPERATORS]
     if used:
         raise ConfigError([ConfigIssue("mapping", None, f"{where}.{field}",
                                        f"Salesforce filters activity with equals, in, min, max and present; "

@@ -14,6 +14,22 @@ from .scoring import Condition, Strict
 
 WriteBackKey = Literal["score", "fit", "engagement", "negative", "grade", "stage", "mql", "mql_at",
                        "explanation", "model_version"]
+#: Salesforce's standard activity objects: the field naming the person and the time
+#: the activity happened (Object Reference: a Task or Event names its person in WhoId;
+#: a campaign member in LeadOrContactId, which is the Contact once a Lead converts).
+#: Any other source is a custom object and must name its person field(s).
+SALESFORCE_ACTIVITY: dict[str, tuple[list[str], str]] = {
+    "Task": (["WhoId"], "CreatedDate"),
+    "Event": (["WhoId"], "StartDateTime"),
+    "CampaignMember": (["LeadOrContactId"], "CreatedDate"),
+}
+SALESFORCE_PEOPLE = ("Lead", "Contact")
+#: the condition operators SOQL can express (contains_any, matches, domain_in cannot)
+SOQL_OPERATORS = ("equals", "in_", "min", "max", "present")
+#: the HubSpot activity sources the adapter reads: kind -> what follows the colon
+HUBSPOT_SOURCES = {"events": "an event type, e.g. events:e_visited_page", "forms": "",
+                   "email_events": "OPEN, CLICK, ...", "marketing_events": "REGISTERED, ATTENDED, ...",
+                   "objects": "meetings or calls"}
 TASK_PLACEHOLDERS = ("name", "title", "company", "total", "fit", "engagement", "grade", "email")
 
 

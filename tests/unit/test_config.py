@@ -253,3 +253,40 @@ def test_a_sales_verdict_needs_the_field_holding_its_time(tmp_path):
 def test_task_subject_placeholders_are_checked(tmp_path):
     (issue,) = _mapping(tmp_path, MAPPING.replace("({grade}, score {total})", "({grade}, score {score})"))
     assert "tasks.subject: unknown placeholder {score}" in issue
+
+
+SF_MAPPING = (ROOT / "mappings" / "salesforce.yaml").read_text(encoding="utf-8")
+
+
+def _sf_mapping(tmp_path, text: str):
+    shutil.copy(ROOT / "mappings" / "scoring.yaml", tmp_path / "scoring.yaml")
+    return issues_of(tmp_path, text, name="salesforce.yaml")
+
+
+def test_a_salesforce_custom_activity_object_must_name_its_person_field(tmp_path):
+    text = SF_MAPPING.replace("{source: Marketing_Activity__c, type: page_view, person: [Contact__c, Lead__c], ",
+                              "{source: Marketing_Activity__c, type: page_view, ")
+    (issue,) = _sf_mapping(tmp_path, text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "type: page_view" in row)
+    assert f"salesforce.yaml:{line}: activities[4].source: Marketing_Activity__c is not a standard activity " \
+           "object (Task, Event, CampaignMember): give `person`" in issue
+
+
+def test_a_salesforce_condition_soql_cannot_express_is_refused_at_its_line(tmp_path):
+    text = SF_MAPPING.replace("where: {TaskSubtype: Call}", "where: {Subject: {contains_any: [demo]}}")
+    (issue,) = _sf_mapping(tmp_path, text)
+    assert "activities[12].where.Subject: Salesforce filters with equals, in, min, max and present (sent as " \
+           "SOQL); not contains_any" in issue
+
+
+def test_salesforce_people_are_leads_and_contacts(tmp_path):
+    (issue,) = _sf_mapping(tmp_path, SF_MAPPING.replace("  Contact:\n", "  Contacts:\n"))
+    assert "objects.Contacts: Salesforce people are the objects Lead and Contact (did you mean 'Contact'?)" in issue
+
+
+def test_an_unknown_hubspot_activity_source_is_named_with_the_known_ones(tmp_path):
+    (issue,) = _mapping(tmp_path, MAPPING.replace('source: "events:e_visited_page"', 'source: "event:e_visited_page"'))
+    assert "activities[0].source: unknown HubSpot activity source 'event:e_visited_page'; known: events:<" in issue
+    assert "(did you mean 'events'?)" in issue
+    (issue,) = _mapping(tmp_path, MAPPING.replace('source: "objects:meetings"', 'source: "objects:notes"'))
+    assert "'objects:notes': objects takes `objects:<meetings or calls>`" in issue
