@@ -70,3 +70,26 @@ def test_a_deleted_lead_is_forgotten_and_fails_nothing(synced):
     assert store.load_contacts(conn, [lead_id]) == {} and store.activities_of(conn, [lead_id]) == {}
     rescore = run_sync(LOADED, crm, store, datetime.now(timezone.utc), rescore_only=True)
     assert rescore.failed == [] and lead_id not in store.contact_ids(conn)
+
+
+def test_the_run_summary_tells_of_deleted_and_converted_records(synced, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    org, crm, store = synced
+    leads = [i for i, r in org.records["Lead"].items() if not r["IsConverted"] and not r["IsDeleted"]]
+    org.delete("Lead", leads[0])
+    org.convert_lead(leads[1])
+    env = dict(os.environ, MQLSYNC_STATE_URL=str(store.engine.url), COLUMNS="200", NO_COLOR="1",
+               **{k: v for k, v in crm_env(crm).items()})
+    result = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--mapping",
+                             str(ROOT / "mappings" / "salesforce.yaml")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "1 deleted in the CRM and forgotten; 1 merged into another record (converted leads)" in result.stderr
+
+
+def crm_env(crm) -> dict[str, str]:
+    base = crm.sf.base_url.split("/services/")[0].replace("https://", "http://")
+    return {ENV_SANDBOX_URL: base, ENV_SESSION: crm.sf.session_id}
