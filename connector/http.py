@@ -1,19 +1,26 @@
-"""The one place for retries: a tenacity policy per CRM that knows which failures are
-worth another try, waits as the CRM asks (Retry-After), and stops within a budget."""
+"""The one place for retries and pacing: a tenacity policy per CRM that knows which
+failures are worth another try, which stop the run and which fail only the record,
+waits as the CRM asks (Retry-After, rate-limit headers), stops within a time budget,
+and paces requests under the CRM's limits with a client-side rate limiter."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import random
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from .errors import CRMUnavailable, CredentialsError
+from .errors import ConfigError, ConfigIssue, CRMUnavailable, CredentialsError
 
 log = logging.getLogger("mqlsync.http")
 T = TypeVar("T")
@@ -72,7 +79,11 @@ def _wait(retry_state: RetryCallState) -> float:
         after = header(exc, "Retry-After")
         if after and after.replace(".", "", 1).isdigit():
             return float(after)
-        # HubSpot's search limit sends 429 without Retry-After: its window is a second.
+        # HubSpot's burst limit says when its window resets; its search limit sends
+        # neither header, and its window is a second.
+        interval = header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        if header(exc, "X-HubSpot-RateLimit-Remaining") == "0" and interval and interval.isdigit():
+            return int(interval) / 1000 + random.uniform(0, 0.25)
         return 1.0 + random.uniform(0, 0.25)
     return backoff(retry_state.attempt_number)
 
@@ -93,32 +104,165 @@ def describe(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-def call(fn: Callable[..., T], *args: Any, crm: str = "CRM", budget_s: float = 120.0, attempts: int = 8,
-         sleep: Callable[[float], None] | None = None,
-         transient: Callable[[BaseException], bool] = is_transient,
-         classify: Callable[[BaseException], BaseException | None] | None = None, **kwargs: Any) -> T:
-    """Call `fn` with the CRM's retry policy. Transient failures (`transient`) are
-    retried within `budget_s`; `classify` may turn a CRM's own error into the error
-    that stops the run; a refused credential raises CredentialsError; anything still
-    failing after the budget raises CRMUnavailable; other errors pass through to the
-    caller, which decides per record."""
-    retrying = Retrying(retry=retry_if_exception(transient), wait=_wait,
-                        stop=stop_after_delay(budget_s) | stop_after_attempt(attempts),
-                        before_sleep=_log_retry, reraise=True, **({"sleep": sleep} if sleep else {}))
-    try:
-        return retrying(fn, *args, **kwargs)
-    except BaseException as exc:
-        known = classify(exc) if classify else None
-        if known is not None:
-            raise known from None
-        status = status_of(exc)
-        if status == 401:
-            raise CredentialsError(f"{crm} refused the credentials (HTTP 401): check the token in the "
-                                   "environment; it may be revoked or for another account") from None
-        if status == 403:
-            raise CredentialsError(f"{crm} denied access (HTTP 403): the app lacks a scope this call "
-                                   "needs (see README, Credentials)") from None
-        if transient(exc):
-            raise CRMUnavailable(f"{crm} kept failing ({describe(exc)}) for {budget_s:.0f}s; "
-                                 "nothing more was written; the next run resumes") from None
-        raise
+class RateLimiter:
+    """Client-side pacing: at most `max_requests` in any `per_seconds` window (a sliding
+    window over the times of recent requests), and at most `concurrent` in flight, so a
+    connection stays under the CRM's limits and 429s are the exception."""
+
+    def __init__(self, max_requests: int | None, per_seconds: float = 10.0, concurrent: int = 1,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.max_requests, self.per_seconds = max_requests, per_seconds
+        self.clock, self.sleep = clock, sleep
+        self.sent: deque[float] = deque()
+        self.lock = threading.Lock()
+        self.in_flight = threading.BoundedSemaphore(concurrent)
+        self.waited_s = 0.0
+
+    def acquire(self) -> None:
+        if not self.max_requests:
+            return
+        with self.lock:
+            while True:
+                now = self.clock()
+                while self.sent and now - self.sent[0] >= self.per_seconds:
+                    self.sent.popleft()
+                if len(self.sent) < self.max_requests:
+                    self.sent.append(now)
+                    return
+                wait = self.per_seconds - (now - self.sent[0]) + 0.001
+                self.waited_s += wait
+                self.sleep(wait)
+
+    def __enter__(self) -> RateLimiter:
+        self.in_flight.acquire()
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.in_flight.release()
+
+
+@dataclass
+class Policy:
+    """How one CRM's calls are retried, paced and stopped: which failures are worth
+    another try (`transient`), which stop the run with a message (`classify`), the time
+    budget for retrying one call, and the client-side rate limiters (`limiters(fn)`
+    picks the ones a call goes through: every call the burst limiter, searches also
+    the search limiter)."""
+
+    crm: str
+    transient: Callable[[BaseException], bool] = is_transient
+    classify: Callable[[BaseException], BaseException | None] = lambda exc: None
+    budget_s: float = 120.0
+    attempts: int = 8
+    limiters: Callable[[Callable[..., Any]], list[RateLimiter]] = lambda fn: []
+    sleep: Callable[[float], None] | None = None
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call `fn` under the policy. Transient failures are retried with exponential
+        backoff and jitter (or as Retry-After and the rate-limit headers ask) within
+        the budget; a failure the CRM names as stopping the run raises its error; a
+        refused credential raises CredentialsError; still failing after the budget,
+        CRMUnavailable; anything else (a refused record) passes to the caller."""
+        limiters = self.limiters(fn)
+
+        def paced(*a: Any, **k: Any) -> T:
+            for limiter in limiters:
+                limiter.acquire()
+            return fn(*a, **k)
+
+        retrying = Retrying(retry=retry_if_exception(self.transient), wait=_wait,
+                            stop=stop_after_delay(self.budget_s) | stop_after_attempt(self.attempts),
+                            before_sleep=_log_retry, reraise=True, **({"sleep": self.sleep} if self.sleep else {}))
+        try:
+            return retrying(paced, *args, **kwargs)
+        except BaseException as exc:
+            known = self.classify(exc)
+            if known is not None:
+                raise known from None
+            status = status_of(exc)
+            if status == 401:
+                raise CredentialsError(f"{self.crm} refused the credentials (HTTP 401): check the token in the "
+                                       "environment; it may be revoked or for another account") from None
+            if status == 403:
+                raise CredentialsError(f"{self.crm} denied access (HTTP 403): the app lacks a scope this call "
+                                       "needs (see README, Credentials)") from None
+            if self.transient(exc):
+                raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}) for {self.budget_s:.0f}s; "
+                                     "nothing more was written; the next run resumes") from None
+            raise
+
+
+# --- HubSpot ----------------------------------------------------------------------------
+
+def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_seconds: float = 10.0,
+                   search_per_second: int | None = 5) -> Policy:
+    """HubSpot: 429 (burst, daily or search limit), 5xx, timeouts and dropped
+    connections are retried; 401 and 403 stop the run; a 400 fails the record. Calls are
+    paced under the private app's burst limit, searches also under the search limit
+    (API usage guidelines: 100 or 190 requests per 10 s by tier; 5 searches a second)."""
+    burst = RateLimiter(max_requests, per_seconds)
+    search = RateLimiter(search_per_second, 1.0)
+    return Policy("HubSpot", budget_s=budget_s,
+                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst])
+
+
+# --- Salesforce ---------------------------------------------------------------------
+
+def error_code(exc: BaseException) -> str | None:
+    """The errorCode of a simple-salesforce error (its `content` is Salesforce's list
+    of {message, errorCode})."""
+    content = getattr(exc, "content", None)
+    if isinstance(content, (bytes, str)):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            return None
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    return None
+
+
+def salesforce_transient(exc: BaseException) -> bool:
+    """Worth another try: 5xx (503 Server Unavailable), timeouts, dropped connections,
+    and a row another transaction holds (UNABLE_TO_LOCK_ROW)."""
+    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW"
+
+
+def salesforce_classify(exc: BaseException) -> BaseException | None:
+    """Salesforce's errors that stop a run, with what to do about them."""
+    code = error_code(exc)
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return CRMUnavailable("Salesforce refused the call: the org's API request limit is used up "
+                              "(REQUEST_LIMIT_EXCEEDED); nothing more was written; the next run resumes once the "
+                              "24-hour allocation frees up (Setup > Company Information shows it)")
+    if code == "INVALID_SESSION_ID":
+        return CredentialsError("Salesforce refused the session (INVALID_SESSION_ID): the session id or token "
+                                "has expired or been revoked; log in again or use username/password or JWT")
+    if code in ("INSUFFICIENT_ACCESS", "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED"):
+        return CredentialsError(f"Salesforce denied access ({code}): the integration user needs API access and "
+                                "the permissions listed in README, Credentials")
+    if type(exc).__name__ == "SalesforceAuthenticationFailed":
+        return CredentialsError(f"Salesforce login failed ({getattr(exc, 'code', '?')}): "
+                                f"{getattr(exc, 'auth_message', '')}; check the SALESFORCE_* variables (and "
+                                "SALESFORCE_DOMAIN=test for a sandbox org)")
+    if code in ("INVALID_FIELD", "INVALID_TYPE"):
+        # A field or object the mapping names that the org does not have (or the
+        # integration user cannot see): the mapping's problem, not the run's.
+        lines = str(getattr(exc, "content", [{}])[0].get("message", "")).strip().splitlines()[-1:]
+        return ConfigError([ConfigIssue("mapping", None, "fields",
+                                        "Salesforce refused a field or object the mapping names: "
+                                        f"{lines[0] if lines else code}; check the mapping file, and the "
+                                        "integration user's field-level access")])
+    return None
+
+
+def salesforce_policy(budget_s: float = 120.0, max_requests: int | None = None, per_seconds: float = 10.0,
+                      concurrent: int = 1) -> Policy:
+    """Salesforce: retried as salesforce_transient says, stopped as salesforce_classify
+    says (an expired session is renewed once by simple-salesforce itself where it can
+    log in again). Salesforce has no burst window, only a daily allocation and a limit of
+    25 long-running requests in flight; one connection keeps `concurrent` in flight."""
+    limiter = RateLimiter(max_requests, per_seconds, concurrent)
+    return Policy("Salesforce", transient=salesforce_transient, classify=salesforce_classify, budget_s=budget_s,
+                  limiters=lambda fn: [limiter])

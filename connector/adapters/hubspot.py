@@ -3,6 +3,7 @@ in, score fields, lifecycle stage, MQL tag and follow-up tasks out."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Mapping as MappingT
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from ..config.mapping import Mapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
-from ..http import NO_SDK_RETRIES, call, is_loopback
+from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback
 from ..model import Contact
 from .base import Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
@@ -33,6 +34,8 @@ DEFAULT_HOST = "https://api.hubapi.com"
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batches take 100 inputs (BATCH, in hubspot_write).
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
+#: the burst limit paced to when the mapping sets none: Free/Starter's 100 per 10 s
+DEFAULT_BURST = 100
 #: (connect, read) seconds for every request
 REQUEST_TIMEOUT = (10, 60)
 #: the property type each write-back key gets from `setup` (type, fieldType)
@@ -71,7 +74,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
 
     name = "hubspot"
 
-    def __init__(self, mapping: Mapping, token: str, host: str = DEFAULT_HOST, budget_s: float = 120.0) -> None:
+    def __init__(self, mapping: Mapping, token: str, host: str = DEFAULT_HOST) -> None:
         self.mapping = mapping
         self.obj = mapping.objects["contacts"]
         self.client = hubspot.Client.create(access_token=token, host=host, retry=NO_SDK_RETRIES)
@@ -89,7 +92,8 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
         self.lists_api = crm.lists.lists_api
         self.members_api = crm.lists.memberships_api
         self._tag_list: str | None = None
-        self.budget_s = budget_s
+        limits = mapping.limits
+        self.policy = hubspot_policy(limits.retry_budget_s, limits.max_requests or DEFAULT_BURST, limits.per_seconds)
         self._requests = 0
         self._lifecycle: dict[str, str | None] = {}
         self._email_ids: dict[str, str | None] = {}
@@ -113,16 +117,25 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
     def requests(self) -> int:
         return self._requests
 
+    @property
+    def budget_s(self) -> float:
+        return self.policy.budget_s
+
+    @budget_s.setter
+    def budget_s(self, value: float) -> None:
+        self.policy.budget_s = value
+
     def _call(self, fn, *args, **kwargs):
-        """One SDK call under the retry policy, counted, with a timeout: the SDK sets
-        none, and a connection that hangs must fail and be retried, not stall the run."""
+        """One SDK call under HubSpot's policy (paced, retried), counted, with a timeout:
+        the SDK sets none, and a connection that hangs must fail and be retried."""
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
 
+        @functools.wraps(fn)
         def counted(*a, **k):
             self._requests += 1
             return fn(*a, **k)
 
-        return call(counted, *args, crm="HubSpot", budget_s=self.budget_s, **kwargs)
+        return self.policy.call(counted, *args, **kwargs)
 
     # --- reading ---------------------------------------------------------------------
 

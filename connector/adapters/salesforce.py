@@ -18,16 +18,16 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+from simple_salesforce.exceptions import SalesforceError
 
 from ..config.mapping import SALESFORCE_ACTIVITY, ActivitySource, Mapping, ObjectMapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
-from ..http import call, is_loopback, is_transient
+from ..http import is_loopback, salesforce_classify, salesforce_policy
 from ..model import Activity
 from .base import Page, SetupReport
 from .jsonl import describe
 from .mapped import parse_time, to_contact, truthy
-from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter, error_code
+from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
 from .soql import condition_soql, field_value, holds, soql_time
 
 log = logging.getLogger("mqlsync.salesforce")
@@ -65,45 +65,16 @@ class _Transport(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def classify(exc: BaseException) -> BaseException | None:
-    """Salesforce's errors that stop a run, with what to do about them."""
-    code = error_code(exc)
-    if code == "REQUEST_LIMIT_EXCEEDED":
-        return CRMUnavailable("Salesforce refused the call: the org's API request limit is used up "
-                              "(REQUEST_LIMIT_EXCEEDED); nothing more was written; the next run resumes once the "
-                              "24-hour allocation frees up (Setup > Company Information shows it)")
-    if code == "INVALID_SESSION_ID":
-        return CredentialsError("Salesforce refused the session (INVALID_SESSION_ID): the session id or token "
-                                "has expired or been revoked; log in again or use username/password or JWT")
-    if isinstance(exc, SalesforceAuthenticationFailed):
-        return CredentialsError(f"Salesforce login failed ({exc.code}): {exc.auth_message}; check the "
-                                "SALESFORCE_* variables (and SALESFORCE_DOMAIN=test for a sandbox org)")
-    if code in ("INVALID_FIELD", "INVALID_TYPE"):
-        # A field or object the mapping names that the org does not have (or the
-        # integration user cannot see): the mapping's problem, not the run's.
-        message = str(getattr(exc, "content", [{}])[0].get("message", "")).strip().splitlines()[-1:]
-        return ConfigError([ConfigIssue("mapping", None, "fields",
-                                        f"Salesforce refused a field or object the mapping names: "
-                                        f"{message[0] if message else code}; check the mapping file, and the "
-                                        "integration user's field-level access")])
-    return None
-
-
-def transient(exc: BaseException) -> bool:
-    """Worth another try: 5xx, timeouts, dropped connections, and a row locked by
-    another transaction (UNABLE_TO_LOCK_ROW)."""
-    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW"
-
-
 class SalesforceAdapter(SalesforceWriter):
     """One Salesforce org, read and written through the mapping file."""
 
     name = "salesforce"
 
     def __init__(self, mapping: Mapping, connect: Callable[[requests.Session], Salesforce],
-                 loopback_http: bool = False, budget_s: float = 120.0, bulk_threshold: int = BULK_THRESHOLD) -> None:
+                 loopback_http: bool = False, bulk_threshold: int = BULK_THRESHOLD) -> None:
         self.mapping = mapping
-        self.budget_s = budget_s
+        limits = mapping.limits
+        self.policy = salesforce_policy(limits.retry_budget_s, limits.max_requests, limits.per_seconds)
         self.bulk_threshold = bulk_threshold
         self._requests = 0
         session = requests.Session()
@@ -126,9 +97,16 @@ class SalesforceAdapter(SalesforceWriter):
     def requests(self) -> int:
         return self._requests
 
+    @property
+    def budget_s(self) -> float:
+        return self.policy.budget_s
+
+    @budget_s.setter
+    def budget_s(self, value: float) -> None:
+        self.policy.budget_s = value
+
     def _call(self, fn, *args, **kwargs):
-        return call(fn, *args, crm="Salesforce", budget_s=self.budget_s, transient=transient, classify=classify,
-                    **kwargs)
+        return self.policy.call(fn, *args, **kwargs)
 
     @classmethod
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None, **options: Any) -> SalesforceAdapter:
@@ -194,7 +172,7 @@ class SalesforceAdapter(SalesforceWriter):
             for text in getattr(self.sf.bulk2, obj).query(soql, max_records=BULK_PAGE, wait=BULK_POLL_S):
                 yield list(csv.DictReader(io.StringIO(text)))
         except SalesforceError as exc:
-            raise classify(exc) or CRMUnavailable(f"Salesforce Bulk API query failed ({exc.status}); the next "
+            raise salesforce_classify(exc) or CRMUnavailable(f"Salesforce Bulk API query failed ({exc.status}); the next "
                                                   "run reads again") from None
 
     def _rows(self, obj: str, fields: list[str], where: list[str], full: bool) -> Iterator[list[dict[str, Any]]]:

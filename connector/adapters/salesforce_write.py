@@ -5,7 +5,6 @@ an external-id task key so a repeated request cannot create a second task."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
@@ -36,20 +35,6 @@ WRITE_BACK_METADATA: dict[str, dict[str, Any]] = {
 NUMBER_KEYS = ("score", "fit", "engagement", "negative")
 #: key prefixes of Leads and Contacts (an id says which object it is)
 PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact"}
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The errorCode of a simple-salesforce error (its `content` is Salesforce's list
-    of {message, errorCode})."""
-    content = getattr(exc, "content", None)
-    if isinstance(content, (bytes, str)):
-        try:
-            content = json.loads(content)
-        except ValueError:
-            return None
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode")
-    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -164,6 +164,18 @@ class TaskSpec(Strict):
         return value
 
 
+class Limits(Strict):
+    """How hard mqlsync may push the CRM, and how long it keeps trying."""
+
+    #: seconds one call may keep being retried (with backoff) before the run stops
+    retry_budget_s: float = Field(default=120.0, gt=0, le=3600)
+    #: requests this connection allows itself per window: HubSpot's burst limit for a
+    #: private app is 100 per 10 s on Free/Starter and 190 on Professional/Enterprise
+    #: (API usage guidelines); Salesforce has no window (unset), only a daily allocation
+    max_requests: int | None = Field(default=None, ge=1)
+    per_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
 class Mapping(Strict):
     """A whole mapping file: one CRM connection."""
 
@@ -178,3 +190,4 @@ class Mapping(Strict):
     write_back: WriteBack
     mql_tag: MqlTag
     tasks: TaskSpec = Field(default_factory=TaskSpec)
+    limits: Limits = Field(default_factory=Limits)

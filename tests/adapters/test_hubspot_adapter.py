@@ -296,3 +296,24 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     assert [(a.attributes["event_id"], a.attributes["minutes"]) for a in pulled
             if a.attributes["event_id"] in ("old-1", "new-1")] == [("new-1", 45)]
     assert {"old-1", "new-1"} <= {a.attributes["event_id"] for a in everything}
+
+
+def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
+    from connector.config.mapping import Limits
+
+    data = generate(seed=5, contacts=250)
+
+    def pulled_with(max_requests: int) -> dict:
+        portal = HubSpotSandbox(token=TOKEN, burst_limit=20, burst_window_s=1.0)
+        seed_hubspot(portal, MAPPING, data.contacts, data.activities)
+        mapping = MAPPING.model_copy(update={"limits": Limits(max_requests=max_requests, per_seconds=1.0)})
+        with SandboxServer(portal) as server:
+            crm = HubSpotAdapter(mapping, TOKEN, server.url)
+            pages = list(crm.pull_activities({src.source: None for src in MAPPING.activities}))
+            return {"throttled": server.snapshot()["throttled"], "requests": crm.requests,
+                    "activities": sum(len(p.activities) for p in pages)}
+
+    paced, unpaced = pulled_with(20), pulled_with(10_000)
+    assert paced["requests"] > 40  # enough to cross the 20-a-second window twice
+    assert paced["throttled"] == 0 and unpaced["throttled"] > 0
+    assert paced["activities"] == unpaced["activities"]
