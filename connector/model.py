@@ -299,4 +299,7 @@ class ApplyResult(BaseModel):
     updated: list[str] = Field(default_factory=list)
     tasks: dict[str, str] = Field(default_factory=dict)
     failed: list[WriteFailure] = Field(default_factory=list)
+    #: records the CRM no longer has (deleted or merged away since they were pulled):
+    #: not failures, nothing to retry; the run forgets them
+    gone: list[str] = Field(default_factory=list)
     requests: int = 0

@@ -271,25 +271,28 @@ class StateStore:
 
     # --- people who left the CRM, or became someone else ----------------------------
 
-    def forget(self, connection: str, ids: Iterable[str]) -> int:
+    def forget(self, connection: str, ids: Iterable[str], keep_history: bool = False) -> int:
         """Drop what is kept about records deleted in the CRM: their snapshot, ledger,
         stage, written values and failures (transitions and tasks stay, as history).
+        `keep_history` keeps the ledger and the stage, for a record found gone at write
+        time, which may turn out merged into another that inherits them.
         Returns how many were known."""
         ids = list(ids)
         known = 0
+        tables = (contacts, written, failures) if keep_history else (contacts, activities, stages, written, failures)
         with self.engine.begin() as conn:
             for chunk in _chunks(ids):
                 known += len(conn.execute(sa.select(contacts.c.contact_id).where(
                     contacts.c.connection == connection, contacts.c.contact_id.in_(chunk))).all())
-                for table in (contacts, activities, stages, written, failures):
+                for table in tables:
                     conn.execute(sa.delete(table).where(table.c.connection == connection,
                                                         table.c.contact_id.in_(chunk)))
         return known
 
     def merge(self, connection: str, moves: Mapping[str, str]) -> list[str]:
         """Records that became another (a Salesforce Lead converted to a Contact; a
-        merge): the ledger and the stage follow to the survivor, unless it has a stage
-        of its own; the rest of the old record is forgotten. Returns the survivors
+        merge): the ledger follows to the survivor, and the stage where it is further
+        along than the survivor's own; the rest of the old record is forgotten. Returns the survivors
         that received something, so the run rescores them."""
         moved: list[str] = []
         with self.engine.begin() as conn:
@@ -308,9 +311,13 @@ class StateStore:
                                                          activities.c.contact_id == old).values(contact_id=new))
                 stage = conn.execute(sa.select(stages).where(stages.c.connection == connection,
                                                              stages.c.contact_id == old)).mappings().first()
-                has_own = conn.execute(sa.select(stages.c.contact_id).where(
-                    stages.c.connection == connection, stages.c.contact_id == new)).first()
-                if stage is not None and has_own is None:
+                own = conn.execute(sa.select(stages).where(stages.c.connection == connection,
+                                                           stages.c.contact_id == new)).mappings().first()
+                # The survivor keeps the further-along stage: a merged-in MQL stays
+                # qualified (with its qualification time, so no second task).
+                if stage is not None and (own is None or Stage(stage["stage"]).rank > Stage(own["stage"]).rank):
+                    conn.execute(sa.delete(stages).where(stages.c.connection == connection,
+                                                         stages.c.contact_id == new))
                     conn.execute(sa.update(stages).where(stages.c.connection == connection,
                                                          stages.c.contact_id == old).values(contact_id=new))
                 if rows or stage is not None:

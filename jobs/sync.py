@@ -147,9 +147,14 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                     held_contacts.pop(cid, None)
                 if not dry_run:
                     store.forget(conn, page.deleted)
-                    affected.update(store.merge(conn, page.merged))
+                    # A survivor names its merged records on every later pull: only
+                    # the merges that moved something count (and need a rescore).
+                    received = store.merge(conn, page.merged)
+                    affected.update(received)
+                    summary.merged += len(received)
+                else:
+                    summary.merged += len(page.merged)
                 summary.deleted += len(page.deleted)
-                summary.merged += len(page.merged)
             summary.contacts += len(page.contacts)
             summary.rejected += [str(r) for r in page.rejected]
             high["contacts"] = _later(high["contacts"], page.high_water)
@@ -256,12 +261,18 @@ def _write_chunk(conn: str, crm: CRM, store: StateStore, plan: WritePlan, outcom
     # Write, then record what the CRM confirmed.
     result = crm.apply(plan) if plan else None
     failed = {f.contact_id: f.reason for f in result.failed} if result else {}
+    gone = set(result.gone) if result else set()
     if result:
         store.tasks_confirmed(conn, result.tasks)
         summary.tasks_created += len(result.tasks)
         summary.writes += len(set(result.updated) - set(failed))
+    if gone:
+        # Deleted or merged away between the pull and the write: not a failure. Its
+        # history stays, for the survivor of a merge to inherit when it is pulled.
+        store.forget(conn, gone, keep_history=True)
+        summary.deleted += len(gone)
     summary.failed += [f"{cid}: {reason}" for cid, reason in failed.items()]
-    ok = {cid: o for cid, o in outcome.items() if cid not in failed}
+    ok = {cid: o for cid, o in outcome.items() if cid not in failed and cid not in gone}
     store.commit_writes(conn, {cid: o[0] for cid, o in ok.items()}, {cid: o[1] for cid, o in ok.items()},
                         [t for o in ok.values() for t in o[2]], now)
     if failed:

@@ -34,6 +34,8 @@ DEFAULT_HOST = "https://api.hubapi.com"
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batches take 100 inputs (BATCH, in hubspot_write).
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
+#: HubSpot's read-only property on a merge's primary contact: the merged-away ids
+MERGED_IDS = "hs_merged_object_ids"
 #: the burst limit paced to when the mapping sets none: Free/Starter's 100 per 10 s
 DEFAULT_BURST = 100
 #: (connect, read) seconds for every request
@@ -102,6 +104,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
             props.add(self.obj.stage_field)
         if self.obj.sales_status:
             props |= {self.obj.sales_status.field, self.obj.sales_status.at_field}
+        props.add(MERGED_IDS)
         self.read_properties = sorted(props)
 
     @classmethod
@@ -187,6 +190,9 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
             except (ValidationError, ValueError) as exc:
                 reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
                 page.rejected.append(RecordRejected("hubspot contacts", None, reason, record.id))
+            for merged in (props.get(MERGED_IDS) or "").split(";"):
+                if merged.strip():
+                    page.merged[merged.strip()] = record.id
             if self.obj.stage_field:
                 self._lifecycle[record.id] = props.get(self.obj.stage_field)
             email = props.get(self.obj.fields.get("email", "email"))

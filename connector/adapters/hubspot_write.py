@@ -66,8 +66,9 @@ class PlanWriter:
         result.updated.extend(w.contact_id for w, p in writes if not p)
         if self.mapping.mql_tag.list:
             self._tag_by_list([w for w, _ in writes if "mql" in w.values], result)
-        if plan.tasks:
-            self._create_tasks(plan.tasks, result)
+        tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
+        if tasks:
+            self._create_tasks(tasks, result)
         result.requests = self._requests - start
         return result
 
@@ -96,7 +97,7 @@ class PlanWriter:
             raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
                                            f"the list {self.mapping.mql_tag.list!r} is not in HubSpot: "
                                            "run `mqlsync setup` to create it")])
-        failed = {f.contact_id for f in result.failed}
+        failed = {f.contact_id for f in result.failed} | set(result.gone)
         writes = [w for w in writes if w.contact_id not in failed]
         for i in range(0, len(writes), BATCH):
             chunk = writes[i:i + BATCH]
@@ -105,7 +106,8 @@ class PlanWriter:
                 record_ids_to_remove=[w.contact_id for w in chunk if w.values["mql"] != "true"])
             response = self._call(self.members_api.add_and_remove, list_id=list_id, membership_change_request=change)
             for cid in response.record_ids_missing or []:
-                result.failed.append(WriteFailure(contact_id=str(cid), reason="MQL list: contact not found"))
+                if str(cid) not in result.gone:
+                    result.gone.append(str(cid))
 
     @staticmethod
     def _is_backward(current: str | None, target: str) -> bool:
@@ -137,7 +139,13 @@ class PlanWriter:
                 ids = (error.context or {}).get("ids") or []
                 for cid in ids:
                     missing.add(str(cid))
-                    result.failed.append(WriteFailure(contact_id=str(cid), reason=f"{error.category}: {error.message}"))
+                    if error.category == "OBJECT_NOT_FOUND":
+                        # Deleted or merged away since the pull: nothing to retry.
+                        if record_success:
+                            result.gone.append(str(cid))
+                    else:
+                        result.failed.append(WriteFailure(contact_id=str(cid),
+                                                          reason=f"{error.category}: {error.message}"))
             failed |= missing
             if record_success:
                 result.updated.extend(cid for cid, _ in chunk if cid not in missing)

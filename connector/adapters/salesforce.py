@@ -192,7 +192,8 @@ class SalesforceAdapter(SalesforceWriter):
         yield from self._pages(soql + " ORDER BY SystemModstamp, Id", include_deleted=not full)
 
     def read_fields(self, name: str, obj: ObjectMapping) -> list[str]:
-        fields = {"Id", "IsDeleted", "SystemModstamp"} | set(obj.fields.values()) | set(obj.sql_criteria.values())
+        fields = {"Id", "IsDeleted", "MasterRecordId", "SystemModstamp"} | set(obj.fields.values()) \
+            | set(obj.sql_criteria.values())
         if obj.stage_field:
             fields.add(obj.stage_field)
         if obj.sales_status:
@@ -219,7 +220,12 @@ class SalesforceAdapter(SalesforceWriter):
             if changed and (page.high_water is None or changed > page.high_water):
                 page.high_water = changed
             if truthy(record.get("IsDeleted")):
-                page.deleted.append(cid)
+                # Deleted, or merged into the record MasterRecordId names (queryAll).
+                master = field_value(record, "MasterRecordId")
+                if master:
+                    page.merged[cid] = str(master)
+                else:
+                    page.deleted.append(cid)
                 continue
             if name == "Lead" and truthy(record.get("IsConverted")):
                 # A converted Lead lives on as its Contact: scored once, as the Contact.

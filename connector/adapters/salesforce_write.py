@@ -87,10 +87,11 @@ class SalesforceWriter:
         result.updated.extend(w.contact_id for w, fields in records if not fields)
         self._update([(w.contact_id, f) for w, f in records if f], result)
         if self.mapping.mql_tag.list:
-            failed = {f.contact_id for f in result.failed}
+            failed = {f.contact_id for f in result.failed} | set(result.gone)
             self._tag_by_campaign([w for w, _ in records if "mql" in w.values and w.contact_id not in failed], result)
-        if plan.tasks:
-            self._upsert_tasks(plan.tasks, result)
+        tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
+        if tasks:
+            self._upsert_tasks(tasks, result)
         result.requests = self._requests - start
         return result
 
@@ -108,7 +109,9 @@ class SalesforceWriter:
             # SaveResults come back in the order of the request ("sObject Collections").
             for (cid, _), outcome in zip(chunk, saved):
                 problem = _saved(outcome)
-                if problem:
+                if problem and problem.startswith("ENTITY_IS_DELETED"):
+                    result.gone.append(cid)  # deleted or merged away since the pull
+                elif problem:
                     result.failed.append(WriteFailure(contact_id=cid, reason=problem))
                 else:
                     result.updated.append(cid)

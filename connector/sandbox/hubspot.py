@@ -74,6 +74,9 @@ _HS_PROPERTIES: list[tuple[str, str, str, str, list[str]]] = [
     ("createdate", "Create Date", "datetime", "date", []),
     ("lastmodifieddate", "Last Modified Date", "datetime", "date", []),
     ("hs_object_id", "Record ID", "number", "number", []),
+    # Set by HubSpot on the primary contact of a merge: the merged-away ids, joined by ";"
+    # (knowledge base, "Merge records"; the property is read-only).
+    ("hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox", []),
 ]
 # HubSpot keeps lifecycle stages in this order and refuses to move a contact backward
 # through the API unless the property is cleared first (knowledge base, "Set a
@@ -159,7 +162,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 "externalOptions": False, "hasUniqueValue": False, "hubspotDefined": hubspot_defined,
                 "displayOrder": -1, "archived": False, "createdAt": _iso(0), "updatedAt": _iso(0),
                 "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
-                                         "readOnlyValue": name in _DEFAULT_PROPS},
+                                         "readOnlyValue": name in _DEFAULT_PROPS + ("hs_merged_object_ids",)},
                 "options": [{"label": o, "value": o, "displayOrder": i, "hidden": False}
                             for i, o in enumerate(options)]}
         self.properties[name] = prop
@@ -186,6 +189,22 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
             self.version += 1
 
+    def merge(self, primary: str, merged: str) -> str:
+        """Merge two contacts as HubSpot does: the primary stays, the other's id joins
+        its hs_merged_object_ids, and the other is gone (reads and writes of its id no
+        longer find it); its events and engagements now show on the primary."""
+        with self.lock:
+            old = self.contacts.pop(merged)
+            props = self.contacts[primary]["properties"]
+            ids = [i for i in (props.get("hs_merged_object_ids") or "").split(";") if i]
+            ids += [merged] + [i for i in (old["properties"].get("hs_merged_object_ids") or "").split(";") if i]
+            self.touch(primary, {"hs_merged_object_ids": ";".join(ids)})
+            for events in self.events_by_type.values():
+                for event in events:
+                    if str(event.get("objectId")) == merged:
+                        event["objectId"] = primary
+            return primary
+
     def add_owner(self, owner_id: str, email: str, first: str, last: str) -> None:
         self.owners.append({"id": owner_id, "email": email, "firstName": first, "lastName": last,
                             "userId": int(owner_id) % 100000, "createdAt": _iso(0), "updatedAt": _iso(0),
@@ -201,6 +220,13 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             if request.method == "POST":
                 self.touch(m.group(1), body.get("properties") or {})
             return Response(200, self.contacts[m.group(1)] | {"properties": dict(self.contacts[m.group(1)]["properties"])})
+        if m := re.fullmatch(r"/__sandbox/contacts/(\d+)/delete", request.path):
+            with self.lock:
+                gone = self.contacts.pop(m.group(1), None)
+                self.version += 1
+            return Response(200 if gone else 404, {"deleted": bool(gone)})
+        if request.path == "/__sandbox/merge" and request.method == "POST":
+            return Response(200, {"id": self.merge(str(body["primary"]), str(body["merged"]))})
         if request.path == "/__sandbox/events" and request.method == "POST":
             self.add_event(str(body["eventType"]), str(body["contactId"]), _ms(body["occurredAt"]) or self.now_ms(),
                            dict(body.get("properties") or {}))

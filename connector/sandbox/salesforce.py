@@ -175,6 +175,23 @@ class SalesforceSandbox(SalesforceBulk, Emulation):
                     self.touch("CampaignMember", record["Id"], {"ContactId": contact_id})
             return contact_id
 
+    def merge(self, obj: str, master: str, victim: str) -> None:
+        """Merge two Leads or two Contacts as Salesforce does: the victim is deleted with
+        MasterRecordId naming the master (queryAll shows it), and its activities and
+        campaign memberships move to the master ("merge()", SOAP API; "Merge Duplicate
+        Leads", Salesforce help)."""
+        with self.lock:
+            field = "LeadId" if obj == "Lead" else "ContactId"
+            for kind in ("Task", "Event"):
+                for record in self.records[kind].values():
+                    if record.get("WhoId") == victim:
+                        self.touch(kind, record["Id"], {"WhoId": master})
+            for record in self.records["CampaignMember"].values():
+                if record.get(field) == victim:
+                    self.touch("CampaignMember", record["Id"], {field: master})
+            self.touch(obj, victim, {"IsDeleted": True, "MasterRecordId": master})
+            self.touch(obj, master, {})
+
     def delete(self, obj: str, record_id: str) -> None:
         """To the recycle bin: IsDeleted, visible to queryAll only ("QueryAll")."""
         self.touch(obj, record_id, {"IsDeleted": True})
@@ -590,6 +607,9 @@ class SalesforceSandbox(SalesforceBulk, Emulation):
             if self.get("Lead", m.group(1)) is None:
                 return Response(404, {"message": "no such lead"})
             return Response(200, {"contactId": self.convert_lead(m.group(1))})
+        if m := re.fullmatch(r"/__sandbox/merge/(Lead|Contact)", request.path):
+            self.merge(m.group(1), str(body["master"]), str(body["victim"]))
+            return Response(200, {"id": body["master"]})
         if request.path == "/__sandbox/lock" and request.method == "POST":
             self.locked = set(body.get("ids") or [])
             return Response(200, {"locked": sorted(self.locked)})

@@ -49,7 +49,8 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("IsConverted", "boolean", {"updateable": False}),
         ("ConvertedContactId", "reference", {"referenceTo": ["Contact"], "relationshipName": "ConvertedContact",
                                              "updateable": False}),
-        ("ConvertedDate", "date", {"updateable": False})],
+        ("ConvertedDate", "date", {"updateable": False}),
+        ("MasterRecordId", "reference", {"referenceTo": ["Lead"], "updateable": False, "createable": False})],
     "Account": _COMMON + _OWNER + [
         ("Name", "string", {"nillable": False}), ("NumberOfEmployees", "int", {}), ("Industry", "picklist", {}),
         ("BillingCountry", "string", {}), ("BillingCity", "string", {})],
@@ -58,7 +59,8 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("FirstName", "string", {}), ("LastName", "string", {"nillable": False}), ("Email", "email", {}),
         ("Title", "string", {}), ("Phone", "phone", {}), ("MailingCountry", "string", {}),
         ("MailingCity", "string", {}), ("LeadSource", "picklist", {"picklist": LEAD_SOURCES}),
-        ("HasOptedOutOfEmail", "boolean", {})],
+        ("HasOptedOutOfEmail", "boolean", {}),
+        ("MasterRecordId", "reference", {"referenceTo": ["Contact"], "updateable": False, "createable": False})],
     "Task": _COMMON + _OWNER + [
         ("WhoId", "reference", {"referenceTo": ["Contact", "Lead"], "relationshipName": "Who"}),
         ("Subject", "combobox", {}), ("Description", "textarea", {}), ("ActivityDate", "date", {}),

@@ -35,11 +35,15 @@ def test_a_merge_moves_the_history_and_the_stage_and_forgets_the_old_record(tmp_
     assert sorted(store.contact_ids(CONN)) == ["contact", "other"]
 
 
-def test_a_survivor_with_a_stage_of_its_own_keeps_it(tmp_path):
+def test_the_survivor_keeps_the_further_along_stage(tmp_path):
     store = store_with(tmp_path)
     store.commit_writes(CONN, {"contact": {"stage": "sql"}}, {"contact": (Stage.SQL, NOW, None)}, [], NOW)
     store.merge(CONN, {"lead": "contact"})
     assert store.stages_of(CONN, ["contact"]) == {"contact": (Stage.SQL, NOW, None)}
+    behind = store_with(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path)
+    behind.commit_writes(CONN, {"contact": {"stage": "lead"}}, {"contact": (Stage.LEAD, NOW, None)}, [], NOW)
+    behind.merge(CONN, {"lead": "contact"})
+    assert behind.stages_of(CONN, ["contact"]) == {"contact": (Stage.MQL, NOW, NOW)}
 
 
 def test_forget_drops_everything_kept_about_a_deleted_record(tmp_path):

@@ -1,0 +1,109 @@
+"""People deleted or merged in the CRM, for both CRMs from one test, against in-process
+sandboxes: a record deleted between the pull and the write is forgotten, not failed;
+merged records leave the survivor with their history and their qualification, and no
+second task."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from connector.config import load_mapping
+from connector.state import StateStore
+from jobs.connect import adapter_for
+from jobs.sandbox import mapping_file, start_sandbox
+from jobs.sync import run_sync
+
+
+class World:
+    """A seeded sandbox CRM, its adapter and a state store, after a first full run."""
+
+    def __init__(self, crm: str, folder) -> None:
+        self.crm = crm
+        self.loaded = load_mapping(mapping_file(crm))
+        self.running = start_sandbox(crm, contacts=150, now=datetime.now(timezone.utc), burst_limit=10**6)
+        self.running.server.start()
+        self.adapter = adapter_for(self.loaded, self.running.env())
+        self.adapter.ensure_fields()
+        self.store = StateStore(f"sqlite:///{folder / 'state.db'}")
+        self.conn = self.loaded.mapping.connection
+        self.first = self.run()
+
+    def run(self):
+        return run_sync(self.loaded, self.adapter, self.store, datetime.now(timezone.utc))
+
+    def stages(self) -> dict[str, str]:
+        """Person id -> the stage mqlsync wrote to the CRM (people still there)."""
+        field = self.loaded.mapping.write_back.fields["stage"]
+        org = self.running.emulation
+        if self.crm == "hubspot":
+            return {cid: c["properties"].get(field) for cid, c in org.contacts.items()}
+        return {i: r.get(field) for i, r in org.records["Lead"].items()
+                if not r["IsDeleted"] and not r["IsConverted"]}
+
+    def delete(self, cid: str) -> None:
+        org = self.running.emulation
+        if self.crm == "hubspot":
+            org.contacts.pop(cid)
+        else:
+            org.delete("Lead", cid)
+
+    def merge(self, survivor: str, victim: str) -> None:
+        org = self.running.emulation
+        if self.crm == "hubspot":
+            org.merge(survivor, victim)
+        else:
+            org.merge("Lead", survivor, victim)
+
+    def tasks_for(self, cid: str) -> int:
+        org = self.running.emulation
+        if self.crm == "hubspot":
+            return sum(cid in t["contacts"] for t in org.tasks.values())
+        return sum(t.get("MQL_Task_Key__c") is not None and t["WhoId"] == cid for t in org.records["Task"].values())
+
+
+@pytest.fixture(params=["hubspot", "salesforce"])
+def world(request, tmp_path):
+    world = World(request.param, tmp_path)
+    yield world
+    world.running.server.stop()
+
+
+def test_a_record_deleted_between_pull_and_write_is_forgotten_not_failed(world):
+    victim = next(cid for cid, stage in world.stages().items() if stage == "lead")
+    # The next run sees the person changed, and by the time it writes they are gone.
+    world.running.emulation.touch(victim, {"jobtitle": "CEO"}) if world.crm == "hubspot" else \
+        world.running.emulation.touch("Lead", victim, {"Title": "CEO"})
+    apply = world.adapter.apply
+
+    def delete_then_apply(plan):
+        world.delete(victim)
+        return apply(plan)
+
+    world.adapter.apply = delete_then_apply
+    summary = world.run()
+    world.adapter.apply = apply
+    assert summary.failed == [] and summary.deleted == 1 and summary.status == "ok"
+    assert world.store.load_contacts(world.conn, [victim]) == {} and world.store.failures_of(world.conn) == {}
+    again = world.run()
+    assert again.failed == [] and again.writes == 0
+
+
+def test_merged_records_leave_the_survivor_qualified_with_their_history_and_one_task(world):
+    stages = world.stages()
+    victim = next(cid for cid, stage in stages.items() if stage == "mql" and world.tasks_for(cid) == 1)
+    survivor = next(cid for cid, stage in stages.items() if stage == "lead")
+    history = {a.id for a in world.store.activities_of(world.conn, [victim])[victim]}
+    mql_at = world.store.stages_of(world.conn, [victim])[victim][2]
+
+    world.merge(survivor, victim)
+    summary = world.run()
+    assert summary.status == "ok" and summary.failed == [] and summary.merged == 1
+    assert summary.tasks_created == 0  # the person qualified once, before the merge
+    assert world.stages()[survivor] == "mql" and victim not in world.stages()
+    assert world.store.stages_of(world.conn, [survivor])[survivor][2] == mql_at
+    ledger = {a.id for a in world.store.activities_of(world.conn, [survivor])[survivor]}
+    assert history <= ledger
+    again = world.run()
+    assert again.merged == 0 and again.writes == again.tasks_created == 0
