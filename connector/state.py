@@ -246,7 +246,9 @@ class StateStore:
                 conn.execute(sa.update(tasks).where(tasks.c.connection == connection, tasks.c.key == key)
                              .values(status="confirmed", crm_id=crm_id))
 
-    def record_failures(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
+    def record_failures(self, connection: str, items: Mapping[str, str], now: datetime) -> dict[str, int]:
+        """Record refused writes with the CRM's reason; returns each one's count of
+        runs in a row it has failed."""
         with self.engine.begin() as conn:
             known = {}
             for chunk in _chunks(items):
@@ -255,6 +257,30 @@ class StateStore:
             self._upsert(conn, failures, [{"connection": connection, "contact_id": cid, "reason": reason,
                                            "attempts": known.get(cid, 0) + 1, "at": now}
                                           for cid, reason in items.items()], ["reason", "attempts", "at"])
+        return {cid: known.get(cid, 0) + 1 for cid in items}
+
+    def status(self, connection: str, runs_shown: int = 5) -> dict[str, Any]:
+        """What `mqlsync status` shows: the last runs, the watermarks, the records the
+        CRM keeps refusing (with its reason) and the tasks not yet confirmed."""
+        with self.engine.connect() as conn:
+            recent = conn.execute(sa.select(runs).where(runs.c.connection == connection)
+                                  .order_by(runs.c.id.desc()).limit(runs_shown)).mappings().all()
+            marks = conn.execute(sa.select(watermarks.c.object, watermarks.c.value).where(
+                watermarks.c.connection == connection).order_by(watermarks.c.object)).all()
+            failing = conn.execute(sa.select(failures).where(failures.c.connection == connection)
+                                   .order_by(failures.c.attempts.desc(), failures.c.contact_id)).mappings().all()
+            pending = conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+                tasks.c.connection == connection, tasks.c.status == "pending")).scalar()
+            known = conn.execute(sa.select(sa.func.count()).select_from(contacts).where(
+                contacts.c.connection == connection)).scalar()
+        return {
+            "connection": connection, "contacts_known": known, "tasks_unconfirmed": pending,
+            "runs": [{"started_at": _utc(r["started_at"]), "finished_at": _utc(r["finished_at"]), "status": r["status"],
+                      "summary": r["summary"] or {}} for r in recent],
+            "watermarks": {obj: _utc(value) for obj, value in marks},
+            "failures": [{"contact_id": r["contact_id"], "reason": r["reason"], "attempts": r["attempts"],
+                          "last_at": _utc(r["at"])} for r in failing],
+        }
 
     def failures_of(self, connection: str) -> dict[str, tuple[str, int]]:
         with self.engine.connect() as conn:

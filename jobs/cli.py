@@ -372,6 +372,48 @@ def setup(
 
 
 @command()
+def status(
+    mapping: MappingOpt,
+    as_json_: Annotated[bool, typer.Option("--json", help="The status as one JSON object.")] = False,
+) -> None:
+    """What the connection's state says, without calling the CRM: the last runs, how
+    far each source has been read, the records the CRM keeps refusing with its reason,
+    and tasks not yet confirmed. Exit code 1 when records are failing or the last run
+    failed, so a monitor can alert on it."""
+    from connector.config import load_mapping
+    from connector.model import iso
+    from connector.state import StateStore
+
+    from .sync import PERSISTENT
+
+    loaded = load_mapping(mapping)
+    report = StateStore.from_env().status(loaded.mapping.connection)
+    if as_json_:
+        out.print(json.dumps(report, default=iso, ensure_ascii=False), highlight=False, markup=False)
+    else:
+        out.print(f"{report['connection']}: {report['contacts_known']:,} people known, "
+                  f"{report['tasks_unconfirmed']:,} tasks not yet confirmed.", highlight=False)
+        runs = Table("started", "status", "contacts", "written", "new MQLs", "failed", "requests", "secs",
+                     show_edge=False, title="last runs")
+        for r in report["runs"]:
+            summary = r["summary"]
+            runs.add_row(iso(r["started_at"]) or "", r["status"], f"{summary.get('contacts', 0):,}",
+                         f"{summary.get('writes', 0):,}", f"{summary.get('new_mqls', 0):,}",
+                         f"{len(summary.get('failed', [])):,}", f"{summary.get('requests', 0):,}",
+                         f"{summary.get('duration_s', 0):.1f}")
+        out.print(runs if report["runs"] else "No runs yet.")
+        for obj, value in report["watermarks"].items():
+            out.print(f"read up to {iso(value)}: {obj}", highlight=False, markup=False)
+        for f in report["failures"]:
+            note = "failing for good" if f["attempts"] >= PERSISTENT else "retried next run"
+            out.print(f"not written {f['contact_id']}: {f['reason']} ({f['attempts']} runs in a row, {note})",
+                      highlight=False, markup=False)
+    last_failed = bool(report["runs"]) and report["runs"][0]["status"] == "failed"
+    if report["failures"] or last_failed:
+        raise typer.Exit(1)
+
+
+@command()
 def schedule(
     mappings: Annotated[list[Path], typer.Option("--mapping", "-m", help="Mapping files; repeat for several.")],
 ) -> None:

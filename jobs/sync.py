@@ -26,6 +26,8 @@ log = logging.getLogger("mqlsync.sync")
 TAGGED = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
 #: contacts scored, written and committed together: memory holds one chunk at a time
 CHUNK = 2000
+#: a record refused this many runs in a row is reported as failing for good
+PERSISTENT = 3
 #: changes kept for the dry-run listing and --json (the count covers them all)
 DIFF_SHOWN = 200
 
@@ -271,12 +273,16 @@ def _write_chunk(conn: str, crm: CRM, store: StateStore, plan: WritePlan, outcom
         # history stays, for the survivor of a merge to inherit when it is pulled.
         store.forget(conn, gone, keep_history=True)
         summary.deleted += len(gone)
-    summary.failed += [f"{cid}: {reason}" for cid, reason in failed.items()]
     ok = {cid: o for cid, o in outcome.items() if cid not in failed and cid not in gone}
     store.commit_writes(conn, {cid: o[0] for cid, o in ok.items()}, {cid: o[1] for cid, o in ok.items()},
                         [t for o in ok.values() for t in o[2]], now)
     if failed:
-        store.record_failures(conn, failed, now)
+        # Retried every run; after a few, it is listed as failing for good (and by
+        # `mqlsync status`) until the CRM's reason is fixed. It never blocks the rest.
+        attempts = store.record_failures(conn, failed, now)
+        summary.failed += [f"{cid}: {reason}" + (f" (failed {attempts[cid]} runs in a row)"
+                                                 if attempts.get(cid, 1) >= PERSISTENT else "")
+                           for cid, reason in failed.items()]
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -93,3 +93,44 @@ def test_the_run_summary_tells_of_deleted_and_converted_records(synced, tmp_path
 def crm_env(crm) -> dict[str, str]:
     base = crm.sf.base_url.split("/services/")[0].replace("https://", "http://")
     return {ENV_SANDBOX_URL: base, ENV_SESSION: crm.sf.session_id}
+
+
+def test_a_record_the_crm_keeps_refusing_is_reported_until_fixed_and_blocks_nothing(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    running = start_sandbox("salesforce", contacts=60, now=datetime.now(timezone.utc))
+    org = running.emulation
+    stuck = next(iter(org.records["Lead"]))
+    org.locked = {stuck}  # another process holds the row, run after run
+    with running.server:
+        env = dict(os.environ, MQLSYNC_STATE_URL=f"sqlite:///{tmp_path / 'state.db'}", COLUMNS="200", NO_COLOR="1",
+                   **running.env())
+
+        def mqlsync(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "jobs.cli", *args, "--mapping",
+                                   str(ROOT / "mappings" / "salesforce.yaml")], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=120)
+
+        assert mqlsync("setup").returncode == 0
+        runs = [mqlsync("run") for _ in range(3)]
+        assert [r.returncode for r in runs] == [1, 1, 1]  # the summary lists the record each run
+        assert f"not written {stuck}: UNABLE_TO_LOCK_ROW" in runs[0].stderr
+        assert "(failed 3 runs in a row)" in runs[2].stderr and "runs in a row" not in runs[1].stderr
+        written = [r for i, r in org.records["Lead"].items() if i != stuck and r.get("MQL_Score__c") is not None]
+        assert len(written) == len(org.records["Lead"]) - 1  # the rest went through on the first run
+
+        status = mqlsync("status")
+        assert status.returncode == 1
+        assert f"not written {stuck}: UNABLE_TO_LOCK_ROW" in status.stdout and "failing for good" in status.stdout
+        report = json.loads(mqlsync("status", "--json").stdout)
+        assert [(f["contact_id"], f["attempts"]) for f in report["failures"]] == [(stuck, 3)]
+        assert report["runs"][0]["status"] == "partial" and "activities:CampaignMember" in report["watermarks"]
+
+        org.locked = set()
+        assert mqlsync("run").returncode == 0
+        assert org.get("Lead", stuck)["MQL_Score__c"] is not None
+        healthy = mqlsync("status")
+        assert healthy.returncode == 0 and "not written" not in healthy.stdout
