@@ -234,6 +234,16 @@ class StateStore:
                     out[row[0]] = (row[1], row[2])
         return out
 
+    def task_keys_of(self, connection: str, ids: Iterable[str]) -> dict[str, list[str]]:
+        """Each contact's task keys, pending or confirmed."""
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for cid, key in conn.execute(sa.select(tasks.c.contact_id, tasks.c.key).where(
+                        tasks.c.connection == connection, tasks.c.contact_id.in_(chunk))):
+                    out.setdefault(cid, []).append(key)
+        return out
+
     def tasks_pending(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
         """Record task keys (key -> contact) before asking the CRM to create them."""
         with self.engine.begin() as conn:

@@ -465,6 +465,9 @@ def sandbox(
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
     burst_limit: Annotated[int, typer.Option("--burst-limit", min=1,
                                              help="Requests per 10 s (HubSpot Free/Starter: 100).")] = 100,
+    now: Annotated[Optional[str], typer.Option("--now", help="Date the sample's activity relative to this ISO "
+                                                             "time, so two sandboxes hold the same data.",
+                                               show_default="the current minute")] = None,
 ) -> None:
     """Serve a sandbox CRM on 127.0.0.1, seeded with the sample data, until stopped.
     GET /__sandbox/stats shows the requests it served and the 429s it sent."""
@@ -473,7 +476,7 @@ def sandbox(
     from .sandbox import start_sandbox
 
     # The sample's activity is dated relative to now, so the sandbox looks live any day.
-    started = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    started = _now(now) if now else datetime.now(timezone.utc).replace(second=0, microsecond=0)
     running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
                             burst_limit=burst_limit,
                             faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))

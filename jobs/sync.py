@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector.adapters.base import CRM
@@ -84,6 +84,26 @@ def crm_values(card: ScoreCard, decision: Decision, mql_at: datetime | None) -> 
 def task_key(connection: str, contact_id: str, mql_at: datetime) -> str:
     """One key per qualification: the same however often the run repeats."""
     return f"{connection}:{contact_id}:{mql_at.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def qualified_at_of(key: str) -> datetime | None:
+    """The qualification time a task key was made from (see task_key)."""
+    try:
+        return datetime.strptime(key.rsplit(":", 1)[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except (IndexError, ValueError):
+        return None
+
+
+def qualifications(store: StateStore, conn: str, ids) -> dict[str, datetime]:
+    """Each contact's latest qualification time, from its task keys: the journal that
+    lets a run stopped between creating a task and recording the stage resume the
+    same qualification, with the same key."""
+    out: dict[str, datetime] = {}
+    for cid, keys in store.task_keys_of(conn, ids).items():
+        times = [t for t in map(qualified_at_of, keys) if t is not None]
+        if times:
+            out[cid] = max(times)
+    return out
 
 
 def task_for(loaded: LoadedMapping, contact: Contact, card: ScoreCard, mql_at: datetime) -> TaskRequest:
@@ -193,7 +213,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         for cid in contacts:
             ledger.setdefault(cid, []).extend(held_activities.get(cid, ()))
         plan, outcome = _decide_chunk(loaded, crm, scorer, contacts, ledger, store.stages_of(conn, contacts),
-                                      store.written_of(conn, contacts), now, summary, rules, tick)
+                                      store.written_of(conn, contacts), qualifications(store, conn, contacts),
+                                      now, summary, rules, tick)
         if dry_run:
             summary.tasks_created += len(plan.tasks)
             continue
@@ -213,9 +234,10 @@ Outcome = dict[str, tuple[dict[str, str | None], tuple[Stage, datetime | None, d
                           tuple[Transition, ...]]]
 
 
-def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, now, summary, rules,
+def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, journal, now, summary, rules,
                   tick) -> tuple[WritePlan, Outcome]:
-    """Score, decide and diff a chunk of contacts: what to write, and what to record."""
+    """Score, decide and diff a chunk of contacts: what to write, and what to record.
+    `journal` holds each contact's latest qualification time from the task keys."""
     spec = loaded.model.model.lifecycle
     plan = WritePlan()
     outcome: Outcome = {}
@@ -224,7 +246,16 @@ def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, now, 
         known = stages.get(cid)
         state = StageState(known[0], known[1]) if known else initial_state(contact)
         decision = decide(state, card, SalesSignals.of(contact), now, spec)
-        mql_at = decision.mql_at or (known[2] if known else None)
+        qualified_at = decision.mql_at
+        since = decision.state.since
+        prior = journal.get(cid)
+        if qualified_at is not None and prior is not None and (known is None or (
+                (known[1] is None or prior > known[1]) and (known[2] is None or prior > known[2]))):
+            # A run qualified this contact and created (or was creating) its task, then
+            # stopped before recording the stage: the same qualification, the same task key.
+            qualified_at = prior
+            since = prior if decision.stage == Stage.MQL else since
+        mql_at = qualified_at or (known[2] if known else None)
         if decision.stage not in TAGGED:
             mql_at = None
         values = crm_values(card, decision, mql_at)
@@ -236,12 +267,12 @@ def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, now, 
             if len(summary.diff) < DIFF_SHOWN:
                 summary.diff.append({"contact_id": cid, "name": contact.name, "changes": {
                     k: [before.get(k), v] for k, v in changed.items() if k != "explanation"}})
-        if decision.mql_at is not None and loaded.mapping.tasks.enabled:
-            plan.tasks.append(task_for(loaded, contact, card, decision.mql_at))
-        outcome[cid] = (values, (decision.stage, decision.state.since, mql_at), decision.transitions)
+        if qualified_at is not None and loaded.mapping.tasks.enabled:
+            plan.tasks.append(task_for(loaded, contact, card, qualified_at))
+        outcome[cid] = (values, (decision.stage, since, mql_at), decision.transitions)
         summary.scored += 1
         summary.mqls += decision.stage == Stage.MQL
-        summary.new_mqls += decision.mql_at is not None
+        summary.new_mqls += qualified_at is not None
         for hit in card.hits:
             rules[hit.rule_id] = rules.get(hit.rule_id, 0) + 1
         tick("scored", 1)

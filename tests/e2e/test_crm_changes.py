@@ -5,7 +5,7 @@ second task."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -30,8 +30,9 @@ class World:
         self.conn = self.loaded.mapping.connection
         self.first = self.run()
 
-    def run(self):
-        return run_sync(self.loaded, self.adapter, self.store, datetime.now(timezone.utc))
+    def run(self, later_s: float = 0.0):
+        return run_sync(self.loaded, self.adapter, self.store,
+                        datetime.now(timezone.utc) + timedelta(seconds=later_s))
 
     def stages(self) -> dict[str, str]:
         """Person id -> the stage mqlsync wrote to the CRM (people still there)."""
@@ -107,3 +108,47 @@ def test_merged_records_leave_the_survivor_qualified_with_their_history_and_one_
     assert history <= ledger
     again = world.run()
     assert again.merged == 0 and again.writes == again.tasks_created == 0
+
+
+def visit_pricing(world: World, cid: str) -> None:
+    """Three pricing page views and ten blog reads, five minutes ago."""
+    org = world.running.emulation
+    when = datetime.now(timezone.utc).timestamp() - 300
+    for i in range(13):
+        url = "https://www.mqlsync.example/pricing" if i < 3 else f"https://www.mqlsync.example/blog/{i}"
+        if world.crm == "hubspot":
+            org.add_event("e_visited_page", cid, int((when + i) * 1000), {"hs_url": url})
+        else:
+            org.insert("Marketing_Activity__c", {"Lead__c": cid, "Type__c": "page_view", "URL__c": url,
+                                                 "Name": "page view",
+                                                 "Occurred_At__c": datetime.fromtimestamp(when + i, timezone.utc)})
+
+
+def test_a_run_stopped_after_writing_but_before_recording_creates_no_second_task(world):
+    out = world.loaded.mapping.write_back.fields
+    org = world.running.emulation
+    rows = ({cid: c["properties"] for cid, c in org.contacts.items()} if world.crm == "hubspot" else
+            {i: r for i, r in org.records["Lead"].items() if not r["IsDeleted"] and not r["IsConverted"]})
+    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in "ABC"
+            and 50 <= float(p.get(out["score"]) or 0) < 70][:5]
+    assert near
+    for cid in near:
+        visit_pricing(world, cid)
+
+    commit = world.store.commit_writes
+
+    def crash(*args, **kwargs):  # the process dies between the CRM's answer and the state
+        raise KeyboardInterrupt("killed")
+
+    world.store.commit_writes = crash
+    with pytest.raises(KeyboardInterrupt):
+        world.run()
+    world.store.commit_writes = commit
+    qualified = [cid for cid in near if world.tasks_for(cid) == 1]
+    assert qualified  # the stopped run had created their tasks
+
+    resumed = world.run(later_s=90)  # the next scheduled run, a while later
+    assert resumed.status == "ok" and resumed.tasks_created == 0
+    assert all(world.tasks_for(cid) <= 1 for cid in near)
+    assert all(world.stages()[cid] == "mql" for cid in qualified)
+    assert world.run(later_s=120).writes == 0
