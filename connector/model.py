@@ -80,8 +80,47 @@ CONTACT_FIELDS = (
 )
 
 
+#: the longest text mqlsync reads from a CRM field (CRM long-text fields hold 32k-65k;
+#: nothing a scoring rule reads is longer than a few hundred characters)
+MAX_TEXT = 10_000
+
+
+def clean_text(value: str, field: str) -> str:
+    """A CRM's text as mqlsync can store and send it: NUL characters dropped (PostgreSQL
+    refuses them), unpaired surrogates (text that is not valid UTF-8) replaced; longer
+    than MAX_TEXT is refused, so the record is reported rather than a run slowed."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{field}: {len(value):,} characters, more than the {MAX_TEXT:,} mqlsync reads")
+    return value
+
+
+def _clean(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            value = clean_text(value, key)
+        elif key == "attributes" and isinstance(value, dict):
+            value = {k: clean_text(v, f"attributes.{k}") if isinstance(v, str) else v for k, v in value.items()}
+        out[key] = value
+    return out
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        return _clean(data)
 
 
 class Contact(_Record):

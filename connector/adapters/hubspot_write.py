@@ -5,6 +5,7 @@ MQL tag as a list membership, and follow-up tasks matched to requests by key."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
@@ -15,6 +16,8 @@ from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputFor
 from ..errors import ConfigError, ConfigIssue
 from ..http import status_of
 from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+
+log = logging.getLogger("mqlsync.hubspot")
 
 #: batch endpoints take at most 100 inputs (CRM API reference)
 BATCH = 100
@@ -174,10 +177,13 @@ class PlanWriter:
             inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
         return self._call(self.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
 
-    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
+        """Batches of 100. A refused batch (one bad task refuses all) is retried one task
+        at a time, so the others are created; a task whose owner no longer exists is
+        created without an owner rather than not at all."""
         for i in range(0, len(tasks), BATCH):
             chunk = tasks[i:i + BATCH]
-            inputs = [SimplePublicObjectBatchInputForCreate(properties=self._task_properties(t), associations=[
+            inputs = [SimplePublicObjectBatchInputForCreate(properties=self._task_properties(t, owner), associations=[
                 {"to": {"id": t.contact_id},
                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}])
                 for t in chunk]
@@ -188,9 +194,18 @@ class PlanWriter:
             except Exception as exc:  # noqa: BLE001
                 if status_of(exc) is None:
                     raise
-                for task in chunk:
-                    result.failed.append(WriteFailure(contact_id=task.contact_id,
-                                                      reason=f"task not created: {_reason(exc)}"))
+                if status_of(exc) == 400 and len(chunk) > 1:
+                    for task in chunk:
+                        self._create_tasks([task], result, owner)
+                elif status_of(exc) == 400 and owner and chunk[0].owner_id and "INVALID_OWNER_ID" in str(
+                        getattr(exc, "body", "")):
+                    log.warning("task for contact %s created without an owner: owner %s no longer exists in "
+                                "HubSpot", chunk[0].contact_id, chunk[0].owner_id)
+                    self._create_tasks(chunk, result, owner=False)
+                else:
+                    for task in chunk:
+                        result.failed.append(WriteFailure(contact_id=task.contact_id,
+                                                          reason=f"task not created: {_reason(exc)}"))
                 continue
             # Results are matched to requests by the key in their body, never by position.
             for created in response.results:
@@ -198,11 +213,11 @@ class PlanWriter:
                 if key:
                     result.tasks[key] = created.id
 
-    def _task_properties(self, task: TaskRequest) -> dict[str, str]:
+    def _task_properties(self, task: TaskRequest, owner: bool = True) -> dict[str, str]:
         props = {"hs_timestamp": str(_ms(task.due_at)), "hs_task_subject": task.subject,
                  "hs_task_body": f"{task.body}\n\n{TASK_KEY_MARK}{task.key}", "hs_task_status": "NOT_STARTED",
                  "hs_task_type": "TODO"}
-        if task.owner_id:
+        if task.owner_id and owner:
             props["hubspot_owner_id"] = task.owner_id
         if task.priority:
             props["hs_task_priority"] = task.priority

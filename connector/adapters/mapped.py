@@ -26,6 +26,13 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _time(raw: Any, crm: str) -> datetime | None:
+    try:
+        return parse_time(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{crm}: {str(raw)[:40]!r} is not a date and time") from None
+
+
 def truthy(value: Any) -> bool:
     """A checkbox or flag as CRMs send it: true/false, yes/no, 1/0, checked."""
     return str(value).strip().lower() in ("true", "yes", "1", "on", "checked")
@@ -43,7 +50,7 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) ->
         if raw in (None, ""):
             continue
         if field in ("created_at", "updated_at"):
-            data[field] = parse_time(raw)
+            data[field] = _time(raw, crm)
             continue
         value: Any = obj.values.get(field, {}).get(str(raw), raw)
         if field in ("unsubscribed", "bounced"):
@@ -71,7 +78,7 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) ->
             # A verdict without its time cannot be told from the engagement after it
             # (the Contact refuses it): the record is reported, not guessed at.
             data["sales_status"] = verdict
-            data["sales_status_at"] = parse_time(props.get(status.at_field))
+            data["sales_status_at"] = _time(props.get(status.at_field), status.at_field)
     criteria = {name: truthy(props.get(crm)) for name, crm in obj.sql_criteria.items()
                 if props.get(crm) not in (None, "")}
     if criteria:

@@ -5,6 +5,7 @@ an external-id task key so a repeated request cannot create a second task."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
@@ -12,6 +13,8 @@ from simple_salesforce.exceptions import SalesforceError
 from ..errors import ConfigError, ConfigIssue
 from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 from .soql import soql_value
+
+log = logging.getLogger("mqlsync.salesforce")
 
 #: sObject Collections take up to 200 records a request (REST API guide, "sObject
 #: Collections"); SOQL IN lists are kept to the same size so queries stay short
@@ -174,23 +177,25 @@ class SalesforceWriter:
 
     # --- follow-up tasks ----------------------------------------------------------------
 
-    def _task_record(self, task: TaskRequest) -> dict[str, Any]:
+    def _task_record(self, task: TaskRequest, owner: bool = True) -> dict[str, Any]:
         record: dict[str, Any] = {
             "attributes": {"type": "Task"}, TASK_KEY_FIELD: task.key, "WhoId": task.contact_id,
             "Subject": task.subject[:255], "Description": task.body,
             "ActivityDate": task.due_at.date().isoformat()}
-        if task.owner_id:
+        if task.owner_id and owner:
             record["OwnerId"] = task.owner_id
         if task.priority:
             record["Priority"] = task.priority
         return record
 
-    def _upsert_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+    def _upsert_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
         """Upsert on the task key ("Upsert Records Using sObject Collections"): sent
-        twice, the same key updates the one task instead of making a second."""
+        twice, the same key updates the one task instead of making a second. A task whose
+        owner is inactive or gone is created without one (the integration user owns it)."""
+        orphans: list[TaskRequest] = []
         for i in range(0, len(tasks), COLLECTION):
             chunk = tasks[i:i + COLLECTION]
-            body = {"allOrNone": False, "records": [self._task_record(t) for t in chunk]}
+            body = {"allOrNone": False, "records": [self._task_record(t, owner) for t in chunk]}
             try:
                 saved = self._call(self.sf.restful, f"composite/sobjects/Task/{TASK_KEY_FIELD}", method="PATCH",
                                    json=body)
@@ -201,11 +206,18 @@ class SalesforceWriter:
                 continue
             for task, outcome in zip(chunk, saved):
                 problem = _saved(outcome)
-                if problem:
+                if problem and owner and task.owner_id and _owner_gone(outcome):
+                    orphans.append(task)
+                elif problem:
                     result.failed.append(WriteFailure(contact_id=task.contact_id,
                                                       reason=f"task not created: {problem}"))
                 else:
                     result.tasks[task.key] = outcome["id"]
+        for task in orphans:
+            log.warning("task for %s created without an owner: owner %s is inactive or no longer exists",
+                        task.contact_id, task.owner_id)
+        if orphans:
+            self._upsert_tasks(orphans, result, owner=False)
 
     def find_tasks(self, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -215,6 +227,12 @@ class SalesforceWriter:
                 for row in page:
                     found[row[TASK_KEY_FIELD]] = row["Id"]
         return found
+
+
+def _owner_gone(outcome: dict[str, Any]) -> bool:
+    return any(e.get("statusCode") == "INACTIVE_OWNER_OR_USER" or
+               (e.get("statusCode") == "INVALID_CROSS_REFERENCE_KEY" and "OwnerId" in (e.get("fields") or []))
+               for e in outcome.get("errors") or [])
 
 
 def _typed(key: str, value: str | None) -> Any:

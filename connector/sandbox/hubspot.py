@@ -658,8 +658,15 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         return self._batch_response(created, [], started, "create", ok_status=201)
 
     def _validate_task(self, item: dict[str, Any]) -> str | None:
-        if not (item.get("properties") or {}).get("hs_timestamp"):
+        props = item.get("properties") or {}
+        if not props.get("hs_timestamp"):
             return "hs_timestamp is required"
+        owner = props.get("hubspot_owner_id")
+        if owner and str(owner) not in {o["id"] for o in self.owners}:
+            # An owner who left (deactivated user): the whole batch is refused, as a
+            # property validation error naming INVALID_OWNER_ID.
+            return (f"Property values were not valid: [{{\"isValid\":false,\"message\":\"{owner} is not a valid "
+                    f"owner id\",\"error\":\"INVALID_OWNER_ID\",\"name\":\"hubspot_owner_id\"}}]")
         for assoc in item.get("associations") or []:
             if str((assoc.get("to") or {}).get("id")) not in self.contacts:
                 return f"contact {(assoc.get('to') or {}).get('id')} does not exist"

@@ -163,6 +163,19 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
     assert crm.find_tasks([tasks[1].key, "hubspot-main:nobody:x"]) == {tasks[1].key: result.tasks[tasks[1].key]}
 
 
+def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_others(running):
+    crm, portal, ids, data = running
+    contacts = list(ids.values())[:4]
+    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    owners = ["1000002", "55555555", "1000003", "1000004"]  # 55555555 was deactivated
+    tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id=o, due_at=due,
+                         subject=f"MQL {c}", body="Score 80") for c, o in zip(contacts, owners)]
+    result = crm.apply(WritePlan(tasks=tasks))
+    assert result.failed == [] and set(result.tasks) == {t.key for t in tasks}
+    got = {t.contact_id: portal.tasks[result.tasks[t.key]]["properties"].get("hubspot_owner_id") for t in tasks}
+    assert got == {contacts[0]: "1000002", contacts[1]: None, contacts[2]: "1000003", contacts[3]: "1000004"}
+
+
 def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
     crm, portal, ids, data = running
     activities = [a for page in crm.pull_activities({}) for a in page.activities]

@@ -198,6 +198,25 @@ def test_tasks_are_upserted_on_their_key_so_a_repeat_creates_none(running):
     assert crm.find_tasks([task.key, "salesforce-main:nobody:x"]) == {task.key: row["Id"]}
 
 
+def test_a_task_whose_owner_is_inactive_is_created_unassigned(running):
+    crm, org, ids, data = running
+    contacts, _ = pull(crm)
+    crm.ensure_fields()
+    leads = [c for c in contacts.values() if c.id.startswith("00Q") and c.owner_id][:2]
+    gone = leads[1].owner_id
+    org.records["User"][gone]["IsActive"] = False  # the rep left
+    due = datetime(2026, 11, 21, 9, tzinfo=timezone.utc)
+    tasks = [TaskRequest(key=f"salesforce-main:{c.id}:20261120T090000Z", contact_id=c.id, owner_id=c.owner_id,
+                         due_at=due, subject="MQL", body="New MQL") for c in leads]
+    if leads[0].owner_id == gone:
+        tasks[0] = tasks[0].model_copy(update={"owner_id": next(u for u in org.records["User"] if u != gone)})
+    result = crm.apply(WritePlan(tasks=tasks))
+    assert result.failed == [] and set(result.tasks) == {t.key for t in tasks}
+    rows = {org.get("Task", result.tasks[t.key])["WhoId"]: org.get("Task", result.tasks[t.key])["OwnerId"]
+            for t in tasks}
+    assert rows[leads[0].id] == tasks[0].owner_id and rows[leads[1].id] is None
+
+
 def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):
     org, ids, data = seeded
     text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace(

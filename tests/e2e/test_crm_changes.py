@@ -152,3 +152,47 @@ def test_a_run_stopped_after_writing_but_before_recording_creates_no_second_task
     assert all(world.tasks_for(cid) <= 1 for cid in near)
     assert all(world.stages()[cid] == "mql" for cid in qualified)
     assert world.run(later_s=120).writes == 0
+
+
+def add_person(world: World, **fields) -> str:
+    """A person as someone typed or imported them into the CRM (no API validation)."""
+    org = world.running.emulation
+    mapped = world.loaded.mapping.objects["contacts" if world.crm == "hubspot" else "Lead"]
+    props = {mapped.fields[k]: v for k, v in fields.items() if k in mapped.fields}
+    props.update({k: v for k, v in fields.items() if k not in mapped.fields})
+    if world.crm == "hubspot":
+        return org.add_contact(props)
+    props.setdefault("Company", "Northwind")
+    props.setdefault("LastName", "Kovács")
+    return org.insert("Lead", props)
+
+
+def test_hostile_records_are_reported_one_by_one_and_the_run_goes_on(world):
+    crm_name = world.crm
+    fine = add_person(world, first_name="Ann\x00e", title="Head of \udc80Marketing", email="anne@northwind.example")
+    huge = add_person(world, first_name="Huge", company="N" * 50_000)
+    odd_picklist = add_person(world, first_name="Odd", channel="Carrier Pigeon",
+                              **({"lifecyclestage": "foo"} if crm_name == "hubspot" else {}))
+    if crm_name == "hubspot":
+        bad = add_person(world, first_name="Bad", company_size="lots")
+        bad_reason = "company_size: 'lots' in numemployees is not a number"
+        when = add_person(world, first_name="When", hs_lead_status="UNQUALIFIED",
+                          mqlsync_sales_status_at="yesterday")
+        when_reason = "mqlsync_sales_status_at: 'yesterday' is not a date and time"
+    else:
+        bad = add_person(world, first_name="Bad", company_size=-5)
+        bad_reason = "company_size"
+        when, when_reason = None, None
+
+    summary = world.run()
+    rejected = "\n".join(summary.rejected)
+    assert summary.failed == [] and summary.status == "partial"
+    assert f"{huge}" in rejected and "company: 50,000 characters, more than the 10,000 mqlsync reads" in rejected
+    assert f"{bad}" in rejected and bad_reason in rejected
+    if when:
+        assert when_reason in rejected
+    written = world.stages()
+    assert written[fine] is not None and written[odd_picklist] is not None  # read, scored and written
+    stored = world.store.load_contacts(world.conn, [fine])[fine]
+    assert stored.first_name == "Anne" and stored.title == "Head of ?Marketing"
+    assert len(summary.rejected) == 3 if when else 2
