@@ -114,5 +114,9 @@ def _build(node: yaml.Node, path: Path_, out: Located, issues: list[ConfigIssue]
     except yaml.YAMLError as exc:
         issues.append(out.issue(path, f"cannot read this value: {getattr(exc, 'problem', None) or exc}"))
         return None
+    except (ValueError, OverflowError) as exc:
+        # YAML reads 2026-13-45 as a date and fails on it: say so, and how to keep text.
+        issues.append(out.issue(path, f"cannot read {node.value!r}: {exc}; quote it if it is text"))
+        return None
     finally:
         loader.dispose()

@@ -290,3 +290,9 @@ def test_an_unknown_hubspot_activity_source_is_named_with_the_known_ones(tmp_pat
     assert "(did you mean 'events'?)" in issue
     (issue,) = _mapping(tmp_path, MAPPING.replace('source: "objects:meetings"', 'source: "objects:notes"'))
     assert "'objects:notes': objects takes `objects:<meetings or calls>`" in issue
+
+
+def test_a_value_yaml_reads_as_an_impossible_date_is_named_not_a_traceback(tmp_path):
+    (issue,) = _mapping(tmp_path, MAPPING.replace("connection: hubspot-main", "connection: 2026-13-45"))
+    assert "hubspot.yaml:5: connection: cannot read '2026-13-45': month must be in 1..12; quote it if it is text" \
+        in issue
