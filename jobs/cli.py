@@ -23,6 +23,7 @@ from connector.adapters.jsonl import dump_line
 from connector.config import default_model_path, load_model, validate_file
 from connector.errors import ConfigError, MqlsyncError
 from connector.model import as_utc
+from connector.redact import RedactingFilter, redact
 from connector.scoring import fmt
 from connector.scoring.explain import hit_points
 
@@ -49,7 +50,7 @@ def command(*args, **kwargs):
             try:
                 return fn(*a, **k)
             except MqlsyncError as exc:
-                for line in str(exc).splitlines() or [type(exc).__name__]:
+                for line in redact(str(exc)).splitlines() or [type(exc).__name__]:
                     err.print(line, highlight=False, markup=False)
                 raise typer.Exit(exc.exit_code) from None
 
@@ -77,8 +78,9 @@ def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
     # Credentials come from the environment or a .env file here; the environment wins.
     load_dotenv(Path.cwd() / ".env", override=False)
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+    handler = RichHandler(console=err, show_path=False)
+    handler.addFilter(RedactingFilter())  # secrets never reach a log line, whoever logs it
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
 
 
 def _now(value: str | None) -> datetime:
@@ -508,7 +510,7 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the CLI's promise is no traceback
-        err.print(f"internal error: {type(exc).__name__}: {exc} (please report it; -vv shows more)",
+        err.print(redact(f"internal error: {type(exc).__name__}: {exc} (please report it; -vv shows more)"),
                   highlight=False, markup=False)
         log.debug("traceback", exc_info=True)
         sys.exit(3)

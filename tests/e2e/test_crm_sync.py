@@ -70,3 +70,19 @@ def test_a_lead_becomes_an_mql_with_one_task_then_a_rejection_recycles_it(crm, t
     assert crm.lifecycle(final) == crm.expected_rejected_lifecycle
     assert run(crm, state)["writes"] == 0
     assert len([t for t in crm.tasks() if cid in t["who"]]) == 1
+
+
+def test_no_secret_in_any_output_even_at_debug_or_with_a_wrong_credential(crm, tmp_path):
+    import subprocess
+
+    from tests.e2e.harness import SECRET, cli_args, cli_env
+
+    state = tmp_path / "state.db"
+    verbose = cli(crm, state, "-vv", "run", "--dry-run")  # cli() asserts the secret is in no output
+    assert verbose.returncode == 0
+    wrong = "wrong-" + SECRET[::-1]
+    env = cli_env(crm, state) | {crm.env_names[1]: wrong}
+    refused = subprocess.run(cli_args(crm, "-vv", "run"), cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 2 and "refused" in refused.stderr
+    assert wrong not in refused.stdout + refused.stderr and SECRET not in refused.stdout + refused.stderr
