@@ -3,7 +3,9 @@ stage, write only what changed, and move the watermark once the writes are confi
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import string
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -68,6 +70,60 @@ class RunSummary:
         out["status"] = self.status
         out["top_rules"] = [{"rule": r, "contacts": n} for r, n in self.top_rules]
         return out
+
+
+#: kept in the state for every contact: ids, times, the CRM's stage and sales' verdict
+KEPT = frozenset({"id", "owner_id", "created_at", "updated_at", "crm_stage", "sales_status", "sales_status_at",
+                  "sql_criteria", "unsubscribed", "bounced"})
+#: the contact fields each task subject placeholder shows
+PLACEHOLDER_FIELDS = {"name": ("first_name", "last_name"), "title": ("title",), "company": ("company",),
+                      "email": ("email",)}
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What of a contact the state keeps: the fields the scoring model reads by value
+    (and the task subject shows), a hash where the model only asks whether a field is
+    filled, nothing of the rest. An e-mail read only for its domain keeps the domain."""
+
+    value: frozenset[str]
+    presence: frozenset[str]
+    domain_only: bool
+
+    @classmethod
+    def of(cls, loaded: LoadedMapping) -> Keep:
+        use = loaded.model.model.field_use()
+        value = {f for f, how in use.items() if how == "value"}
+        names = {f for _, f, _, _ in string.Formatter().parse(loaded.mapping.tasks.subject) if f}
+        for placeholder in names:
+            value.update(PLACEHOLDER_FIELDS.get(placeholder, ()))
+        presence = {f for f, how in use.items() if how == "presence"} - value
+        domain_only = "email_domain" in value and "email" not in value
+        return cls(frozenset(value), frozenset(presence), domain_only)
+
+    def stored(self, contact: Contact) -> Contact:
+        out: dict[str, Any] = {}
+        for key, v in contact.model_dump(exclude_none=True, exclude_defaults=True).items():
+            if key in KEPT or key in self.value:
+                out[key] = v
+            elif key == "attributes":
+                kept = {a: (x if f"attributes.{a}" in self.value else _hashed(x)) for a, x in v.items()
+                        if f"attributes.{a}" in self.value or f"attributes.{a}" in self.presence}
+                if kept:
+                    out[key] = kept
+            elif key in self.presence:
+                out[key] = _hashed(v)
+            elif key == "email" and self.domain_only and "@" in str(v):
+                local, domain = str(v).rsplit("@", 1)
+                out[key] = f"{_hashed(local)}@{domain}"
+        return Contact.model_validate(out)
+
+
+def _hashed(value: Any) -> Any:
+    """A stand-in that is filled when the value is, and says nothing about it."""
+    if not isinstance(value, str):
+        return value  # numbers and flags say nothing about a person
+    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
 def crm_values(card: ScoreCard, decision: Decision, mql_at: datetime | None) -> dict[str, str | None]:
@@ -138,7 +194,8 @@ def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, 
     summary.requests = crm.requests - requests_before
     summary.duration_s = round(time.perf_counter() - clock, 3)
     if run_id is not None:
-        store.finish_run(run_id, summary.status, summary.as_json(), now)
+        # The run log keeps counts, reasons and ids, not the changes' names and values.
+        store.finish_run(run_id, summary.status, {k: v for k, v in summary.as_json().items() if k != "diff"}, now)
     return summary
 
 
@@ -154,13 +211,16 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     held_contacts: dict[str, Contact] = {}
     held_activities: dict[str, list[Activity]] = {}
     high: dict[str, datetime | None] = {"contacts": None}
+    keep = Keep.of(loaded)
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")
         for page in crm.pull_contacts(since):
+            # What is kept (and scored, now and in later runs) is what the model needs.
+            kept = [keep.stored(c) for c in page.contacts]
             if dry_run:
-                held_contacts.update((c.id, c) for c in page.contacts)
+                held_contacts.update((c.id, c) for c in kept)
             else:
-                store.save_contacts(conn, page.contacts, now)
+                store.save_contacts(conn, kept, now)
             affected.update(c.id for c in page.contacts)
             gone = set(page.deleted) | set(page.merged)
             if gone:

@@ -235,6 +235,28 @@ class ScoringModel(Strict):
     lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
     rules: list[Rule] = Field(min_length=1)
 
+    def field_use(self) -> dict[str, str]:
+        """How the model reads each contact field: "value" (a condition on what it says)
+        or "presence" (only whether it is filled: completeness rules, `present`
+        conditions, the MQL gate's required fields). What it does not name, it never reads."""
+        use: dict[str, str] = {}
+
+        def mark(field: str, how: str) -> None:
+            if use.get(field) != "value":
+                use[field] = how
+
+        for rule in self.rules:
+            if isinstance(rule, FieldRule):
+                for when in [rule.when, *rule.when_any]:
+                    for field, cond in when.items():
+                        mark(field, "presence" if cond.model_fields_set == {"present"} else "value")
+            elif isinstance(rule, CompletenessRule):
+                for field in rule.fields:
+                    mark(field, "presence")
+        for field in self.mql.required_fields:
+            mark(field, "presence")
+        return use
+
     @field_validator("caps")
     @classmethod
     def _positive_caps(cls, value: dict[str, float]) -> dict[str, float]:

@@ -140,3 +140,37 @@ def test_the_state_store_works_the_same_on_postgresql(tmp_path):
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path):
+    from connector.sample import generate
+    from connector.scoring import Scorer
+    from jobs.sync import Keep
+
+    keep = Keep.of(LOADED)
+    data = generate(seed=3, contacts=200)
+    scorer = Scorer(LOADED.model)
+    ledger: dict[str, list] = {}
+    for activity in data.activities:
+        ledger.setdefault(activity.contact_id, []).append(activity)
+    for contact in data.contacts:  # scoring what is kept gives the same card as the whole record
+        whole, kept = scorer.score(contact, ledger.get(contact.id, ()), NOW), \
+            scorer.score(keep.stored(contact), ledger.get(contact.id, ()), NOW)
+        assert (kept.total, kept.fit, kept.grade, kept.mql, kept.unmet) == \
+            (whole.total, whole.fit, whole.grade, whole.mql, whole.unmet), contact.id
+
+    running, crm, store = synced(tmp_path, "private.db", contacts=80)
+    for cid in list(running.emulation.contacts)[:5]:
+        running.emulation.touch(cid, {"city": f"Szeged-{cid}"})
+    try:
+        run_sync(LOADED, crm, store, NOW)
+    finally:
+        running.server.stop()
+    raw = (tmp_path / "private.db").read_bytes()
+    phones = [c["properties"]["phone"] for c in running.emulation.contacts.values() if c["properties"].get("phone")]
+    cities = {c["properties"]["city"] for c in running.emulation.contacts.values() if c["properties"].get("city")}
+    assert phones and cities
+    assert not any(p.encode() in raw for p in phones)  # read only to know it is filled: a hash
+    assert not any(f'"{c}"'.encode() in raw for c in cities)  # never read by the model: not kept
+    stored = next(iter(store.load_contacts("hubspot-main").values()))
+    assert stored.phone is None or stored.phone.startswith("sha256:")
