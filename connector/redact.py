@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 from collections.abc import Iterable, Mapping
 
 #: environment variables that hold secrets (their values are blanked wherever they appear)
@@ -22,10 +23,33 @@ _SHAPES = re.compile(
 )
 
 
+def read_secret(env: Mapping[str, str], name: str) -> str:
+    """A credential from the environment, or from the file `<name>_FILE` names (a
+    Docker or Kubernetes secret mounted as a file); empty when neither is set."""
+    value = (env.get(name) or "").strip()
+    path = (env.get(f"{name}_FILE") or "").strip()
+    if value or not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        from .errors import CredentialsError
+
+        raise CredentialsError(f"{name}_FILE names {path}, which cannot be read ({type(exc).__name__})") from None
+
+
 def secrets_from(env: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if env is None else env
-    # Short values (a test's "x") would blank ordinary words: only real secrets count.
-    return sorted({v for k in SECRET_ENV if len(v := (env.get(k) or "").strip()) >= 6}, key=len, reverse=True)
+    found = set()
+    for name in SECRET_ENV:
+        try:
+            value = read_secret(env, name)
+        except Exception:  # noqa: BLE001 - an unreadable secret file is reported where it is used
+            value = (env.get(name) or "").strip()
+        # Short values (a test's "x") would blank ordinary words: only real secrets count.
+        if len(value) >= 6:
+            found.add(value)
+    return sorted(found, key=len, reverse=True)
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:

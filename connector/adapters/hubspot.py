@@ -20,6 +20,7 @@ from ..config.mapping import Mapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
 from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback
 from ..model import Contact
+from ..redact import read_secret
 from .base import Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import PlanWriter
@@ -110,10 +111,11 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
     @classmethod
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None) -> HubSpotAdapter:
         env = os.environ if env is None else env
-        token = env.get(ENV_TOKEN, "").strip()
+        token = read_secret(env, ENV_TOKEN)
         if not token:
             raise CredentialsError(f"{ENV_TOKEN} is not set: create a HubSpot private app with the CRM scopes "
-                                   "and put its access token in the environment or in .env")
+                                   f"and put its access token in the environment, in .env, or in a file named by "
+                                   f"{ENV_TOKEN}_FILE")
         return cls(mapping, token, base_url(env))
 
     @property

@@ -24,6 +24,7 @@ from ..config.mapping import SALESFORCE_ACTIVITY, ActivitySource, Mapping, Objec
 from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
 from ..http import is_loopback, salesforce_classify, salesforce_policy
 from ..model import Activity
+from ..redact import read_secret
 from .base import Page, SetupReport
 from .jsonl import describe
 from .mapped import parse_time, to_contact, truthy
@@ -114,7 +115,9 @@ class SalesforceAdapter(SalesforceWriter):
         password and security token; OAuth JWT bearer (consumer key and private key
         file); or a session id and instance URL. SALESFORCE_DOMAIN=test for sandboxes."""
         env = os.environ if env is None else env
-        get = lambda name: (env.get(name) or "").strip()  # noqa: E731
+        def get(name: str) -> str:  # a variable, or the file <name>_FILE names
+            return read_secret(env, name)
+
         domain = get(ENV_DOMAIN) or "login"
         common = {"version": API_VERSION, "object_pairs_hook": dict}
         if get(ENV_SANDBOX_URL):

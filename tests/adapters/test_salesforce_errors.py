@@ -88,6 +88,19 @@ def test_username_password_and_token_log_in_by_soap_and_use_the_session():
 
 
 @responses.activate
+def test_the_password_and_token_may_come_from_secret_files(tmp_path):
+    login = responses.post("https://login.salesforce.com/services/Soap/u/59.0", body=LOGIN_OK, status=200)
+    responses.get(f"{API}/query/", json=EMPTY)
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    (tmp_path / "tok").write_text(TOKEN)
+    env = {"SALESFORCE_USERNAME": PASSWORD_ENV["SALESFORCE_USERNAME"], "SALESFORCE_PASSWORD_FILE": str(tmp_path / "pw"),
+           "SALESFORCE_SECURITY_TOKEN_FILE": str(tmp_path / "tok")}
+    list(SalesforceAdapter.from_env(MAPPING, env).pull_contacts(None))
+    body = login.calls[0].request.body
+    assert f"<n1:password>{PASSWORD}{TOKEN}</n1:password>" in (body.decode() if isinstance(body, bytes) else body)
+
+
+@responses.activate
 def test_a_refused_login_names_the_reason_and_no_secret():
     responses.post("https://login.salesforce.com/services/Soap/u/59.0", body=LOGIN_FAULT, status=500)
     with pytest.raises(CredentialsError) as caught:

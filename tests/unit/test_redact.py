@@ -45,3 +45,20 @@ def test_the_log_filter_blanks_messages_arguments_and_tracebacks():
     text = "\n".join(records)
     assert "tok-abcdef-123456" not in text and "hunter2hunter2" not in text
     assert "RuntimeError: login failed for password [redacted]" in text
+
+
+def test_a_secret_may_live_in_a_file_and_is_blanked_too(tmp_path):
+    import pytest
+
+    from connector.errors import CredentialsError
+    from connector.redact import read_secret, secrets_from
+
+    path = tmp_path / "hubspot-token"
+    path.write_text("pat-from-a-mounted-file-123\n", encoding="utf-8")
+    env = {"HUBSPOT_ACCESS_TOKEN_FILE": str(path)}
+    assert read_secret(env, "HUBSPOT_ACCESS_TOKEN") == "pat-from-a-mounted-file-123"
+    assert read_secret({"HUBSPOT_ACCESS_TOKEN": "direct-wins", **env}, "HUBSPOT_ACCESS_TOKEN") == "direct-wins"
+    assert "pat-from-a-mounted-file-123" in secrets_from(env)
+    with pytest.raises(CredentialsError) as caught:
+        read_secret({"SALESFORCE_PASSWORD_FILE": str(tmp_path / "missing")}, "SALESFORCE_PASSWORD")
+    assert "SALESFORCE_PASSWORD_FILE names" in str(caught.value)
