@@ -158,20 +158,24 @@ class Policy:
     limiters: Callable[[Callable[..., Any]], list[RateLimiter]] = lambda fn: []
     sleep: Callable[[float], None] | None = None
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
         """Call `fn` under the policy. Transient failures are retried with exponential
         backoff and jitter (or as Retry-After and the rate-limit headers ask) within
         the budget; a failure the CRM names as stopping the run raises its error; a
         refused credential raises CredentialsError; still failing after the budget,
-        CRMUnavailable; anything else (a refused record) passes to the caller."""
+        CRMUnavailable; anything else (a refused record) passes to the caller.
+        A call that is not `idempotent` (creating records) is retried only when the
+        CRM surely did nothing (429); after a 5xx or a dropped connection it may have,
+        so the error goes to the caller, which looks before it sends again."""
         limiters = self.limiters(fn)
+        retry_on = self.transient if idempotent else (lambda exc: status_of(exc) == 429)
 
         def paced(*a: Any, **k: Any) -> T:
             for limiter in limiters:
                 limiter.acquire()
             return fn(*a, **k)
 
-        retrying = Retrying(retry=retry_if_exception(self.transient), wait=_wait,
+        retrying = Retrying(retry=retry_if_exception(retry_on), wait=_wait,
                             stop=stop_after_delay(self.budget_s) | stop_after_attempt(self.attempts),
                             before_sleep=_log_retry, reraise=True, **({"sleep": self.sleep} if self.sleep else {}))
         try:
@@ -187,7 +191,7 @@ class Policy:
             if status == 403:
                 raise CredentialsError(f"{self.crm} denied access (HTTP 403): the app lacks a scope this call "
                                        "needs (see README, Credentials)") from None
-            if self.transient(exc):
+            if retry_on(exc):
                 raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}) for {self.budget_s:.0f}s; "
                                      "nothing more was written; the next run resumes") from None
             raise

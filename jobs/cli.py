@@ -464,6 +464,8 @@ def sandbox(
                                                        "(Salesforce) the sandbox accepts.")] = "sandbox-token",
     fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1, help="Share of requests answered 429.")] = 0.0,
     fault_5xx: Annotated[float, typer.Option("--fault-5xx", min=0, max=1, help="Share answered 502/503.")] = 0.0,
+    fault_drop: Annotated[float, typer.Option("--fault-drop", min=0, max=1,
+                                              help="Share whose connection drops with no answer.")] = 0.0,
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
     burst_limit: Annotated[int, typer.Option("--burst-limit", min=1,
                                              help="Requests per 10 s (HubSpot Free/Starter: 100).")] = 100,
@@ -481,7 +483,8 @@ def sandbox(
     started = _now(now) if now else datetime.now(timezone.utc).replace(second=0, microsecond=0)
     running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
                             burst_limit=burst_limit,
-                            faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, delay_s=delay, seed=seed))
+                            faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, rate_drop=fault_drop,
+                                          delay_s=delay, seed=seed))
     url = running.server.url
     err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} people (seed {seed}); "
               f"stats at {url}/__sandbox/stats. Ctrl-C stops it.", highlight=False)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..config.mapping import Mapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
-from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback
+from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback, status_of
 from ..model import Contact
 from ..redact import read_secret
 from .base import Page, SetupReport
@@ -130,7 +130,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
     def budget_s(self, value: float) -> None:
         self.policy.budget_s = value
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn, *args, idempotent: bool = True, **kwargs):
         """One SDK call under HubSpot's policy (paced, retried), counted, with a timeout:
         the SDK sets none, and a connection that hangs must fail and be retried."""
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
@@ -140,7 +140,7 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
             self._requests += 1
             return fn(*a, **k)
 
-        return self.policy.call(counted, *args, **kwargs)
+        return self.policy.call(counted, *args, idempotent=idempotent, **kwargs)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -223,8 +223,12 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
         else:
             report.created.append(f"group {group}")
             if not dry_run:
-                self._call(self.properties_groups.create, object_type="contacts",
-                           property_group_create=PropertyGroupCreate(name=group, label="mqlsync lead scoring"))
+                try:
+                    self._call(self.properties_groups.create, object_type="contacts",
+                               property_group_create=PropertyGroupCreate(name=group, label="mqlsync lead scoring"))
+                except Exception as exc:  # noqa: BLE001
+                    if status_of(exc) != 409:
+                        raise
         if self.mapping.mql_tag.list:
             name = f"list {self.mapping.mql_tag.list}"
             if self._list_id() is not None:
@@ -247,8 +251,12 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
             options = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
                        {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}] \
                 if type_ == "bool" else None
-            self._call(self.properties_core.create, object_type="contacts",
-                       property_create=PropertyCreate(name=name, label=WRITE_BACK_LABELS[key], type=type_,
-                                                      field_type=field_type, group_name=group, options=options,
-                                                      description=f"Written by mqlsync ({key})."))
+            try:
+                self._call(self.properties_core.create, object_type="contacts",
+                           property_create=PropertyCreate(name=name, label=WRITE_BACK_LABELS[key], type=type_,
+                                                          field_type=field_type, group_name=group, options=options,
+                                                          description=f"Written by mqlsync ({key})."))
+            except Exception as exc:  # noqa: BLE001 - the SDK's ApiException
+                if status_of(exc) != 409:  # 409: made by an earlier attempt whose answer was lost
+                    raise
         return report

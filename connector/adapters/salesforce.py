@@ -22,7 +22,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from ..config.mapping import SALESFORCE_ACTIVITY, ActivitySource, Mapping, ObjectMapping
 from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
-from ..http import is_loopback, salesforce_classify, salesforce_policy
+from ..http import error_code, is_loopback, salesforce_classify, salesforce_policy
 from ..model import Activity
 from ..redact import read_secret
 from .base import Page, SetupReport
@@ -341,8 +341,13 @@ class SalesforceAdapter(SalesforceWriter):
                 continue
             report.created.append(name)
             if not dry_run:
-                self._call(self.sf.toolingexecute, "sobjects/CustomField/", method="POST",
-                           data={"FullName": name, "Metadata": metadata})
+                try:
+                    self._call(self.sf.toolingexecute, "sobjects/CustomField/", method="POST",
+                               data={"FullName": name, "Metadata": metadata})
+                except SalesforceError as exc:
+                    # Created by an earlier attempt whose answer was lost: it is there.
+                    if error_code(exc) != "DUPLICATE_DEVELOPER_NAME":
+                        raise
         if self.mapping.mql_tag.list:
             name = f"campaign {self.mapping.mql_tag.list}"
             if self._campaign(create=False) is not None:

@@ -39,6 +39,8 @@ class Response:
 
 
 Handler = Callable[[Request, re.Match], Response]
+#: the connection is closed with no response at all (a dropped connection)
+DROP = Response(0)
 
 
 @dataclass
@@ -47,6 +49,9 @@ class Faults:
 
     rate_429: float = 0.0  # share of requests answered 429
     rate_5xx: float = 0.0  # share answered 502/503
+    #: share whose connection drops with no response: half before the request is
+    #: handled, half after (done, but the client never hears so)
+    rate_drop: float = 0.0
     delay_s: float = 0.0  # added to every response
     seed: int = 0
 
@@ -183,7 +188,14 @@ class SandboxServer:
                 if limited is not None:
                     self.count("__429")
                     return limited
+                drop = faults.rate_drop and faults.rng.random() < faults.rate_drop
+                if drop and faults.rng.random() < 0.5:
+                    self.count("__faults")
+                    return DROP
                 response = handler(request, match)
+                if drop:
+                    self.count("__faults")
+                    return DROP
                 response.headers = {**emulation.rate_headers(request), **response.headers}
                 return response
         self.count("__unrouted")
@@ -220,6 +232,10 @@ class SandboxServer:
                     response = server.dispatch(request)
                 except Exception as exc:  # an emulation bug must look like a 500, not hang the client
                     response = Response(500, {"message": f"sandbox error: {type(exc).__name__}: {exc}"})
+                if response is DROP:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if response.raw is not None:
                     payload, ctype = response.raw, response.headers.pop("Content-Type", "text/plain")
                 elif response.body is None:

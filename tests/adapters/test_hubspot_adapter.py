@@ -330,3 +330,25 @@ def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
     assert paced["requests"] > 40  # enough to cross the 20-a-second window twice
     assert paced["throttled"] == 0 and unpaced["throttled"] > 0
     assert paced["activities"] == unpaced["activities"]
+
+
+def test_a_task_batch_whose_answer_is_lost_is_looked_up_not_created_twice(running, monkeypatch):
+    import connector.http as http
+    from connector.sandbox.server import DROP
+
+    monkeypatch.setattr(http, "backoff", lambda attempt, **kw: 0.01)
+    crm, portal, ids, data = running
+    creates = []
+
+    def lossy(request, match, create=portal.batch_create_tasks):
+        response = create(request, match)  # the tasks are made...
+        creates.append(len(request.body["inputs"]))
+        return DROP if len(creates) == 1 else response  # ...and the first answer never arrives
+
+    portal.routes = [(m, p, lossy if h == portal.batch_create_tasks else h) for m, p, h in portal.routes]
+    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id="1000002", due_at=due,
+                         subject="MQL", body="Score 80") for c in list(ids.values())[:5]]
+    result = crm.apply(WritePlan(tasks=tasks))
+    assert creates == [5] and len(portal.tasks) == 5  # found by key, not sent again
+    assert set(result.tasks) == {t.key for t in tasks} and result.failed == []
