@@ -110,8 +110,11 @@ class RateLimiter:
     connection stays under the CRM's limits and 429s are the exception."""
 
     def __init__(self, max_requests: int | None, per_seconds: float = 10.0, concurrent: int = 1,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.max_requests, self.per_seconds = max_requests, per_seconds
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 margin: float = 0.05) -> None:
+        # The CRM counts a request when it arrives, not when it is sent: a window a
+        # little longer than the CRM's absorbs the difference in latency.
+        self.max_requests, self.per_seconds = max_requests, per_seconds * (1 + margin)
         self.clock, self.sleep = clock, sleep
         self.sent: deque[float] = deque()
         self.lock = threading.Lock()

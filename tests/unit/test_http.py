@@ -111,7 +111,7 @@ def test_the_limiter_never_lets_more_than_the_window_allows():
     for i, t in enumerate(times):
         assert sum(1 for u in times if t <= u < t + 2.0) <= 10, i
     assert times[9] < 0.1 and times[10] >= 2.0  # ten at once, then the window makes room
-    assert times[-1] < 6.2  # and no slower than the window requires
+    assert times[-1] < 6.6  # and no slower than the window (and its 5% margin) requires
 
 
 def test_hubspot_paces_searches_under_their_own_limit():
