@@ -57,3 +57,23 @@ def default_model() -> LoadedModel:
 @pytest.fixture(scope="session")
 def default_scorer(default_model) -> Scorer:
     return Scorer(default_model)
+
+
+#: every credential the suite hands to an adapter or a sandbox
+SUITE_SECRETS = ("sandbox-token", "sandbox-session", "sandbox-secret-7f3a", "hunter2-pw", "sec-token-XYZ",
+                 "00Dxx0000001gPL!AQ4AQsession")
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log_line(caplog):
+    """Every test's log, down to debug and from every library, is searched for the
+    credentials the suite uses: none may appear (the CLI also redacts; this checks that
+    nothing needs it)."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        message = record.getMessage()
+        leaked = [s for s in SUITE_SECRETS if s in message]
+        assert not leaked, f"{record.name} logged a credential: {message[:200]}"
