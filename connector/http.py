@@ -195,8 +195,10 @@ class Policy:
                 raise CredentialsError(f"{self.crm} denied access (HTTP 403): the app lacks a scope this call "
                                        "needs (see README, Credentials)") from None
             if retry_on(exc):
-                raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}) for {self.budget_s:.0f}s; "
-                                     "nothing more was written; the next run resumes") from None
+                stats = retrying.statistics
+                raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}): {stats.get('attempt_number', 1)} "
+                                     f"attempts in {stats.get('delay_since_first_attempt', 0):.0f}s (budget "
+                                     f"{self.budget_s:.0f}s); nothing more was written; the next run resumes") from None
             raise
 
 

@@ -234,14 +234,14 @@ class StateStore:
                     out[row[0]] = (row[1], row[2])
         return out
 
-    def task_keys_of(self, connection: str, ids: Iterable[str]) -> dict[str, list[str]]:
-        """Each contact's task keys, pending or confirmed."""
-        out: dict[str, list[str]] = {}
+    def task_keys_of(self, connection: str, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """Each contact's task keys with their status (pending or confirmed)."""
+        out: dict[str, list[tuple[str, str]]] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
-                for cid, key in conn.execute(sa.select(tasks.c.contact_id, tasks.c.key).where(
+                for cid, key, status in conn.execute(sa.select(tasks.c.contact_id, tasks.c.key, tasks.c.status).where(
                         tasks.c.connection == connection, tasks.c.contact_id.in_(chunk))):
-                    out.setdefault(cid, []).append(key)
+                    out.setdefault(cid, []).append((key, status))
         return out
 
     def tasks_pending(self, connection: str, items: Mapping[str, str], now: datetime) -> None:

@@ -150,15 +150,17 @@ def qualified_at_of(key: str) -> datetime | None:
         return None
 
 
-def qualifications(store: StateStore, conn: str, ids) -> dict[str, datetime]:
-    """Each contact's latest qualification time, from its task keys: the journal that
-    lets a run stopped between creating a task and recording the stage resume the
-    same qualification, with the same key."""
-    out: dict[str, datetime] = {}
+def qualifications(store: StateStore, conn: str, ids) -> dict[str, tuple[datetime, bool]]:
+    """Each contact's latest qualification time from its task keys, and whether that
+    task is confirmed: the journal that lets a run resume a qualification an earlier
+    run started but did not finish (its task unconfirmed, or its stage unrecorded),
+    with the same task key."""
+    out: dict[str, tuple[datetime, bool]] = {}
     for cid, keys in store.task_keys_of(conn, ids).items():
-        times = [t for t in map(qualified_at_of, keys) if t is not None]
-        if times:
-            out[cid] = max(times)
+        for key, status in keys:
+            at = qualified_at_of(key)
+            if at is not None and (cid not in out or at > out[cid][0]):
+                out[cid] = (at, status == "confirmed")
     return out
 
 
@@ -308,11 +310,14 @@ def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, journ
         decision = decide(state, card, SalesSignals.of(contact), now, spec)
         qualified_at = decision.mql_at
         since = decision.state.since
-        prior = journal.get(cid)
-        if qualified_at is not None and prior is not None and (known is None or (
-                (known[1] is None or prior > known[1]) and (known[2] is None or prior > known[2]))):
+        prior, confirmed = journal.get(cid, (None, False))
+        unrecorded = prior is not None and (known is None or (
+            (known[1] is None or prior > known[1]) and (known[2] is None or prior > known[2])))
+        if unrecorded and (qualified_at is not None or (decision.stage in TAGGED and not confirmed)):
             # A run qualified this contact and created (or was creating) its task, then
-            # stopped before recording the stage: the same qualification, the same task key.
+            # stopped before recording the stage; or its task's fate is unknown while the
+            # CRM already shows the stage that run wrote: the same qualification, the
+            # same task key (looked up before it is created again).
             qualified_at = prior
             since = prior if decision.stage == Stage.MQL else since
         mql_at = qualified_at or (known[2] if known else None)

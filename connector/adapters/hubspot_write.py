@@ -14,7 +14,7 @@ from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
 from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputForCreate,
                                        SimplePublicObjectBatchInputForCreate)
 
-from ..errors import ConfigError, ConfigIssue, CRMUnavailable
+from ..errors import ConfigError, ConfigIssue
 from ..http import backoff, describe, is_transient, status_of
 from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
@@ -26,8 +26,6 @@ TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
 #: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist"]
-#: times a task batch whose answer was lost is looked up and sent again
-TASK_RETRIES = 5
 #: how a task body carries its idempotency key, so it can be found again
 TASK_KEY_MARK = "mqlsync-task:"
 
@@ -180,8 +178,7 @@ class PlanWriter:
             inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
         return self._call(self.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
 
-    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True,
-                      retries: int = 0) -> None:
+    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
         """Batches of 100. A refused batch (one bad task refuses all) is retried one task
         at a time, so the others are created; a task whose owner no longer exists is
         created without an owner rather than not at all."""
@@ -196,29 +193,30 @@ class PlanWriter:
                                       batch_input_simple_public_object_batch_input_for_create=
                                       BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
             except Exception as exc:  # noqa: BLE001
-                if is_transient(exc) and retries < TASK_RETRIES:
-                    # The batch may have been created before the answer was lost: look
-                    # the keys up, and send again only the tasks not there.
-                    time.sleep(backoff(retries + 1))
+                if is_transient(exc):
+                    # The batch may have been created before the answer was lost: look the
+                    # keys up. Search can lag a fresh task by seconds, so the ones not found
+                    # are not sent again now: their contacts fail this run, and the next
+                    # run looks their keys up again before creating any.
+                    time.sleep(backoff(2))
                     found = self.find_tasks([t.key for t in chunk])
                     result.tasks.update(found)
-                    rest = [t for t in chunk if t.key not in found]
-                    if rest:
-                        self._create_tasks(rest, result, owner, retries + 1)
+                    for task in chunk:
+                        if task.key not in found:
+                            result.failed.append(WriteFailure(
+                                contact_id=task.contact_id,
+                                reason=f"task outcome unknown ({describe(exc)}); looked up by key next run"))
                     continue
-                if is_transient(exc):
-                    raise CRMUnavailable(f"HubSpot kept failing ({describe(exc)}) while creating tasks; the "
-                                         "next run looks them up by key before creating any again") from None
                 if status_of(exc) is None:
                     raise
                 if status_of(exc) == 400 and len(chunk) > 1:
                     for task in chunk:
-                        self._create_tasks([task], result, owner, retries)
+                        self._create_tasks([task], result, owner)
                 elif status_of(exc) == 400 and owner and chunk[0].owner_id and "INVALID_OWNER_ID" in str(
                         getattr(exc, "body", "")):
                     log.warning("task for contact %s created without an owner: owner %s no longer exists in "
                                 "HubSpot", chunk[0].contact_id, chunk[0].owner_id)
-                    self._create_tasks(chunk, result, owner=False, retries=retries)
+                    self._create_tasks(chunk, result, owner=False)
                 else:
                     for task in chunk:
                         result.failed.append(WriteFailure(contact_id=task.contact_id,

@@ -19,7 +19,7 @@ from jobs.sync import run_sync
 class World:
     """A seeded sandbox CRM, its adapter and a state store, after a first full run."""
 
-    def __init__(self, crm: str, folder) -> None:
+    def __init__(self, crm: str, folder, first_run: bool = True) -> None:
         self.crm = crm
         self.loaded = load_mapping(mapping_file(crm))
         self.running = start_sandbox(crm, contacts=150, now=datetime.now(timezone.utc), burst_limit=10**6)
@@ -28,7 +28,7 @@ class World:
         self.adapter.ensure_fields()
         self.store = StateStore(f"sqlite:///{folder / 'state.db'}")
         self.conn = self.loaded.mapping.connection
-        self.first = self.run()
+        self.first = self.run() if first_run else None
 
     def run(self, later_s: float = 0.0):
         return run_sync(self.loaded, self.adapter, self.store,
@@ -196,3 +196,31 @@ def test_hostile_records_are_reported_one_by_one_and_the_run_goes_on(world):
     stored = world.store.load_contacts(world.conn, [fine])[fine]
     assert stored.first_name == "Anne" and stored.title == "Head of ?Marketing"
     assert len(summary.rejected) == 3 if when else 2
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_a_first_run_stopped_after_the_field_writes_but_before_the_tasks_still_makes_each_task_once(crm, tmp_path):
+    world = World(crm, tmp_path, first_run=False)
+    try:
+        name = "_create_tasks" if crm == "hubspot" else "_upsert_tasks"
+        send = getattr(world.adapter, name)
+
+        def killed(*args, **kwargs):  # the fields are written; the process dies before the tasks go out
+            raise KeyboardInterrupt("killed")
+
+        setattr(world.adapter, name, killed)
+        with pytest.raises(KeyboardInterrupt):
+            world.run()
+        setattr(world.adapter, name, send)
+        # The CRM now shows MQLs (HubSpot: their lifecycle stage too) that have no task, and
+        # mqlsync recorded no stage for them: only its journal of task keys knows.
+        shown = [cid for cid, stage in world.stages().items() if stage == "mql"]
+        assert shown and all(world.tasks_for(cid) == 0 for cid in shown)
+
+        resumed = world.run(later_s=90)
+        assert resumed.status == "ok" and resumed.tasks_created == len(shown)
+        assert all(world.tasks_for(cid) == 1 for cid in shown)
+        again = world.run(later_s=120)
+        assert again.writes == again.tasks_created == 0 and all(world.tasks_for(cid) == 1 for cid in shown)
+    finally:
+        world.running.server.stop()
