@@ -212,8 +212,25 @@ def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_
     (API usage guidelines: 100 or 190 requests per 10 s by tier; 5 searches a second)."""
     burst = RateLimiter(max_requests, per_seconds)
     search = RateLimiter(search_per_second, 1.0)
-    return Policy("HubSpot", budget_s=budget_s,
+    return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
                   limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst])
+
+
+def _daily_limit_reached(exc: BaseException) -> bool:
+    body = str(getattr(exc, "body", "") or "")
+    return status_of(exc) == 429 and ('"DAILY"' in body or header(exc, "X-HubSpot-RateLimit-Daily-Remaining") == "0")
+
+
+def hubspot_transient(exc: BaseException) -> bool:
+    """Worth another try, except the daily limit: it lasts until midnight."""
+    return is_transient(exc) and not _daily_limit_reached(exc)
+
+
+def hubspot_classify(exc: BaseException) -> BaseException | None:
+    if _daily_limit_reached(exc):
+        return CRMUnavailable("HubSpot refused the call: the portal's daily API limit is used up (429, DAILY); "
+                              "nothing more was written; runs resume after midnight in the portal's time zone")
+    return None
 
 
 # --- Salesforce ---------------------------------------------------------------------

@@ -114,7 +114,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         self.clock_ms = 0
         self.burst = BurstLimiter(burst_limit, burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
-        self.daily_used = 0
+        self.daily_used, self.daily_limit = 0, DAILY_LIMIT
         self.routes = [
             ("GET", re.compile(r"/crm/v3/objects/contacts"), self.list_contacts),
             ("GET", re.compile(r"/crm/v3/objects/contacts/(\d+)"), self.get_contact),
@@ -289,9 +289,16 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                                       "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
                                       "policyName": "SECONDLY"})
             return None
-        allowed, remaining, reset = self.burst.take()
         with self.lock:
             self.daily_used += 1
+            over_daily = self.daily_used > self.daily_limit
+        if over_daily:
+            # The daily limit resets at midnight in the portal's time zone: every call
+            # until then is a 429 naming the DAILY policy (usage guidelines).
+            body = {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
+                    "correlationId": str(uuid.uuid4()), "policyName": "DAILY"}
+            return Response(429, body, self._limit_headers(0))
+        allowed, remaining, reset = self.burst.take()
         if allowed:
             return None
         return self.throttled(request, reset)
@@ -308,8 +315,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
     def _limit_headers(self, remaining: int) -> dict[str, str]:
         return {"X-HubSpot-RateLimit-Interval-Milliseconds": str(int(BURST_WINDOW_S * 1000)),
                 "X-HubSpot-RateLimit-Max": str(self.burst.limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
-                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, DAILY_LIMIT - self.daily_used))}
+                "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily_limit - self.daily_used))}
 
     def rate_headers(self, request: Request) -> dict[str, str]:
         if self._is_search(request):

@@ -352,3 +352,14 @@ def test_a_task_batch_whose_answer_is_lost_is_looked_up_not_created_twice(runnin
     result = crm.apply(WritePlan(tasks=tasks))
     assert creates == [5] and len(portal.tasks) == 5  # found by key, not sent again
     assert set(result.tasks) == {t.key for t in tasks} and result.failed == []
+
+
+def test_the_daily_limit_stops_the_run_at_once_and_says_when_it_resumes(seeded):
+    portal, ids, data = seeded
+    portal.daily_limit = portal.daily_used + 3
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        with pytest.raises(CRMUnavailable, match="daily API limit is used up") as caught:
+            list(crm.pull_activities({src.source: None for src in MAPPING.activities}))
+        assert crm.requests == 4  # three answered, the fourth refused, none retried
+    assert "after midnight" in str(caught.value)
