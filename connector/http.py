@@ -101,7 +101,15 @@ def describe(exc: BaseException | None) -> str:
     status = status_of(exc)
     if status is not None:
         return f"HTTP {status}"
-    return type(exc).__name__
+    reason = getattr(exc, "reason", None)  # urllib3 wraps the socket error in MaxRetryError
+    if isinstance(reason, BaseException):
+        return describe(reason)
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return f"no answer in time ({name})"
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ConnectionError, ConnectionError)):
+        return f"connection failed or dropped ({name})"
+    return name
 
 
 class RateLimiter:
