@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
@@ -15,7 +14,7 @@ from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputFor
                                        SimplePublicObjectBatchInputForCreate)
 
 from ..errors import ConfigError, ConfigIssue
-from ..http import backoff, describe, is_transient, status_of
+from ..http import describe, is_transient, status_of
 from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
 log = logging.getLogger("mqlsync.hubspot")
@@ -198,7 +197,6 @@ class PlanWriter:
                     # keys up. Search can lag a fresh task by seconds, so the ones not found
                     # are not sent again now: their contacts fail this run, and the next
                     # run looks their keys up again before creating any.
-                    time.sleep(backoff(2))
                     found = self.find_tasks([t.key for t in chunk])
                     result.tasks.update(found)
                     for task in chunk:
