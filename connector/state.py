@@ -79,6 +79,13 @@ failures = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("at", _ts, nullable=False))
+#: records that became another (merges, converted leads): old id -> survivor, so
+#: activity the CRM still files under the old id reaches the survivor
+aliases = sa.Table(
+    "aliases", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("old_id", sa.String(64), primary_key=True),
+    sa.Column("new_id", sa.String(64), nullable=False))
 runs = sa.Table(
     "runs", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -332,6 +339,8 @@ class StateStore:
         that received something, so the run rescores them."""
         moved: list[str] = []
         with self.engine.begin() as conn:
+            self._upsert(conn, aliases, [{"connection": connection, "old_id": old, "new_id": new}
+                                         for old, new in moves.items() if old != new], ["new_id"])
             for old, new in moves.items():
                 if old == new:
                     continue
@@ -361,6 +370,29 @@ class StateStore:
                 for table in (contacts, stages, written, failures):
                     conn.execute(sa.delete(table).where(table.c.connection == connection, table.c.contact_id == old))
         return moved
+
+    def survivors_of(self, connection: str, ids: Iterable[str]) -> dict[str, str]:
+        """For ids that were merged away: the record they live on as (followed through
+        merges of merges)."""
+        ids = set(ids)
+        direct: dict[str, str] = {}
+        frontier = set(ids)
+        with self.engine.connect() as conn:
+            while frontier:
+                found: dict[str, str] = {}
+                for chunk in _chunks(frontier):
+                    found.update(conn.execute(sa.select(aliases.c.old_id, aliases.c.new_id).where(
+                        aliases.c.connection == connection, aliases.c.old_id.in_(chunk))).all())
+                direct.update(found)
+                frontier = set(found.values()) - set(direct)
+        out: dict[str, str] = {}
+        for start in ids & set(direct):
+            end, seen = start, set()
+            while end in direct and end not in seen:
+                seen.add(end)
+                end = direct[end]
+            out[start] = end
+        return out
 
     # --- the run log -----------------------------------------------------------------
 

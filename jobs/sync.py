@@ -247,6 +247,11 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         activity_since = {src.source: None if full else store.watermark(conn, f"activities:{src.source}")
                           for src in loaded.mapping.activities}
         for page in crm.pull_activities(activity_since):
+            # Activity the CRM still files under a merged-away id goes to the survivor.
+            moved = store.survivors_of(conn, {a.contact_id for a in page.activities})
+            if moved:
+                page.activities = [a.model_copy(update={"contact_id": moved[a.contact_id]})
+                                   if a.contact_id in moved else a for a in page.activities]
             if dry_run:
                 for activity in page.activities:
                     held_activities.setdefault(activity.contact_id, []).append(activity)

@@ -134,3 +134,25 @@ def test_a_record_the_crm_keeps_refusing_is_reported_until_fixed_and_blocks_noth
         assert org.get("Lead", stuck)["MQL_Score__c"] is not None
         healthy = mqlsync("status")
         assert healthy.returncode == 0 and "not written" not in healthy.stdout
+
+
+def test_activity_filed_under_a_lead_converted_in_an_earlier_run_reaches_its_contact(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    lead_id = next(i for i, r in org.records["Lead"].items() if not r["IsConverted"] and not r["IsDeleted"])
+    contact_id = org.convert_lead(lead_id)
+    run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    other = next(i for i, r in org.records["Lead"].items() if not r["IsConverted"] and not r["IsDeleted"])
+    org.touch("Lead", other, {"Title": "CFO"})  # later changes move the watermark past the conversion
+    run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    # A later run, in a new process (a fresh adapter that never saw the conversion); the
+    # marketing tool still files a page view under the old Lead id (custom lookups are
+    # not moved by conversion).
+    fresh = SalesforceAdapter.from_env(LOADED.mapping, crm_env(crm))
+    row = org.insert("Marketing_Activity__c", {"Lead__c": lead_id, "Type__c": "page_view", "Name": "page view",
+                                               "URL__c": "https://www.mqlsync.example/pricing",
+                                               "Occurred_At__c": datetime.now(timezone.utc)})
+    summary = run_sync(LOADED, fresh, store, datetime.now(timezone.utc))
+    assert summary.failed == []
+    ledger = {a.id: a.contact_id for a in store.activities_of(conn, [contact_id]).get(contact_id, [])}
+    assert ledger.get(f"{row}:page_view") == contact_id and store.activities_of(conn, [lead_id]) == {}

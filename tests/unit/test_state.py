@@ -52,3 +52,11 @@ def test_forget_drops_everything_kept_about_a_deleted_record(tmp_path):
     assert store.load_contacts(CONN, ["lead"]) == {} and store.activities_of(CONN, ["lead"]) == {}
     assert store.stages_of(CONN, ["lead"]) == {} and store.failures_of(CONN) == {}
     assert len(store.activities_of(CONN, ["contact"])["contact"]) == 2
+
+
+def test_a_merged_away_id_leads_to_its_survivor_through_merges_of_merges(tmp_path):
+    store = store_with(tmp_path)
+    store.merge(CONN, {"lead": "contact"})
+    store.merge(CONN, {"contact": "other"})
+    assert store.survivors_of(CONN, ["lead", "contact", "other", "unknown"]) == {"lead": "other",
+                                                                                  "contact": "other"}
