@@ -355,7 +355,8 @@ def _write_chunk(conn: str, crm: CRM, store: StateStore, plan: WritePlan, outcom
     # crash between the two) is looked up in the CRM before it is created again.
     keys = store.tasks_of(conn, [t.key for t in plan.tasks])
     unconfirmed = [k for k, (status, _) in keys.items() if status == "pending"]
-    found = crm.find_tasks(unconfirmed) if unconfirmed else {}
+    contact_of = {t.key: t.contact_id for t in plan.tasks}
+    found = crm.find_tasks({k: contact_of[k] for k in unconfirmed if k in contact_of}) if unconfirmed else {}
     if found:
         store.tasks_confirmed(conn, found)
     plan.tasks = [t for t in plan.tasks if keys.get(t.key, ("", None))[0] != "confirmed" and t.key not in found]

@@ -58,8 +58,9 @@ class CRM(Protocol):
     def lifecycle_of(self, contact_id: str) -> str | None:
         """The CRM's current lifecycle value for a contact pulled in this run."""
 
-    def find_tasks(self, keys: list[str]) -> dict[str, str]:
-        """Tasks already in the CRM for these keys (key -> CRM id)."""
+    def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
+        """Tasks already in the CRM for these keys (key -> the contact each is for):
+        key -> CRM id."""
 
     def apply(self, plan: WritePlan) -> ApplyResult:
         """Write the plan in the largest batches the API allows; report per record."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
@@ -25,6 +26,8 @@ TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
 #: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist"]
+#: v4 association batch reads take up to 1,000 inputs (associations API v4)
+ASSOCIATION_BATCH = 1000
 #: how a task body carries its idempotency key, so it can be found again
 TASK_KEY_MARK = "mqlsync-task:"
 
@@ -197,7 +200,7 @@ class PlanWriter:
                     # keys up. Search can lag a fresh task by seconds, so the ones not found
                     # are not sent again now: their contacts fail this run, and the next
                     # run looks their keys up again before creating any.
-                    found = self.find_tasks([t.key for t in chunk])
+                    found = self.find_tasks({t.key: t.contact_id for t in chunk})
                     result.tasks.update(found)
                     for task in chunk:
                         if task.key not in found:
@@ -236,16 +239,26 @@ class PlanWriter:
             props["hs_task_priority"] = task.priority
         return props
 
-    def find_tasks(self, keys: list[str]) -> dict[str, str]:
+    def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
+        """Through each contact's associated tasks (v4 association batch read, then a
+        batch read of their bodies), not CRM search: search indexes a new task seconds
+        after it is made, and a task just made must be found."""
+        contacts = sorted(set(keys.values()))
+        task_ids: set[str] = set()
+        for i in range(0, len(contacts), ASSOCIATION_BATCH):
+            result = self._raw_post("/crm/v4/associations/contacts/tasks/batch/read",
+                                    {"inputs": [{"id": c} for c in contacts[i:i + ASSOCIATION_BATCH]]})
+            for item in result.get("results", []):
+                task_ids.update(str(to["toObjectId"]) for to in item.get("to", []))
         found: dict[str, str] = {}
-        for key in keys:
-            response = self._call(self.tasks_search.do_search, public_object_search_request={
-                "filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
-                                               "value": f"{TASK_KEY_MARK}{key}"}]}],
-                "properties": ["hs_task_body"], "limit": 10})
-            for task in response.results:
-                if task_key_of((task.properties or {}).get("hs_task_body")) == key:
-                    found[key] = task.id
+        ids = sorted(task_ids)
+        for i in range(0, len(ids), BATCH):
+            result = self._raw_post("/crm/v3/objects/tasks/batch/read", {
+                "inputs": [{"id": t} for t in ids[i:i + BATCH]], "properties": ["hs_task_body"]})
+            for task in result.get("results", []):
+                key = task_key_of((task.get("properties") or {}).get("hs_task_body"))
+                if key in keys:
+                    found[key] = str(task["id"])
         return found
 
 

@@ -6,6 +6,7 @@ an external-id task key so a repeated request cannot create a second task."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
@@ -219,7 +220,9 @@ class SalesforceWriter:
         if orphans:
             self._upsert_tasks(orphans, result, owner=False)
 
-    def find_tasks(self, keys: list[str]) -> dict[str, str]:
+    def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
+        """By the task key field, an external id (indexed and exact, unlike search)."""
+        keys = list(keys)
         found: dict[str, str] = {}
         for i in range(0, len(keys), COLLECTION):
             listed = ", ".join(soql_value(k) for k in keys[i:i + COLLECTION])

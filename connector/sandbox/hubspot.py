@@ -33,7 +33,7 @@ SEARCH_PAGE_MAX, SEARCH_CAP = 200, 10_000
 BATCH_MAX = 100
 # Task -> contact association type id for HUBSPOT_DEFINED associations
 # (https://developers.hubspot.com/docs/api/crm/associations, default type ids).
-TASK_TO_CONTACT = 204
+TASK_TO_CONTACT, CONTACT_TO_TASK = 204, 203
 
 _DEFAULT_PROPS = ("createdate", "hs_object_id", "lastmodifieddate")
 _ENGAGEMENT_DEFAULT_PROPS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
@@ -129,6 +129,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             ("POST", re.compile(r"/crm/v3/objects/tasks"), self.create_task),
             ("POST", re.compile(r"/crm/v3/objects/tasks/batch/create"), self.batch_create_tasks),
             ("POST", re.compile(r"/crm/v3/objects/tasks/search"), self.search_tasks),
+            ("POST", re.compile(r"/crm/v3/objects/tasks/batch/read"), self.batch_read_tasks),
+            ("POST", re.compile(r"/crm/v4/associations/contacts/tasks/batch/read"), self.read_contact_tasks),
             ("GET", re.compile(r"/crm/v3/lists/object-type-id/([0-9-]+)/name/(.+)"), self.get_list_by_name),
             ("POST", re.compile(r"/crm/v3/lists/?"), self.create_list),
             ("PUT", re.compile(r"/crm/v3/lists/(\d+)/memberships/add-and-remove"), self.change_members),
@@ -678,6 +680,55 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             if str((assoc.get("to") or {}).get("id")) not in self.contacts:
                 return f"contact {(assoc.get('to') or {}).get('id')} does not exist"
         return None
+
+    def batch_read_tasks(self, request: Request, match: re.Match) -> Response:
+        """POST /crm/v3/objects/tasks/batch/read: the tasks asked for, with the
+        properties asked for; unknown ids in a 207 (CRM objects API, batch read)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        inputs = body.get("inputs") or []
+        if len(inputs) > BATCH_MAX:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of {BATCH_MAX}")
+        wanted = body.get("properties") or []
+        started = _iso(self.now_ms())
+        found, missing = [], []
+        for item in inputs:
+            record = self.tasks.get(str(item.get("id")))
+            if record is None:
+                missing.append(str(item.get("id")))
+                continue
+            public = self._task_public(record)
+            public["properties"] = {k: v for k, v in public["properties"].items()
+                                    if k in wanted or k in _ENGAGEMENT_DEFAULT_PROPS}
+            found.append(public)
+        return self._batch_response(found, missing, started, "read")
+
+    def read_contact_tasks(self, request: Request, match: re.Match) -> Response:
+        """POST /crm/v4/associations/contacts/tasks/batch/read: each contact's tasks
+        (association type 203, contact to task), read from the records themselves, so a
+        task is there the moment it is made, unlike in search (associations API v4)."""
+        inputs = (request.body or {}).get("inputs") or []
+        if len(inputs) > 1000:
+            return error(400, "VALIDATION_ERROR", f"Batch size {len(inputs)} exceeds the limit of 1000")
+        started = _iso(self.now_ms())
+        with self.lock:
+            by_contact: dict[str, list[str]] = {}
+            for task in self.tasks.values():
+                for cid in task["contacts"]:
+                    by_contact.setdefault(cid, []).append(task["id"])
+        results = [{"from": {"id": str(item.get("id"))}, "to": [
+            {"toObjectId": int(tid), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO_TASK,
+                                                            "label": None}]}
+            for tid in sorted(by_contact.get(str(item.get("id")), []), key=int)]}
+            for item in inputs if by_contact.get(str(item.get("id")))]
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": _iso(self.now_ms())}
+        missing = [str(i.get("id")) for i in inputs if not by_contact.get(str(i.get("id")))]
+        if missing:  # as for engagements: 207, the inputs without associations listed
+            out["numErrors"] = len(missing)
+            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                              "message": "No associations found", "context": {"fromObjectId": missing}}]
+            return Response(207, out)
+        return Response(200, out)
 
     def search_tasks(self, request: Request, match: re.Match) -> Response:
         return self._search(request, self.tasks, "tasks", lambda r: {"contact": r["contacts"]})

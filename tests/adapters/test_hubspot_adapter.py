@@ -160,7 +160,8 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
         assert record["properties"]["hubspot_owner_id"] == "1000002"
         assert record["properties"]["hs_timestamp"] == str(int(due.timestamp() * 1000))
         assert task_key_of(record["properties"]["hs_task_body"]) == task.key
-    assert crm.find_tasks([tasks[1].key, "hubspot-main:nobody:x"]) == {tasks[1].key: result.tasks[tasks[1].key]}
+    lookup = {tasks[1].key: tasks[1].contact_id, "hubspot-main:999999:x": "999999"}
+    assert crm.find_tasks(lookup) == {tasks[1].key: result.tasks[tasks[1].key]}
 
 
 def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_others(running):

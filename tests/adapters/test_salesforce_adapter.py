@@ -195,7 +195,7 @@ def test_tasks_are_upserted_on_their_key_so_a_repeat_creates_none(running):
     row = made[0]
     assert (row["WhoId"], row["OwnerId"], row["ActivityDate"], row["Priority"], row["Status"]) == (
         lead.id, lead.owner_id, "2026-11-21", "High", "Not Started")
-    assert crm.find_tasks([task.key, "salesforce-main:nobody:x"]) == {task.key: row["Id"]}
+    assert crm.find_tasks({task.key: lead.id, "salesforce-main:nobody:x": "nobody"}) == {task.key: row["Id"]}
 
 
 def test_a_task_whose_owner_is_inactive_is_created_unassigned(running):
