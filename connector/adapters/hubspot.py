@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 from collections.abc import Iterator, Mapping as MappingT
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,9 @@ DEFAULT_HOST = "https://api.hubapi.com"
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batches take 100 inputs (BATCH, in hubspot_write).
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
+#: how long CRM search may take to show a change ("the search endpoints ... may take a
+#: few moments to reflect changes", CRM search guide): incremental searches overlap it
+SEARCH_LAG = timedelta(minutes=2)
 #: HubSpot's read-only property on a merge's primary contact: the merged-away ids
 MERGED_IDS = "hs_merged_object_ids"
 #: the burst limit paced to when the mapping sets none: Free/Starter's 100 per 10 s
@@ -148,10 +151,13 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
         """A full sync lists every contact; an incremental one searches for contacts
         modified at or after `since`, oldest first. Search cannot page past 10,000
         results, so after 10,000 the search restarts from the newest modification time
-        seen (>=, so records sharing that millisecond are read again, never skipped)."""
+        seen (>=, so records sharing that millisecond are read again, never skipped).
+        Search indexes a change seconds after it is made, so the search starts
+        SEARCH_LAG before the watermark: a change indexed late is read, not skipped."""
         if since is None:
             yield from self._list_all()
             return
+        since -= SEARCH_LAG
 
         def fetch(floor: int, after: int):
             request = PublicObjectSearchRequest(

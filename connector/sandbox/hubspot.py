@@ -115,6 +115,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         self.burst = BurstLimiter(burst_limit, burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
         self.daily_used, self.daily_limit = 0, DAILY_LIMIT
+        #: record id -> how long its latest change takes to show in search (ms)
+        self.index_lag_ms: dict[str, int] = {}
         self.routes = [
             ("GET", re.compile(r"/crm/v3/objects/contacts"), self.list_contacts),
             ("GET", re.compile(r"/crm/v3/objects/contacts/(\d+)"), self.get_contact),
@@ -446,6 +448,13 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         cache_key = json.dumps([kind, groups, body.get("sorts")], sort_keys=True)
         with self.lock:
             cached = self._search_cache.get(cache_key)
+            if self.index_lag_ms:
+                # A change shows in search only once indexed, a few moments after it is
+                # made (CRM search guide); `index_lag_ms` sets that delay per record.
+                now = self.now_ms()
+                records = {k: r for k, r in records.items()
+                           if r.get("updatedAt", 0) + self.index_lag_ms.get(k, 0) <= now}
+                cached = None
             if cached and cached[0] == self.version:
                 rows = cached[1]
                 return self._search_page(rows, after, limit, body, kind)
@@ -462,8 +471,9 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                       reverse=sort.get("direction") == "DESCENDING")
         else:
             rows.sort(key=lambda r: int(r["id"]))
-        with self.lock:
-            self._search_cache[cache_key] = (self.version, rows)
+        if not self.index_lag_ms:
+            with self.lock:
+                self._search_cache[cache_key] = (self.version, rows)
         return self._search_page(rows, after, limit, body, kind)
 
     def _search_page(self, rows: list[dict[str, Any]], after: int, limit: int, body: dict[str, Any],

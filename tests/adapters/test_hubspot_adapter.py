@@ -364,3 +364,30 @@ def test_the_daily_limit_stops_the_run_at_once_and_says_when_it_resumes(seeded):
             list(crm.pull_activities({src.source: None for src in MAPPING.activities}))
         assert crm.requests == 4  # three answered, the fourth refused, none retried
     assert "after midnight" in str(caught.value)
+
+
+def test_a_change_search_indexes_late_is_still_read_by_the_next_incremental_pull(seeded):
+    import time as clock
+
+    from connector.sandbox.hubspot_wire import _iso
+
+    portal, ids, data = seeded
+    late, early = list(ids.values())[:2]
+    for record in portal.contacts.values():  # the portal was last changed ten minutes ago
+        record["updatedAt"] -= 600_000
+        record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+    portal.version += 1
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        list(crm.pull_contacts(None))
+        mark = datetime.fromtimestamp(portal.now_ms() / 1000, timezone.utc)
+        portal.index_lag_ms[late] = 1500  # this change shows in search 1.5 s after it is made
+        portal.touch(late, {"jobtitle": "Chief Revenue Officer"})
+        clock.sleep(0.05)
+        portal.touch(early, {"jobtitle": "VP Marketing"})
+        first = [c for page in crm.pull_contacts(mark) for c in page.contacts]
+        watermark = max(c.updated_at for c in first)
+        assert [c.id for c in first] == [early]  # the late one is not in search yet...
+        clock.sleep(1.6)
+        second = {c.id: c for page in crm.pull_contacts(watermark) for c in page.contacts}
+        assert second[late].title == "Chief Revenue Officer"  # ...and is read once it is
