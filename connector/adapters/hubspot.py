@@ -35,9 +35,10 @@ DEFAULT_HOST = "https://api.hubapi.com"
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batches take 100 inputs (BATCH, in hubspot_write).
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
-#: how long CRM search may take to show a change ("the search endpoints ... may take a
-#: few moments to reflect changes", CRM search guide): incremental searches overlap it
-SEARCH_LAG = timedelta(minutes=2)
+#: how long CRM search may take to show a change (the CRM search guide: changes take "a
+#: few moments" to show): incremental searches overlap the watermark by this much, which
+#: costs a few search pages a run (the contacts changed in those seconds, read twice)
+SEARCH_LAG = timedelta(seconds=30)
 #: HubSpot's read-only property on a merge's primary contact: the merged-away ids
 MERGED_IDS = "hs_merged_object_ids"
 #: the burst limit paced to when the mapping sets none: Free/Starter's 100 per 10 s

@@ -28,7 +28,7 @@ log = logging.getLogger("mqlsync.hubspot")
 #: time use >= and need nothing (forms and participations stop at or use the watermark)
 LATE_ARRIVAL = {"events": timedelta(hours=1), "email_events": timedelta(seconds=1),
                 # engagements are found by CRM search, which shows a change a few moments late
-                "objects": timedelta(minutes=2), "*": timedelta(0)}
+                "objects": timedelta(seconds=30), "*": timedelta(0)}
 #: CRM objects whose records are activity (engagements logged by reps)
 ENGAGEMENTS = ("meetings", "calls")
 #: the CRM search API stops at 10,000 results (see search_since)
