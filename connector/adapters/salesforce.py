@@ -44,6 +44,8 @@ REQUEST_TIMEOUT = (10, 60)
 #: a full sync of more records than this reads through a Bulk API 2.0 query job: one
 #: job and a few result pages instead of a query request per 2,000 rows
 BULK_THRESHOLD = 20_000
+#: share of the daily API allocation at which a run warns
+USAGE_WARNING = 0.9
 #: rows per Bulk API 2.0 results page, and the first wait before polling the job
 BULK_PAGE, BULK_POLL_S = 50_000, 0.2
 
@@ -78,6 +80,7 @@ class SalesforceAdapter(SalesforceWriter):
         self.policy = salesforce_policy(limits.retry_budget_s, limits.max_requests, limits.per_seconds)
         self.bulk_threshold = bulk_threshold
         self._requests = 0
+        self._usage_warned = False
         session = requests.Session()
         transport = _Transport(self._count, loopback_http)
         session.mount("https://", transport)
@@ -107,7 +110,21 @@ class SalesforceAdapter(SalesforceWriter):
         self.policy.budget_s = value
 
     def _call(self, fn, *args, **kwargs):
-        return self.policy.call(fn, *args, **kwargs)
+        result = self.policy.call(fn, *args, **kwargs)
+        self._check_usage()
+        return result
+
+    def _check_usage(self) -> None:
+        """Warn once per run when the org's daily API allocation is nearly used: every
+        response says how much is (Sforce-Limit-Info, read by simple-salesforce)."""
+        usage = (getattr(getattr(self, "sf", None), "api_usage", None) or {}).get("api-usage")
+        if usage is None or not usage.total or self._usage_warned:
+            return
+        if usage.used >= USAGE_WARNING * usage.total:
+            self._usage_warned = True
+            log.warning("Salesforce API usage is at %d%% of the org's daily allocation (%s of %s requests); at "
+                        "100%% every integration on the org is refused until the 24-hour window frees up",
+                        100 * usage.used // usage.total, f"{usage.used:,}", f"{usage.total:,}")
 
     @classmethod
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None, **options: Any) -> SalesforceAdapter:

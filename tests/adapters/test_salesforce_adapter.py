@@ -313,3 +313,15 @@ def test_an_object_disabled_in_the_mapping_is_not_read(seeded, tmp_path):
     with SandboxServer(org) as server:
         contacts, _ = pull(SalesforceAdapter.from_env(mapping, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION}))
         assert contacts and {cid[:3] for cid in contacts} == {"00Q"}
+
+
+def test_a_run_warns_once_when_the_orgs_daily_allocation_is_nearly_used(seeded, caplog):
+    org, ids, data = seeded
+    org.daily_limit, org.daily_used = 100, 85
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        with caplog.at_level("WARNING", logger="mqlsync.salesforce"):
+            pull(crm)
+            pull(crm)
+    warnings = [r.getMessage() for r in caplog.records if "daily allocation" in r.getMessage()]
+    assert len(warnings) == 1 and "of 100 requests" in warnings[0]
