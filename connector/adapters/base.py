@@ -68,3 +68,22 @@ class CRM(Protocol):
     @property
     def requests(self) -> int:
         """API requests made so far (for the run summary and the benchmarks)."""
+
+
+class Metered:
+    """What both adapters share about their calls: the requests counted so far and the
+    retry budget of their CRM's policy (needs `_requests` and `policy`)."""
+
+    _requests: int
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    @property
+    def budget_s(self) -> float:
+        return self.policy.budget_s
+
+    @budget_s.setter
+    def budget_s(self, value: float) -> None:
+        self.policy.budget_s = value

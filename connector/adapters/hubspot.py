@@ -21,7 +21,7 @@ from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
 from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback, status_of
 from ..model import Contact
 from ..redact import read_secret
-from .base import Page, SetupReport
+from .base import Metered, Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import PlanWriter
 from .jsonl import describe
@@ -76,7 +76,7 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-class HubSpotAdapter(ActivityReader, PlanWriter):
+class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
     """One HubSpot portal, read and written through the mapping file."""
 
     name = "hubspot"
@@ -121,18 +121,6 @@ class HubSpotAdapter(ActivityReader, PlanWriter):
                                    f"and put its access token in the environment, in .env, or in a file named by "
                                    f"{ENV_TOKEN}_FILE")
         return cls(mapping, token, base_url(env))
-
-    @property
-    def requests(self) -> int:
-        return self._requests
-
-    @property
-    def budget_s(self) -> float:
-        return self.policy.budget_s
-
-    @budget_s.setter
-    def budget_s(self, value: float) -> None:
-        self.policy.budget_s = value
 
     def _call(self, fn, *args, idempotent: bool = True, **kwargs):
         """One SDK call under HubSpot's policy (paced, retried), counted, with a timeout:

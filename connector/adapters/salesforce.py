@@ -25,7 +25,7 @@ from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable,
 from ..http import error_code, is_loopback, salesforce_classify, salesforce_policy
 from ..model import Activity
 from ..redact import read_secret
-from .base import Page, SetupReport
+from .base import Metered, Page, SetupReport
 from .jsonl import describe
 from .mapped import parse_time, to_contact, truthy
 from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
@@ -68,7 +68,7 @@ class _Transport(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-class SalesforceAdapter(SalesforceWriter):
+class SalesforceAdapter(Metered, SalesforceWriter):
     """One Salesforce org, read and written through the mapping file."""
 
     name = "salesforce"
@@ -96,18 +96,6 @@ class SalesforceAdapter(SalesforceWriter):
 
     def _count(self) -> None:
         self._requests += 1
-
-    @property
-    def requests(self) -> int:
-        return self._requests
-
-    @property
-    def budget_s(self) -> float:
-        return self.policy.budget_s
-
-    @budget_s.setter
-    def budget_s(self, value: float) -> None:
-        self.policy.budget_s = value
 
     def _call(self, fn, *args, **kwargs):
         result = self.policy.call(fn, *args, **kwargs)
