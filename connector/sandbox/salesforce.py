@@ -92,6 +92,7 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
                 self.relationships[obj] = {}
                 self.prefixes[obj] = f"a0{chr(ord('A') + len([o for o in self.fields if o.endswith('__c')]))}"
             extra = dict(extra or {})
+            self.runner.types.cache.pop(obj, None)
             self.fields[obj][name] = field_def(name, type_, extra, custom=name.endswith("__c"), label=label)
             if type_ == "reference" and extra.get("referenceTo"):
                 rel = name[:-3] + "__r" if name.endswith("__c") else name.removesuffix("Id")
@@ -420,12 +421,16 @@ class _TypesView(dict):
     def __init__(self, org: SalesforceSandbox) -> None:
         super().__init__()
         self.org = org
+        self.cache: dict[str, dict[str, str]] = {}
 
     def __contains__(self, obj: object) -> bool:
         return obj in self.org.fields
 
     def __getitem__(self, obj: str) -> dict[str, str]:
-        return {name: meta["type"] for name, meta in self.org.fields[obj].items()}
+        # Built once per object, not per comparison; `define` drops it when fields change.
+        if obj not in self.cache:
+            self.cache[obj] = {name.lower(): meta["type"] for name, meta in self.org.fields[obj].items()}
+        return self.cache[obj]
 
 
 _COMMON_CUSTOM = [(n, t, e) for n, t, e in STANDARD["Lead"] if n in ("Id", "IsDeleted", "CreatedDate",

@@ -219,12 +219,12 @@ def parse_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
-#: describe -> {field name: type}; resolve -> value of a (possibly dotted) field on a record
+#: object -> {field name in lower case: describe type}
 Types = Mapping[str, Mapping[str, str]]
 
 
 class Runner:
-    """Runs parsed queries over records. `types[object][field]` is the describe type;
+    """Runs parsed queries over records. `types[object][field.lower()]` is the describe type;
     `parent(object, field, record)` follows a relationship (e.g. Campaign.Name)."""
 
     def __init__(self, types: Types, relationships: Mapping[str, Mapping[str, tuple[str, str]]],
@@ -256,10 +256,10 @@ class Runner:
         return self._field_type(obj, name, name, obj)
 
     def _field_type(self, obj: str, name: str, full: str, entity: str) -> str:
-        for known, type_ in self.types[obj].items():
-            if known.lower() == name.lower():
-                return type_
-        raise SoqlError("INVALID_FIELD", self._no_column(full, entity))
+        type_ = self.types[obj].get(name.lower())  # field names are case-insensitive in SOQL
+        if type_ is None:
+            raise SoqlError("INVALID_FIELD", self._no_column(full, entity))
+        return type_
 
     @staticmethod
     def _no_column(name: str, entity: str, relationship: str | None = None) -> str:
@@ -312,13 +312,13 @@ class Runner:
         type_ = self.type_of(obj, name)
         value = _comparable(self.value(obj, record, name), type_)
         if op in ("IN", "NOT IN"):
-            inside = any(_equal(value, _comparable(v, type_)) for _, v in literal)
+            inside = any(value == _comparable(v, type_) for _, v in literal)
             return inside if op == "IN" else not inside
         target = _comparable(literal[1], type_)
         if op == "=":
-            return _equal(value, target)
+            return value == target
         if op == "!=":
-            return not _equal(value, target)
+            return value != target
         if op == "LIKE":
             pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(target))
             return value is not None and re.fullmatch(pattern, str(value), re.IGNORECASE | re.DOTALL) is not None
@@ -365,10 +365,6 @@ def _comparable(value: Any, type_: str) -> Any:
     if type_ == "boolean":
         return value if isinstance(value, bool) else str(value).lower() == "true"
     return str(value).lower() if isinstance(value, str) else value
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return a == b
 
 
 def _fields_of(node) -> list[str]:
