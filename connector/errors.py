@@ -58,3 +58,11 @@ class RecordRejected:
         where = f"{self.source}:{self.line}" if self.line else self.source
         rid = f" ({self.record_id})" if self.record_id else ""
         return f"{where}{rid}: {self.reason}"
+
+
+class ConnectionBusy(MqlsyncError):
+    """Another run holds the connection's lock: this run did nothing. Its own exit code
+    (EX_TEMPFAIL of sysexits.h, "try again later"), so a cron wrapper or a monitor can
+    tell it from a failure (1), a mistake in the input (2) or a bug (3)."""
+
+    exit_code = 75

@@ -286,8 +286,9 @@ def salesforce_classify(exc: BaseException) -> BaseException | None:
         lines = str(getattr(exc, "content", [{}])[0].get("message", "")).strip().splitlines()[-1:]
         return ConfigError([ConfigIssue("mapping", None, "fields",
                                         "Salesforce refused a field or object the mapping names: "
-                                        f"{lines[0] if lines else code}; check the mapping file, and the "
-                                        "integration user's field-level access")])
+                                        f"{lines[0] if lines else code}; check the mapping file and the "
+                                        "integration user's field-level access (the fields mqlsync writes are "
+                                        "made by `mqlsync setup`)")])
     return None
 
 

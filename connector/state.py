@@ -4,14 +4,18 @@ PostgreSQL by URL): the only code that writes to it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .model import Activity, Contact, Stage, Transition, as_utc
+from . import migrations, runlock
+from .errors import ConnectionBusy
+from .model import Activity, Contact, Stage, Transition, as_utc, iso
 
 ENV_STATE_URL = "MQLSYNC_STATE_URL"
 DEFAULT_URL = "sqlite:///mqlsync-state.db"
@@ -59,7 +63,9 @@ tasks = sa.Table(
     sa.Column("connection", sa.String(40), primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),  # pending | confirmed
+    # pending (recorded before the CRM is asked) | confirmed (in the CRM) | skipped (a
+    # qualification found in the CRM without its task, too old to follow up now)
+    sa.Column("status", sa.String(12), nullable=False),
     sa.Column("crm_id", sa.String(64)),
     sa.Column("created_at", _ts, nullable=False))
 transitions = sa.Table(
@@ -94,6 +100,13 @@ runs = sa.Table(
     sa.Column("finished_at", _ts),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("summary", sa.JSON))
+#: who holds each connection's run lock; the lock itself is runlock's
+run_locks = sa.Table(
+    "run_locks", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("since", _ts, nullable=False))
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -105,8 +118,11 @@ class StateStore:
     """The state of every connection, in one database."""
 
     def __init__(self, url: str = DEFAULT_URL) -> None:
-        self.engine = sa.create_engine(url, future=True)
-        metadata.create_all(self.engine)
+        # SQLite: a writer waits up to 30 s for another connection's transaction rather
+        # than failing at once ("database is locked").
+        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(url, **options)
+        migrations.upgrade(self.engine)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StateStore:
@@ -128,6 +144,38 @@ class StateStore:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         for i in range(0, len(rows), 500):
             conn.execute(stmt, rows[i:i + 500])
+
+    # --- the run lock ------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, connection: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold the connection's run lock for the block: one run per connection at a
+        time, across processes and machines sharing this store. Waits up to `wait`
+        seconds; raises ConnectionBusy naming the holder (host, pid, since when)."""
+        try:
+            release = runlock.acquire(self.engine, f"mqlsync:run:{connection}", wait)
+        except runlock.Held:
+            raise ConnectionBusy(self._busy(connection, wait)) from None
+        me = {"connection": connection, "host": socket.gethostname()[:255], "pid": os.getpid()}
+        try:
+            with self.engine.begin() as conn:
+                self._upsert(conn, run_locks, [{**me, "since": datetime.now(timezone.utc)}], ["host", "pid", "since"])
+            yield
+        finally:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.delete(run_locks).where(*(run_locks.c[k] == v for k, v in me.items())))
+            finally:
+                release()
+
+    def _busy(self, connection: str, wait: float) -> str:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(run_locks).where(run_locks.c.connection == connection)).mappings().first()
+        who = (f"host {row['host']}, pid {row['pid']}, since {iso(_utc(row['since']).replace(microsecond=0))}"
+               if row else "its holder has not said who it is yet")
+        waited = f"waited {wait:g} s and did nothing" if wait > 0 else "did nothing"
+        return (f"{connection}: another run holds this connection's lock ({who}); this run {waited}. "
+                "Try again when it ends, or pass --wait SECONDS.")
 
     # --- watermarks ------------------------------------------------------------------
 
@@ -218,11 +266,7 @@ class StateStore:
         """Record what the CRM confirmed, in one transaction: written values, stages
         and the transitions that led there; their failures are cleared."""
         with self.engine.begin() as conn:
-            self._upsert(conn, written, [{"connection": connection, "contact_id": cid, "values": v, "written_at": now}
-                                         for cid, v in values.items()], ["values", "written_at"])
-            self._upsert(conn, stages, [{"connection": connection, "contact_id": cid, "stage": s.value, "since": since,
-                                         "mql_at": mql_at} for cid, (s, since, mql_at) in stage_rows.items()],
-                         ["stage", "since", "mql_at"])
+            self._put(conn, connection, values, stage_rows, now)
             rows = [{"connection": connection, "contact_id": t.contact_id, "from_stage": t.from_stage.value,
                      "to_stage": t.to_stage.value, "reason": t.reason, "at": t.at} for t in moves]
             if rows:
@@ -231,6 +275,21 @@ class StateStore:
             for chunk in _chunks(done):
                 conn.execute(sa.delete(failures).where(failures.c.connection == connection,
                                                        failures.c.contact_id.in_(chunk)))
+
+    def rebuild(self, connection: str, values: Mapping[str, dict[str, str | None]],
+                stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]], now: datetime) -> None:
+        """Take what the CRM shows of mqlsync's own fields as what was written, and the
+        stages it shows, for contacts this state lacks or knows an older story of."""
+        with self.engine.begin() as conn:
+            self._put(conn, connection, values, stage_rows, now)
+
+    def _put(self, conn: sa.Connection, connection: str, values: Mapping[str, dict[str, str | None]],
+             stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]], now: datetime) -> None:
+        self._upsert(conn, written, [{"connection": connection, "contact_id": cid, "values": v, "written_at": now}
+                                     for cid, v in values.items()], ["values", "written_at"])
+        self._upsert(conn, stages, [{"connection": connection, "contact_id": cid, "stage": s.value, "since": since,
+                                     "mql_at": mql_at} for cid, (s, since, mql_at) in stage_rows.items()],
+                     ["stage", "since", "mql_at"])
 
     def tasks_of(self, connection: str, keys: Iterable[str]) -> dict[str, tuple[str, str | None]]:
         out = {}
@@ -262,6 +321,13 @@ class StateStore:
             for key, crm_id in created.items():
                 conn.execute(sa.update(tasks).where(tasks.c.connection == connection, tasks.c.key == key)
                              .values(status="confirmed", crm_id=crm_id))
+
+    def tasks_skipped(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
+        """Qualifications found in the CRM without their task, too old to follow up:
+        remembered, so they are not looked up again (key -> contact)."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, tasks, [{"connection": connection, "key": k, "contact_id": cid, "status": "skipped",
+                                        "crm_id": None, "created_at": now} for k, cid in items.items()], ["status"])
 
     def record_failures(self, connection: str, items: Mapping[str, str], now: datetime) -> dict[str, int]:
         """Record refused writes with the CRM's reason; returns each one's count of
@@ -365,6 +431,10 @@ class StateStore:
                                                          stages.c.contact_id == new))
                     conn.execute(sa.update(stages).where(stages.c.connection == connection,
                                                          stages.c.contact_id == old).values(contact_id=new))
+                # Its tasks' keys follow too: the qualification they record is the
+                # survivor's now, and must not be followed up a second time.
+                conn.execute(sa.update(tasks).where(tasks.c.connection == connection, tasks.c.contact_id == old)
+                             .values(contact_id=new))
                 if rows or stage is not None:
                     moved.append(new)
                 for table in (contacts, stages, written, failures):

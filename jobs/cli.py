@@ -320,9 +320,12 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything, not only what changed.")] = False,
     as_json_: Annotated[bool, typer.Option("--json", help="The run summary as one JSON object.")] = False,
+    wait: Annotated[float, typer.Option("--wait", min=0, metavar="SECONDS",
+                                        help="Wait this long for another run of the connection to end.")] = 0.0,
 ) -> None:
     """Run one sync: pull what changed, score, decide stages, write what changed.
-    Exit code 1 when some records were skipped or refused (listed with reasons)."""
+    Exit code 1 when some records were skipped or refused (listed with reasons); 75
+    when another run of the connection holds its lock (this one did nothing)."""
     from connector.config import load_mapping
     from connector.state import StateStore
 
@@ -343,7 +346,7 @@ def run(
                                           f"{counts['activities']:,} activities pulled, {counts['scored']:,} scored")
 
         summary = run_sync(loaded, crm, store, datetime.now(timezone.utc), dry_run=dry_run, full=full,
-                           progress=progress)
+                           progress=progress, wait=wait)
     if dry_run and not as_json_:
         for item in summary.diff[:50]:
             changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in item["changes"].items())

@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.adapters.base import CRM
 from connector.config import LoadedMapping
-from connector.errors import MqlsyncError
+from connector.errors import ConnectionBusy, MqlsyncError
 from connector.state import StateStore
 
 from .sync import RunSummary, run_sync
@@ -67,6 +67,10 @@ class Connection:
             return summary
         except Abandoned as exc:
             log.warning("%s: %s abandoned (%s); nothing written, the next run picks it up", self.name, kind, exc)
+        except ConnectionBusy as exc:
+            # Another process (a second machine, a manual run) holds the connection:
+            # this slot is skipped, the next one tries again.
+            log.warning("%s: %s skipped: %s", self.name, kind, str(exc).split(": ", 1)[-1])
         except MqlsyncError as exc:
             # A schedule outlives one bad run: say why, and try again at the next slot.
             log.error("%s: %s failed: %s", self.name, kind, str(exc).splitlines()[0])

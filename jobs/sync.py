@@ -14,6 +14,7 @@ from typing import Any
 
 from connector.adapters.base import CRM
 from connector.config import LoadedMapping
+from connector.config.mapping import WriteBack
 from connector.model import (Activity, Contact, FieldWrite, ScoreCard, Stage, TaskRequest, Transition, WritePlan,
                              iso)
 from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
@@ -48,6 +49,8 @@ class RunSummary:
     #: records the CRM deleted, and records merged into another (converted leads)
     deleted: int = 0
     merged: int = 0
+    #: contacts whose state was rebuilt from what the CRM shows of mqlsync's fields
+    rebuilt: int = 0
     scored: int = 0
     changed: int = 0
     writes: int = 0
@@ -150,20 +153,6 @@ def qualified_at_of(key: str) -> datetime | None:
         return None
 
 
-def qualifications(store: StateStore, conn: str, ids) -> dict[str, tuple[datetime, bool]]:
-    """Each contact's latest qualification time from its task keys, and whether that
-    task is confirmed: the journal that lets a run resume a qualification an earlier
-    run started but did not finish (its task unconfirmed, or its stage unrecorded),
-    with the same task key."""
-    out: dict[str, tuple[datetime, bool]] = {}
-    for cid, keys in store.task_keys_of(conn, ids).items():
-        for key, status in keys:
-            at = qualified_at_of(key)
-            if at is not None and (cid not in out or at > out[cid][0]):
-                out[cid] = (at, status == "confirmed")
-    return out
-
-
 def task_for(loaded: LoadedMapping, contact: Contact, card: ScoreCard, mql_at: datetime) -> TaskRequest:
     spec = loaded.mapping.tasks
     subject = spec.subject.format(name=contact.name, title=contact.title or "", company=contact.company or "",
@@ -178,10 +167,24 @@ def task_for(loaded: LoadedMapping, contact: Contact, card: ScoreCard, mql_at: d
 
 def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool = False,
              full: bool = False, progress: Callable[[str, int], None] | None = None,
-             rescore_only: bool = False) -> RunSummary:
-    """One run. `dry_run` reads the CRM and computes the writes, then writes nothing,
-    neither to the CRM nor to the state. `rescore_only` skips the pulls and rescores
+             rescore_only: bool = False, wait: float = 0.0) -> RunSummary:
+    """One run, holding the connection's lock from before it reads until its state is
+    committed: a second run of the connection waits up to `wait` seconds for it, then
+    raises ConnectionBusy having done nothing. `dry_run` reads the CRM and computes the
+    writes, then writes nothing, neither to the CRM nor to the state (and takes no
+    lock: it cannot duplicate anything). `rescore_only` skips the pulls and rescores
     every known contact from the ledger (the daily decay pass)."""
+    if dry_run:
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only)
+    asked = time.perf_counter()
+    with store.lock(loaded.mapping.connection, wait):
+        # A run that waited for the lock starts when it gets it.
+        now += timedelta(seconds=time.perf_counter() - asked)
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only)
+
+
+def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
+                progress: Callable[[str, int], None] | None, rescore_only: bool) -> RunSummary:
     clock = time.perf_counter()
     conn = loaded.mapping.connection
     summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
@@ -191,13 +194,15 @@ def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, 
         _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress)
     except BaseException as exc:
         if run_id is not None:
-            store.finish_run(run_id, "failed", {"error": type(exc).__name__}, now)
+            store.finish_run(run_id, "failed", {"error": type(exc).__name__},
+                             now + timedelta(seconds=time.perf_counter() - clock))
         raise
     summary.requests = crm.requests - requests_before
     summary.duration_s = round(time.perf_counter() - clock, 3)
     if run_id is not None:
         # The run log keeps counts, reasons and ids, not the changes' names and values.
-        store.finish_run(run_id, summary.status, {k: v for k, v in summary.as_json().items() if k != "diff"}, now)
+        store.finish_run(run_id, summary.status, {k: v for k, v in summary.as_json().items() if k != "diff"},
+                         now + timedelta(seconds=summary.duration_s))
     return summary
 
 
@@ -211,6 +216,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     #    A dry run may not write its state, so it keeps what it pulled in memory.
     affected: set[str] = set()
     held_contacts: dict[str, Contact] = {}
+    held_adopted: dict[str, tuple[StageRow | None, dict[str, str | None] | None]] = {}
     held_activities: dict[str, list[Activity]] = {}
     high: dict[str, datetime | None] = {"contacts": None}
     keep = Keep.of(loaded)
@@ -223,6 +229,16 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                 held_contacts.update((c.id, c) for c in kept)
             else:
                 store.save_contacts(conn, kept, now)
+            if page.recorded:
+                # What the CRM shows of mqlsync's fields rebuilds what the state lacks.
+                adopted = adopt_from_crm(page.recorded, store.stages_of(conn, page.recorded),
+                                         store.written_of(conn, page.recorded))
+                if dry_run:
+                    held_adopted.update(adopted)
+                elif adopted:
+                    store.rebuild(conn, {cid: w for cid, (_, w) in adopted.items() if w is not None},
+                                  {cid: r for cid, (r, _) in adopted.items() if r is not None}, now)
+                summary.rebuilt += len(adopted)
             affected.update(c.id for c in page.contacts)
             gone = set(page.deleted) | set(page.merged)
             if gone:
@@ -279,9 +295,15 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         ledger = store.activities_of(conn, contacts)
         for cid in contacts:
             ledger.setdefault(cid, []).extend(held_activities.get(cid, ()))
-        plan, outcome = _decide_chunk(loaded, crm, scorer, contacts, ledger, store.stages_of(conn, contacts),
-                                      store.written_of(conn, contacts), qualifications(store, conn, contacts),
-                                      now, summary, rules, tick)
+        stages, previous = store.stages_of(conn, contacts), store.written_of(conn, contacts)
+        for cid, (row, values) in held_adopted.items():
+            if cid in contacts:
+                stages.update({cid: row} if row is not None else {})
+                previous.update({cid: values} if values is not None else {})
+        task_keys = store.task_keys_of(conn, contacts)
+        plan, owed, outcome = _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, task_keys,
+                                            now, summary, rules, tick)
+        _settle_tasks(loaded, crm, store, plan, owed, task_keys, now, dry_run)
         if dry_run:
             summary.tasks_created += len(plan.tasks)
             continue
@@ -297,25 +319,70 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                 store.set_watermark(conn, obj, min(value, now))
 
 
-Outcome = dict[str, tuple[dict[str, str | None], tuple[Stage, datetime | None, datetime | None],
-                          tuple[Transition, ...]]]
+StageRow = tuple[Stage, datetime | None, datetime | None]  # stage, since, mql_at
+Outcome = dict[str, tuple[dict[str, str | None], StageRow, tuple[Transition, ...]]]
 
 
-def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, journal, now, summary, rules,
-                  tick) -> tuple[WritePlan, Outcome]:
-    """Score, decide and diff a chunk of contacts: what to write, and what to record.
-    `journal` holds each contact's latest qualification time from the task keys."""
+def adopt_from_crm(recorded: dict[str, dict[str, str | None]], stages: dict[str, StageRow],
+                   written: dict[str, dict[str, str | None]]) -> dict[str, tuple[StageRow | None,
+                                                                                dict[str, str | None] | None]]:
+    """What the state takes from what the CRM shows of mqlsync's own fields (contact ->
+    stage row, written values; None where it keeps its own). All of it, for a contact
+    the state knows nothing of: a lost, reset or new state database, or another
+    machine's. The stage and values, where the CRM shows a qualification later than the
+    state's: an old backup, or runs from another state database since. Otherwise the
+    state's own record stands."""
+    out: dict[str, tuple[StageRow | None, dict[str, str | None] | None]] = {}
+    for cid, shown in recorded.items():
+        if not any(v is not None for v in shown.values()):
+            continue  # mqlsync never wrote this record
+        try:
+            stage = Stage(shown["stage"]) if shown.get("stage") else None
+        except ValueError:
+            stage = None  # not a stage mqlsync writes: someone typed it
+        mql_at = _time(shown.get("mql_at")) if stage in TAGGED else None
+        row: StageRow | None = None
+        if stage is not None:
+            row = (stage, mql_at if stage == Stage.MQL else None, mql_at)
+        known = stages.get(cid)
+        if known is None:
+            out[cid] = (row, None if cid in written else dict(shown))
+        elif row is not None and mql_at is not None and (known[2] is None or mql_at > known[2].replace(microsecond=0)):
+            out[cid] = (row, dict(shown))
+        elif cid not in written:
+            out[cid] = (None, dict(shown))
+    return out
+
+
+def _time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, task_keys, now, summary, rules,
+                  tick) -> tuple[WritePlan, list[TaskRequest], Outcome]:
+    """Score, decide and diff a chunk of contacts: what to write, the tasks owed for
+    qualifications this state has not seen confirmed (looked up before any is made),
+    and what to record. `task_keys` holds each contact's task keys and their status:
+    the journal of qualifications."""
     spec = loaded.model.model.lifecycle
+    write_back = loaded.mapping.write_back
     plan = WritePlan()
+    owed: list[TaskRequest] = []
     outcome: Outcome = {}
     for cid, contact in contacts.items():
         card = scorer.score(contact, ledger.get(cid, ()), now)
         known = stages.get(cid)
         state = StageState(known[0], known[1]) if known else initial_state(contact)
-        decision = decide(state, card, SalesSignals.of(contact), now, spec)
+        # Whole seconds: a qualification's time is written to the CRM and read back
+        # from it (HubSpot keeps milliseconds) and keys its task, all to the second.
+        decision = decide(state, card, SalesSignals.of(contact), now.replace(microsecond=0), spec)
         qualified_at = decision.mql_at
         since = decision.state.since
-        prior, confirmed = journal.get(cid, (None, False))
+        keys = dict(task_keys.get(cid, ()))
+        prior, confirmed = _latest_qualification(keys)
         unrecorded = prior is not None and (known is None or (
             (known[1] is None or prior > known[1]) and (known[2] is None or prior > known[2])))
         if unrecorded and (qualified_at is not None or (decision.stage in TAGGED and not confirmed)):
@@ -330,15 +397,23 @@ def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, journ
             mql_at = None
         values = crm_values(card, decision, mql_at)
         before = previous.get(cid, {})
-        changed = {k: v for k, v in values.items() if before.get(k) != v}
+        # Only what lands in a CRM field is a change: a value the mapping writes nowhere
+        # (or a stage its CRM has no value for) is recorded, not sent.
+        changed = {k: v for k, v in values.items() if before.get(k) != v and _reaches_crm(write_back, k, v)}
         if changed:
             plan.updates.append(FieldWrite(contact_id=cid, values=changed, lifecycle_from=crm.lifecycle_of(cid)))
             summary.changed += 1
             if len(summary.diff) < DIFF_SHOWN:
                 summary.diff.append({"contact_id": cid, "name": contact.name, "changes": {
                     k: [before.get(k), v] for k, v in changed.items() if k != "explanation"}})
-        if qualified_at is not None and loaded.mapping.tasks.enabled:
-            plan.tasks.append(task_for(loaded, contact, card, qualified_at))
+        if loaded.mapping.tasks.enabled:
+            if qualified_at is not None:
+                plan.tasks.append(task_for(loaded, contact, card, qualified_at))
+            elif mql_at is not None and _task_status(keys, mql_at) not in ("confirmed", "skipped"):
+                # A qualification this state has no confirmed task for (it was lost,
+                # reset, restored from a backup, or the qualification came from another
+                # state): the CRM says whether its task exists.
+                owed.append(task_for(loaded, contact, card, mql_at))
         outcome[cid] = (values, (decision.stage, since, mql_at), decision.transitions)
         summary.scored += 1
         summary.mqls += decision.stage == Stage.MQL
@@ -346,20 +421,72 @@ def _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, journ
         for hit in card.hits:
             rules[hit.rule_id] = rules.get(hit.rule_id, 0) + 1
         tick("scored", 1)
-    return plan, outcome
+    return plan, owed, outcome
+
+
+def _reaches_crm(write_back: WriteBack, key: str, value: str | None) -> bool:
+    if key == "lifecycle":
+        return write_back.lifecycle and value is not None and Stage(value) in write_back.stage_values
+    if key == "mql":
+        return True  # the MQL tag: a field or a list membership
+    return key in write_back.fields
+
+
+def _task_status(keys: dict[str, str], qualified_at: datetime) -> str | None:
+    """The status of the task of the qualification at `qualified_at` among a contact's
+    keys: matched by time, since a merged-in record's keys carry its old id."""
+    at = qualified_at.replace(microsecond=0)
+    return next((status for key, status in keys.items() if qualified_at_of(key) == at), None)
+
+
+def _latest_qualification(keys: dict[str, str]) -> tuple[datetime | None, bool]:
+    """The latest qualification time among a contact's task keys, and whether its task
+    is confirmed in the CRM."""
+    latest: tuple[datetime | None, bool] = (None, False)
+    for key, status in keys.items():
+        at = qualified_at_of(key)
+        if at is not None and (latest[0] is None or at > latest[0]):
+            latest = (at, status == "confirmed")
+    return latest
+
+
+def _settle_tasks(loaded: LoadedMapping, crm: CRM, store: StateStore, plan: WritePlan, owed: list[TaskRequest],
+                  task_keys: dict[str, list[tuple[str, str]]], now: datetime, dry_run: bool) -> None:
+    """Decide which tasks the plan creates, asking the CRM where this state cannot tell.
+    A key already confirmed is done. A key recorded but never confirmed (a run stopped
+    between the two), and a qualification owed a task this state has not seen, are
+    looked up in the CRM by key: found, it is confirmed and not made again. An owed task
+    not found is made while its follow-up is still due (within the model's SLA: the run
+    that qualified the lead may have stopped before making it); an older one is left
+    alone and remembered as skipped (its rep may have deleted it)."""
+    conn = loaded.mapping.connection
+    status = {key: st for keys in task_keys.values() for key, st in keys}
+    plan.tasks = [t for t in plan.tasks if status.get(t.key) != "confirmed"]
+    ask = {t.key: t.contact_id for t in plan.tasks if status.get(t.key) == "pending"}
+    ask.update((t.key, t.contact_id) for t in owed)
+    found = crm.find_tasks(ask) if ask else {}
+    if found and not dry_run:
+        store.tasks_confirmed(conn, found)
+    plan.tasks = [t for t in plan.tasks if t.key not in found]
+    due = timedelta(hours=loaded.model.model.sla_hours)
+    skipped: dict[str, str] = {}
+    for task in owed:
+        if task.key in found:
+            continue
+        at = qualified_at_of(task.key)
+        if status.get(task.key) == "pending" or (at is not None and now - at < due):
+            plan.tasks.append(task)
+        else:
+            skipped[task.key] = task.contact_id
+            log.info("%s: qualified at %s but has no follow-up task in the CRM; past the %g-hour SLA, none is made "
+                     "now", task.contact_id, iso(at), loaded.model.model.sla_hours)
+    if skipped and not dry_run:
+        store.tasks_skipped(conn, skipped, now)
 
 
 def _write_chunk(conn: str, crm: CRM, store: StateStore, plan: WritePlan, outcome: Outcome, now: datetime,
                  summary: RunSummary) -> None:
-    # Tasks: a key is recorded before the call; a key recorded but never confirmed (a
-    # crash between the two) is looked up in the CRM before it is created again.
-    keys = store.tasks_of(conn, [t.key for t in plan.tasks])
-    unconfirmed = [k for k, (status, _) in keys.items() if status == "pending"]
-    contact_of = {t.key: t.contact_id for t in plan.tasks}
-    found = crm.find_tasks({k: contact_of[k] for k in unconfirmed if k in contact_of}) if unconfirmed else {}
-    if found:
-        store.tasks_confirmed(conn, found)
-    plan.tasks = [t for t in plan.tasks if keys.get(t.key, ("", None))[0] != "confirmed" and t.key not in found]
+    # A task's key is recorded before the CRM is asked to make it (see _settle_tasks).
     store.tasks_pending(conn, {t.key: t.contact_id for t in plan.tasks}, now)
 
     # Write, then record what the CRM confirmed.

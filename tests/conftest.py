@@ -77,3 +77,28 @@ def no_secret_in_any_log_line(caplog):
         message = record.getMessage()
         leaked = [s for s in SUITE_SECRETS if s in message]
         assert not leaked, f"{record.name} logged a credential: {message[:200]}"
+
+
+POSTGRES = __import__("os").environ.get("MQLSYNC_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def fresh_postgres():
+    """The URL of a new, empty PostgreSQL database, dropped after the test (skipped
+    where no server is given: .ci/run starts one)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    if not POSTGRES:
+        pytest.skip("MQLSYNC_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL)")
+    name = f"mqlsync_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

@@ -29,6 +29,9 @@ class Page:
     #: records that became another: old id -> surviving id (a converted Salesforce Lead
     #: -> its Contact); the old record is not scored, its ledger and stage move over
     merged: dict[str, str] = field(default_factory=dict)
+    #: for contacts: what each record shows of mqlsync's own fields, in mqlsync's words
+    #: (see mapped.recorded): a run whose state is lost, old or another's rebuilds from it
+    recorded: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .base import Metered, Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import PlanWriter
 from .jsonl import describe
-from .mapped import parse_time as _parse_time, to_contact
+from .mapped import parse_time as _parse_time, recorded, to_contact
 
 log = logging.getLogger("mqlsync.hubspot")
 
@@ -110,6 +110,8 @@ class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
         if self.obj.sales_status:
             props |= {self.obj.sales_status.field, self.obj.sales_status.at_field}
         props.add(MERGED_IDS)
+        # mqlsync's own properties too: what they show is the record of what was done
+        props |= set(mapping.write_back.fields.values())
         self.read_properties = sorted(props)
 
     @classmethod
@@ -184,6 +186,7 @@ class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
                 page.high_water = changed
             try:
                 page.contacts.append(self.to_contact(record.id, props))
+                page.recorded[record.id] = recorded(self.mapping.write_back, self.obj, props)
             except (ValidationError, ValueError) as exc:
                 reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
                 page.rejected.append(RecordRejected("hubspot contacts", None, reason, record.id))

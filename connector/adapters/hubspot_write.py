@@ -46,7 +46,7 @@ class PlanWriter:
             if key == "lifecycle":
                 if self.mapping.write_back.lifecycle and self.obj.stage_field and value is not None:
                     crm_value = self.mapping.write_back.stage_values.get(value)
-                    if crm_value:
+                    if crm_value and crm_value != write.lifecycle_from:  # already there: nothing to send
                         out[self.obj.stage_field] = crm_value
                 continue
             prop = self.mapping.write_back.fields.get(key)

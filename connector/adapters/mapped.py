@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..config.mapping import ObjectMapping
-from ..model import Contact
+from ..config.mapping import ObjectMapping, WriteBack
+from ..model import Contact, iso
+
+#: write-back keys whose values are numbers (whole points)
+NUMBER_KEYS = ("score", "fit", "engagement", "negative")
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -84,3 +87,35 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) ->
     if criteria:
         data["sql_criteria"] = criteria
     return Contact.model_validate(data)
+
+
+def recorded(write_back: WriteBack, obj: ObjectMapping, props: Mapping[str, Any]) -> dict[str, str | None]:
+    """What a record shows of mqlsync's own fields, in the words mqlsync writes them
+    (whole points, "true"/"false", times to the second), so the sync can compare them
+    with what it would write: the CRM, not the state, is the record of what was done.
+    The lifecycle is the mqlsync stage whose value the stage field holds (left out where
+    no single stage maps to it). A value that cannot be read as its kind is kept as
+    text: it differs from anything mqlsync writes, so it is written again."""
+    out: dict[str, str | None] = {}
+    for key, field in write_back.fields.items():
+        raw = props.get(field)
+        if raw in (None, ""):
+            out[key] = None
+            continue
+        try:
+            if key in NUMBER_KEYS:
+                out[key] = str(int(round(float(raw))))
+            elif key == "mql":
+                out[key] = "true" if truthy(raw) else "false"
+            elif key == "mql_at":
+                out[key] = iso(parse_time(raw).replace(microsecond=0))  # type: ignore[union-attr]
+            else:
+                out[key] = str(raw)
+        except (TypeError, ValueError, OverflowError):
+            out[key] = str(raw)
+    if write_back.lifecycle and obj.stage_field:
+        raw = props.get(obj.stage_field)
+        stages = [stage.value for stage, value in write_back.stage_values.items() if value == raw]
+        if len(stages) == 1:
+            out["lifecycle"] = stages[0]
+    return out

@@ -27,7 +27,7 @@ from ..model import Activity
 from ..redact import read_secret
 from .base import Metered, Page, SetupReport
 from .jsonl import describe
-from .mapped import parse_time, to_contact, truthy
+from .mapped import parse_time, recorded, to_contact, truthy
 from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
 from .soql import condition_soql, field_value, holds, soql_time
 
@@ -208,6 +208,9 @@ class SalesforceAdapter(Metered, SalesforceWriter):
             fields |= {obj.sales_status.field, obj.sales_status.at_field}
         if name == "Lead":
             fields |= {"IsConverted", "ConvertedContactId"}
+        # mqlsync's own fields too (`setup` makes them): what they show is the record
+        # of what was done
+        fields |= set(self.mapping.write_back.fields.values())
         return sorted(f for f in fields if not f.startswith("attributes."))
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
@@ -253,6 +256,7 @@ class SalesforceAdapter(Metered, SalesforceWriter):
                 reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
                 page.rejected.append(RecordRejected(f"salesforce {name}", None, reason, cid))
                 continue
+            page.recorded[cid] = recorded(self.mapping.write_back, obj, values)
             self._kind[cid] = name
             if obj.stage_field:
                 self._lifecycle[cid] = values.get(obj.stage_field)

@@ -13,6 +13,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from ..errors import ConfigError, ConfigIssue
 from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+from .mapped import NUMBER_KEYS
 from .soql import soql_value
 
 log = logging.getLogger("mqlsync.salesforce")
@@ -36,7 +37,6 @@ WRITE_BACK_METADATA: dict[str, dict[str, Any]] = {
     "model_version": {"label": "MQL Model Version", "type": "Text", "length": 64},
     "task_key": {"label": "mqlsync Task Key", "type": "Text", "length": 255, "externalId": True, "unique": True},
 }
-NUMBER_KEYS = ("score", "fit", "engagement", "negative")
 #: key prefixes of Leads and Contacts (an id says which object it is)
 PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact"}
 

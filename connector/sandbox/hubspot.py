@@ -128,6 +128,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             ("GET", re.compile(r"/crm/v3/properties/contacts/groups"), self.list_groups),
             ("POST", re.compile(r"/crm/v3/properties/contacts/groups"), self.create_group),
             ("GET", re.compile(r"/crm/v3/owners/?"), self.list_owners),
+            ("GET", re.compile(r"/crm/v3/objects/tasks"), self.list_tasks),
+            ("GET", re.compile(r"/crm/v3/objects/tasks/(\d+)"), self.get_task),
             ("POST", re.compile(r"/crm/v3/objects/tasks"), self.create_task),
             ("POST", re.compile(r"/crm/v3/objects/tasks/batch/create"), self.batch_create_tasks),
             ("POST", re.compile(r"/crm/v3/objects/tasks/search"), self.search_tasks),
@@ -548,12 +550,23 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 if record is None:
                     missing.append(cid)
                     continue
-                record["properties"].update({k: (None if v == "" else v) for k, v in item["properties"].items()})
+                record["properties"].update({k: self._stored(k, v) for k, v in item["properties"].items()})
                 record["updatedAt"] = self.now_ms()
                 record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
                 self.version += 1
                 done.append(self._public(record, list(item["properties"])))
         return self._batch_response(done, missing, started, "update")
+
+    def _stored(self, name: str, value: Any) -> Any:
+        """A written value as HubSpot keeps it: empty clears it; a datetime, given as
+        epoch milliseconds or ISO 8601, reads back as ISO 8601 in UTC to the millisecond
+        (API FAQ, "How should timestamps be formatted": accepted as Unix milliseconds,
+        shown in responses in ISO 8601)."""
+        if value in (None, ""):
+            return None
+        if (self.properties.get(name) or {}).get("type") == "datetime":
+            return _iso(_ms(value))  # type: ignore[arg-type]  # validated before
+        return value
 
     def _invalid_value(self, cid: str, name: str, value: Any) -> str | None:
         prop = self.properties.get(name)
@@ -572,6 +585,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 return f"{value} is not a valid number for {name}"
         if prop["type"] == "bool" and str(value).lower() not in ("true", "false"):
             return f"{value} is not a valid boolean for {name}"
+        if prop["type"] == "datetime" and _ms(value) is None:
+            return f"{value} is not a valid datetime for {name}"
         if name == "lifecyclestage":
             current = self.contacts.get(cid, {}).get("properties", {}).get("lifecyclestage")
             if current in LIFECYCLE_ORDER and value in LIFECYCLE_ORDER and (
@@ -658,6 +673,38 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
     def _task_public(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"id": record["id"], "properties": dict(record["properties"]), "createdAt": _iso(record["createdAt"]),
                 "updatedAt": _iso(record["updatedAt"]), "archived": False}
+
+    def _task_read(self, record: dict[str, Any], request: Request) -> dict[str, Any]:
+        """A task as the read endpoints show it: the properties asked for (HubSpot's
+        few defaults otherwise) and, when `associations=contacts` is asked, its contacts
+        ("Tasks" CRM API: GET /crm/v3/objects/tasks, properties and associations)."""
+        public = self._task_public(record)
+        wanted = self._properties_arg(request)
+        public["properties"] = {k: v for k, v in public["properties"].items()
+                                if k in wanted or k in _ENGAGEMENT_DEFAULT_PROPS}
+        if "contacts" in {a for v in request.query.get("associations", []) for a in v.split(",")}:
+            public["associations"] = {"contacts": {"results": [{"id": cid, "type": "task_to_contact"}
+                                                               for cid in sorted(record["contacts"], key=int)]}}
+        return public
+
+    def list_tasks(self, request: Request, match: re.Match) -> Response:
+        """GET /crm/v3/objects/tasks: every task, 100 a page at most, by `after`, as an
+        admin's script reads them (`client.crm.objects.tasks.get_all()`)."""
+        limit = min(int(request.arg("limit", "10")), 100)
+        after = int(request.arg("after", "0") or 0)
+        with self.lock:
+            ids = sorted(int(t) for t in self.tasks if int(t) > after)
+            page = [self._task_read(self.tasks[str(i)], request) for i in ids[:limit]]
+        body: dict[str, Any] = {"results": page}
+        if len(ids) > limit:
+            body["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
+        return Response(200, body)
+
+    def get_task(self, request: Request, match: re.Match) -> Response:
+        record = self.tasks.get(match.group(1))
+        if record is None:
+            return error(404, "OBJECT_NOT_FOUND", "resource not found")
+        return Response(200, self._task_read(record, request))
 
     def create_task(self, request: Request, match: re.Match) -> Response:
         record = self._new_task(request.body if isinstance(request.body, dict) else {})

@@ -166,6 +166,13 @@ class SandboxServer:
             with self.lock:
                 self.stats.clear()
             return Response(204)
+        if request.path == "/__sandbox/faults" and request.method == "POST":
+            # Faults changed while it runs: a test sets up a CRM at full speed, then slows it.
+            body = request.body if isinstance(request.body, dict) else {}
+            for name in ("rate_429", "rate_5xx", "rate_drop", "delay_s"):
+                if name in body:
+                    setattr(self.faults, name, float(body[name]))
+            return Response(200, {k: getattr(self.faults, k) for k in ("rate_429", "rate_5xx", "rate_drop", "delay_s")})
         if request.path.startswith("/__sandbox/"):
             return self.emulation.admin(request) or Response(404, {"message": "no such sandbox endpoint"})
         emulation = self.emulation

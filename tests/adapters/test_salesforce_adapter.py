@@ -26,11 +26,21 @@ SESSION = "sandbox-session"
 
 
 @pytest.fixture
-def seeded():
+def bare():
+    """An org seeded with the sample, before `mqlsync setup`."""
     data = generate(seed=5, contacts=300)
     org = SalesforceSandbox(session_id=SESSION)
     ids = seed_salesforce(org, MAPPING, data.contacts, data.activities)
     return org, ids, data
+
+
+@pytest.fixture
+def seeded(bare):
+    """The same org once `mqlsync setup` made the fields mqlsync writes (and reads back)."""
+    org = bare[0]
+    with SandboxServer(org) as server:
+        SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION}).ensure_fields()
+    return bare
 
 
 @pytest.fixture
@@ -247,8 +257,22 @@ def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):
         assert members() == [a]
 
 
-def test_setup_creates_missing_fields_once(running):
-    crm, org, ids, data = running
+def test_setup_creates_missing_fields_once(bare):
+    org, ids, data = bare
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        _set_up_once(crm, org)
+
+
+def test_a_pull_before_setup_says_to_run_it(bare):
+    org, ids, data = bare
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        with pytest.raises(ConfigError, match="mqlsync setup"):
+            pull(crm)
+
+
+def _set_up_once(crm, org):
     planned = crm.ensure_fields(dry_run=True)
     assert "Lead.MQL_Score__c" in planned.created and "Contact.MQL_Score__c" in planned.created
     assert f"Task.{TASK_KEY_FIELD}" in planned.created and "MQL_Score__c" not in org.fields["Lead"]

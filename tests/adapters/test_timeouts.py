@@ -22,9 +22,11 @@ def test_a_crm_that_stops_answering_times_out_is_retried_and_stops_the_run_clean
     module = hubspot_module if crm == "hubspot" else salesforce_module
     monkeypatch.setattr(module, "REQUEST_TIMEOUT", (1.0, 0.3))
     loaded = load_mapping(mapping_file(crm))
-    running = start_sandbox(crm, contacts=20, burst_limit=10**6, faults=Faults(delay_s=0.6))
+    running = start_sandbox(crm, contacts=20, burst_limit=10**6, faults=Faults())
     with running.server:
         adapter = adapter_for(loaded, running.env())
+        adapter.ensure_fields()
+        running.server.faults.delay_s = 0.6
         adapter.budget_s = 2.0
         with pytest.raises(CRMUnavailable, match="kept failing") as caught:
             list(adapter.pull_contacts(None))

@@ -30,6 +30,7 @@ from connector.config import load_mapping  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from jobs.sandbox import start_sandbox  # noqa: E402
 from jobs.sync import run_sync  # noqa: E402
+from tests.bench.lookups import count_task_lookups  # noqa: E402
 
 QUERY_BATCH = 2000
 
@@ -53,17 +54,21 @@ def run_mode(contacts: int, changed: float, bulk: bool) -> dict:
         crm = SalesforceAdapter.from_env(loaded.mapping, running.env(), bulk_threshold=0 if bulk else 10**9)
         crm.ensure_fields()
         store = StateStore(f"sqlite:///{tmp}/state.db")
+        lookups = count_task_lookups(crm)
 
-        def measured(label: str) -> None:
+        def measured(label: str, state: StateStore = store) -> None:
             server.stats.clear()
             clock = time.perf_counter()
-            summary = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            looked = dict(lookups)
+            summary = run_sync(loaded, crm, state, datetime.now(timezone.utc))
             by_kind: Counter[str] = Counter()
             for endpoint, n in server.snapshot()["by_endpoint"].items():
                 by_kind[kind(endpoint)] += n
             out[label] = {"requests": summary.requests, "by_kind": dict(by_kind), "contacts": summary.contacts,
                           "activities": summary.activities, "writes": summary.writes,
-                          "tasks": summary.tasks_created, "secs": round(time.perf_counter() - clock, 1)}
+                          "tasks": summary.tasks_created, "secs": round(time.perf_counter() - clock, 1),
+                          "lookups": lookups["requests"] - looked["requests"], "rebuilt": summary.rebuilt,
+                          "looked_up": lookups["keys"] - looked["keys"]}
 
         measured("full")
         measured("settle")  # re-reads the records the full run wrote (their SystemModstamp moved)
@@ -74,6 +79,9 @@ def run_mode(contacts: int, changed: float, bulk: bool) -> dict:
             org.touch(obj, rid, {"Title": "VP Revenue Operations"})
         measured("incremental")
         measured("idle")
+        # The state lost: a new database reads everything and rebuilds from what the CRM
+        # shows; the qualifications' tasks are looked up by key, none is made again.
+        measured("lost state", StateStore(f"sqlite:///{tmp}/lost.db"))
         out["rows"] = {obj: len(org.records[obj]) for obj in ("Lead", "Contact", "CampaignMember",
                                                               "Marketing_Activity__c", "Task", "Event")}
     return out
@@ -92,10 +100,11 @@ def main() -> None:
         print(f"{label} reads, {args.contacts:,} people ({rows['Lead']:,} Leads, {rows['Contact']:,} Contacts; "
               f"{rows['CampaignMember']:,} campaign members, {rows['Marketing_Activity__c']:,} activity rows, "
               f"{rows['Task']:,} tasks, {rows['Event']:,} events):")
-        for phase in ("full", "settle", "incremental", "idle"):
+        for phase in ("full", "settle", "incremental", "idle", "lost state"):
             r = result[phase]
             print(f"  {phase:<11} {r['requests']:>5,} requests {r['by_kind']}  contacts {r['contacts']:,}, "
-                  f"activities {r['activities']:,}, written {r['writes']:,}, tasks {r['tasks']:,}, {r['secs']}s")
+                  f"activities {r['activities']:,}, written {r['writes']:,}, tasks {r['tasks']:,}, {r['secs']}s; "
+                  f"{r['lookups']} task lookups for {r['looked_up']:,} keys, {r['rebuilt']:,} rebuilt")
         full = result["full"]
         print(f"  full-sync people reads: REST floor {people_floor} query requests; write floor "
               f"{math.ceil(full['writes'] / COLLECTION) + math.ceil(full['tasks'] / COLLECTION)} collection "

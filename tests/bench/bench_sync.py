@@ -31,6 +31,7 @@ from connector.adapters.hubspot_write import BATCH  # noqa: E402
 from connector.config import load_mapping  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from jobs.sync import run_sync  # noqa: E402
+from tests.bench.lookups import count_task_lookups  # noqa: E402
 
 EVENTS_PAGE = 100
 
@@ -77,6 +78,7 @@ def main() -> None:
             store = StateStore(f"sqlite:///{tmp}/state.db")
             crm = HubSpotAdapter(loaded.mapping, "sandbox-token", url)
             crm.ensure_fields()
+            lookups = count_task_lookups(crm)
             before = stats(url)["requests"]
             t = time.perf_counter()
             full = run_sync(loaded, crm, store, datetime.now(timezone.utc))
@@ -139,6 +141,15 @@ def main() -> None:
             idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
             print(f"idle run (nothing changed): {idle.requests} requests (floor {poll_floor + 1}: one search and one "
                   f"request per activity source and form), {idle.writes} written")
+            # The state lost: a new database reads everything and rebuilds from what the
+            # CRM shows; the qualifications' tasks are looked up, none is made again.
+            before_lookups = dict(lookups)
+            lost = run_sync(loaded, crm, StateStore(f"sqlite:///{tmp}/lost.db"), datetime.now(timezone.utc))
+            print(f"state lost, full run on a new database: {lost.requests:,} requests, of which "
+                  f"{lookups['requests'] - before_lookups['requests']} look up the tasks of "
+                  f"{lookups['keys'] - before_lookups['keys']:,} qualifications by key; {lost.rebuilt:,} rebuilt "
+                  f"from the CRM, {lost.writes} written, {lost.tasks_created} tasks made")
+            print(f"task lookups over all runs with an intact state: {before_lookups['requests']} requests")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -67,6 +67,30 @@ class HubSpot:
         return [{"who": t["contacts"], "owner": t["properties"].get("hubspot_owner_id"),
                  "body": t["properties"]["hs_task_body"]} for t in admin(self.url, "/__sandbox/tasks")["results"]]
 
+    def sdk_tasks(self) -> list[tuple[str, str]]:
+        """(contact id, task key) of every follow-up task, read as an admin's script would:
+        hubspot-api-client listing every task with its contacts."""
+        import hubspot
+
+        client = hubspot.Client.create(access_token=SECRET, host=self.url)
+        out = []
+        for task in client.crm.objects.get_all("tasks", properties=["hs_task_body"], associations=["contacts"]):
+            key = task_key_in((task.properties or {}).get("hs_task_body"))
+            linked = (task.associations or {}).get("contacts")
+            for contact in (linked.results if linked else []):
+                if key:
+                    out.append((contact.id, key))
+        return out
+
+    def sdk_people(self) -> dict[str, dict]:
+        """Every contact's mqlsync properties, through hubspot-api-client."""
+        import hubspot
+
+        client = hubspot.Client.create(access_token=SECRET, host=self.url)
+        wanted = sorted(self.mapping.write_back.fields.values()) + ["lifecyclestage"]
+        return {c.id: {k: v for k, v in (c.properties or {}).items() if k in wanted}
+                for c in client.crm.contacts.get_all(properties=wanted)}
+
     expected_rejected_lifecycle = "other"
     expected_mql_lifecycle = "marketingqualifiedlead"
 
@@ -112,8 +136,44 @@ class Salesforce:
         return [{"who": [t["WhoId"]], "owner": t.get("OwnerId"), "body": t.get("Description") or ""}
                 for t in admin(self.url, "/__sandbox/records/Task")["records"] if t.get("MQL_Task_Key__c")]
 
+    def _sdk(self):
+        import requests
+        from simple_salesforce import Salesforce as Client
+
+        from connector.adapters.salesforce import _Transport
+
+        # The sandbox speaks plain http on 127.0.0.1; simple-salesforce builds https URLs.
+        session = requests.Session()
+        session.mount("https://", _Transport(lambda: None, loopback_http=True))
+        return Client(session_id=SECRET, instance_url=self.url.replace("http://", "https://"), session=session,
+                      version="59.0")
+
+    def sdk_tasks(self) -> list[tuple[str, str]]:
+        """(person id, task key) of every follow-up task, read as an admin's script would:
+        a SOQL query through simple-salesforce."""
+        rows = self._sdk().query_all("SELECT Id, WhoId, MQL_Task_Key__c FROM Task WHERE MQL_Task_Key__c != null")
+        return [(r["WhoId"], r["MQL_Task_Key__c"]) for r in rows["records"]]
+
+    def sdk_people(self) -> dict[str, dict]:
+        """Every Lead's and Contact's mqlsync fields and Status, through simple-salesforce."""
+        fields = sorted(self.mapping.write_back.fields.values())
+        out = {}
+        client = self._sdk()
+        for obj, extra in (("Lead", ["Status", "IsConverted"]), ("Contact", [])):
+            for r in client.query_all(f"SELECT Id, {', '.join(fields + extra)} FROM {obj}")["records"]:
+                if not r.get("IsConverted"):
+                    out[r["Id"]] = {k: v for k, v in r.items() if k in fields or k == "Status"}
+        return out
+
     expected_rejected_lifecycle = "Closed - Not Converted"  # sales' own value, left as it is
     expected_mql_lifecycle = "Open - Not Contacted"  # no Lead Status means MQL: MQL_Stage__c shows it
+
+
+def task_key_in(body: str | None) -> str | None:
+    """The task key mqlsync puts at the end of a HubSpot task's body."""
+    if not body or "mqlsync-task:" not in body:
+        return None
+    return body.rsplit("mqlsync-task:", 1)[1].split()[0]
 
 
 def _text(value):

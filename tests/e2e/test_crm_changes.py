@@ -224,3 +224,49 @@ def test_a_first_run_stopped_after_the_field_writes_but_before_the_tasks_still_m
         assert again.writes == again.tasks_created == 0 and all(world.tasks_for(cid) == 1 for cid in shown)
     finally:
         world.running.server.stop()
+
+
+def _near_leads(world: World, count: int) -> list[str]:
+    out = world.loaded.mapping.write_back.fields
+    org = world.running.emulation
+    rows = ({cid: c["properties"] for cid, c in org.contacts.items()} if world.crm == "hubspot" else
+            {i: r for i, r in org.records["Lead"].items() if not r["IsDeleted"] and not r["IsConverted"]})
+    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in "ABC"
+            and 50 <= float(p.get(out["score"]) or 0) < 70][:count]
+    assert near
+    return near
+
+
+def _dies_after_the_fields(world: World):
+    """A run that writes the fields, then dies before it makes the tasks; then its
+    state database is lost (a new folder, a reset, another machine)."""
+    apply = world.adapter.apply
+
+    def fields_only(plan):
+        apply(plan.model_copy(update={"tasks": []}))
+        raise KeyboardInterrupt("killed")
+
+    world.adapter.apply = fields_only
+    with pytest.raises(KeyboardInterrupt):
+        world.run()
+    world.adapter.apply = apply
+
+
+@pytest.mark.parametrize("later_h, made", [(1, True), (30, False)], ids=["within-sla", "past-sla"])
+def test_a_qualification_the_crm_shows_without_its_task_gets_one_while_it_is_due(world, tmp_path, later_h, made):
+    near = _near_leads(world, 4)
+    for cid in near:
+        visit_pricing(world, cid)
+    _dies_after_the_fields(world)
+    qualified = [cid for cid in near if world.stages()[cid] == "mql"]
+    assert qualified and all(world.tasks_for(cid) == 0 for cid in qualified)
+
+    (tmp_path / "new").mkdir()
+    world.store = StateStore(f"sqlite:///{tmp_path / 'new' / 'state.db'}")
+    resumed = world.run(later_s=later_h * 3600)  # the model's SLA is 24 hours
+    assert resumed.status == "ok" and resumed.new_mqls == 0
+    assert resumed.tasks_created == (len(qualified) if made else 0)
+    assert all(world.tasks_for(cid) == (1 if made else 0) for cid in qualified)
+    again = world.run(later_s=later_h * 3600 + 60)
+    assert again.tasks_created == 0
+    assert all(world.tasks_for(cid) == (1 if made else 0) for cid in qualified)
