@@ -66,3 +66,9 @@ class ConnectionBusy(MqlsyncError):
     tell it from a failure (1), a mistake in the input (2) or a bug (3)."""
 
     exit_code = 75
+
+    def __init__(self, connection: str, holder: str, wait: float = 0.0) -> None:
+        self.connection, self.holder = connection, holder
+        waited = f"waited {wait:g} s and did nothing" if wait > 0 else "did nothing"
+        super().__init__(f"{connection}: another run holds this connection's lock ({holder}); this run {waited}. "
+                         "Try again when it ends, or pass --wait SECONDS.")

@@ -118,6 +118,7 @@ def _in_process(name: str, wait: float) -> Release:
     """An in-memory database lives in one process: a lock of that process is enough."""
     with _local_guard:
         lock = _local.setdefault(name, threading.Lock())
-    if not lock.acquire(timeout=wait) if wait > 0 else not lock.acquire(blocking=False):
+    got = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
+    if not got:
         raise Held(name)
     return lock.release

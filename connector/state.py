@@ -155,7 +155,7 @@ class StateStore:
         try:
             release = runlock.acquire(self.engine, f"mqlsync:run:{connection}", wait)
         except runlock.Held:
-            raise ConnectionBusy(self._busy(connection, wait)) from None
+            raise ConnectionBusy(connection, self._holder(connection), wait) from None
         me = {"connection": connection, "host": socket.gethostname()[:255], "pid": os.getpid()}
         try:
             with self.engine.begin() as conn:
@@ -168,14 +168,13 @@ class StateStore:
             finally:
                 release()
 
-    def _busy(self, connection: str, wait: float) -> str:
+    def _holder(self, connection: str) -> str:
+        """Who holds the connection's lock, as the holder wrote it on taking it."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(run_locks).where(run_locks.c.connection == connection)).mappings().first()
-        who = (f"host {row['host']}, pid {row['pid']}, since {iso(_utc(row['since']).replace(microsecond=0))}"
-               if row else "its holder has not said who it is yet")
-        waited = f"waited {wait:g} s and did nothing" if wait > 0 else "did nothing"
-        return (f"{connection}: another run holds this connection's lock ({who}); this run {waited}. "
-                "Try again when it ends, or pass --wait SECONDS.")
+        if row is None:  # taken a moment ago, not yet signed
+            return "its holder has not said who it is yet"
+        return f"host {row['host']}, pid {row['pid']}, since {iso(_utc(row['since']).replace(microsecond=0))}"
 
     # --- watermarks ------------------------------------------------------------------
 

@@ -303,6 +303,9 @@ def _print_summary(summary, as_json_: bool) -> None:
               f"{summary.new_mqls:,} new MQLs, {summary.tasks_created:,} tasks "
               f"{'to create' if summary.dry_run else 'created'}; {summary.requests:,} API requests in "
               f"{summary.duration_s:.1f}s.", highlight=False)
+    if summary.rebuilt:
+        err.print(f"{summary.rebuilt:,} people this state did not know (or knew an older story of) taken as the CRM "
+                  "shows them: their stage, MQL date and written values.", highlight=False)
     if summary.deleted or summary.merged:
         err.print(f"{summary.deleted:,} deleted in the CRM and forgotten; {summary.merged:,} merged into another "
                   "record (converted leads), their history carried over.", highlight=False)

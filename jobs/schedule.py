@@ -70,7 +70,8 @@ class Connection:
         except ConnectionBusy as exc:
             # Another process (a second machine, a manual run) holds the connection:
             # this slot is skipped, the next one tries again.
-            log.warning("%s: %s skipped: %s", self.name, kind, str(exc).split(": ", 1)[-1])
+            log.warning("%s: %s skipped: another process holds this connection's lock (%s); the next slot tries "
+                        "again", self.name, kind, exc.holder)
         except MqlsyncError as exc:
             # A schedule outlives one bad run: say why, and try again at the next slot.
             log.error("%s: %s failed: %s", self.name, kind, str(exc).splitlines()[0])

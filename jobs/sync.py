@@ -334,7 +334,7 @@ def adopt_from_crm(recorded: dict[str, dict[str, str | None]], stages: dict[str,
     state's own record stands."""
     out: dict[str, tuple[StageRow | None, dict[str, str | None] | None]] = {}
     for cid, shown in recorded.items():
-        if not any(v is not None for v in shown.values()):
+        if not any(v is not None for k, v in shown.items() if k != "lifecycle"):
             continue  # mqlsync never wrote this record
         try:
             stage = Stage(shown["stage"]) if shown.get("stage") else None
@@ -345,8 +345,10 @@ def adopt_from_crm(recorded: dict[str, dict[str, str | None]], stages: dict[str,
         if stage is not None:
             row = (stage, mql_at if stage == Stage.MQL else None, mql_at)
         known = stages.get(cid)
-        if known is None:
+        if known is None and (row is not None or cid not in written):
             out[cid] = (row, None if cid in written else dict(shown))
+        elif known is None:
+            continue
         elif row is not None and mql_at is not None and (known[2] is None or mql_at > known[2].replace(microsecond=0)):
             out[cid] = (row, dict(shown))
         elif cid not in written:

@@ -190,3 +190,35 @@ def test_processes_starting_together_on_a_new_database_all_start(where, tmp_path
     url = f"sqlite:///{tmp_path / 'new.db'}" if where == "sqlite" else request.getfixturevalue("fresh_postgres")
     for done in _start_together(url, 6):
         assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_the_lock_is_one_per_connection_and_dies_with_its_holder(where, tmp_path, request):
+    from connector.errors import ConnectionBusy
+    from connector.state import StateStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}" if where == "sqlite" else request.getfixturevalue("fresh_postgres")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from connector.state import StateStore\n"
+                               "with StateStore(sys.argv[1]).lock('hubspot-main'):\n"
+                               "    print('held', flush=True); time.sleep(120)", url],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    store = StateStore(url)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConnectionBusy, match=f"pid {holder.pid}, since "):
+            with store.lock("hubspot-main"):
+                pass
+        started = time.monotonic()
+        with pytest.raises(ConnectionBusy, match="waited 0.5 s and did nothing"):
+            with store.lock("hubspot-main", wait=0.5):
+                pass
+        assert time.monotonic() - started >= 0.5
+        with store.lock("salesforce-main"):  # another connection is not held up
+            pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        with store.lock("hubspot-main", wait=10):  # the dead holder's lock went with it
+            pass
+    finally:
+        holder.kill()
+        store.engine.dispose()

@@ -60,6 +60,28 @@ def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path
         connection.lock.release()
 
 
+def test_a_slot_whose_lock_another_process_holds_is_skipped_and_logged(tmp_path, caplog):
+    path = tmp_path / "s.db"
+    running = hubspot_sandbox(contacts=20)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from connector.state import StateStore\n"
+                               "with StateStore(sys.argv[1]).lock('hubspot-main'):\n"
+                               "    print('held', flush=True); time.sleep(60)", f"sqlite:///{path}"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with running.server:
+            connection = connection_to(running.server.url, StateStore(f"sqlite:///{path}"))
+            assert connection.sync() is None
+            assert running.server.snapshot()["requests"] == 0  # nothing read, nothing written
+            holder.kill()
+            holder.wait(timeout=10)
+            assert connection.sync() is not None  # the next slot runs
+    finally:
+        holder.kill()
+    assert "hubspot-main: sync skipped: another process holds this connection's lock (host" in caplog.text
+    assert f"pid {holder.pid}," in caplog.text
+
+
 def test_a_run_asked_to_stop_while_reading_writes_nothing(tmp_path):
     running = hubspot_sandbox(contacts=100)
     store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
