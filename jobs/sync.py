@@ -296,10 +296,12 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         for cid in contacts:
             ledger.setdefault(cid, []).extend(held_activities.get(cid, ()))
         stages, previous = store.stages_of(conn, contacts), store.written_of(conn, contacts)
-        for cid, (row, values) in held_adopted.items():
-            if cid in contacts:
-                stages.update({cid: row} if row is not None else {})
-                previous.update({cid: values} if values is not None else {})
+        for cid in contacts.keys() & held_adopted.keys():  # a dry run's rebuild, held in memory
+            row, values = held_adopted[cid]
+            if row is not None:
+                stages[cid] = row
+            if values is not None:
+                previous[cid] = values
         task_keys = store.task_keys_of(conn, contacts)
         plan, owed, outcome = _decide_chunk(loaded, crm, scorer, contacts, ledger, stages, previous, task_keys,
                                             now, summary, rules, tick)

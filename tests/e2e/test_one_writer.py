@@ -138,7 +138,10 @@ def test_a_lost_reset_or_second_state_database_makes_no_task_again(crm, tmp_path
     written = crm.sdk_people()
     tasks = one_task_per_qualification(crm)
 
-    # Another machine (a second state database) on the same CRM: nothing to do.
+    # Another machine (a second state database) on the same CRM: nothing to do, as its
+    # dry run shows first.
+    preview = json.loads(cli(crm, state_b, "run", "--dry-run", "--json").stdout)
+    assert preview["changed"] == preview["tasks_created"] == preview["new_mqls"] == 0
     other = run(crm, state_b)
     assert other["tasks_created"] == 0 and other["new_mqls"] == 0
     assert other["writes"] == 0 and other["rebuilt"] == first["writes"]
