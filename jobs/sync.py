@@ -347,12 +347,11 @@ def adopt_from_crm(recorded: dict[str, dict[str, str | None]], stages: dict[str,
         if stage is not None:
             row = (stage, mql_at if stage == Stage.MQL else None, mql_at)
         known = stages.get(cid)
-        if known is None and (row is not None or cid not in written):
-            out[cid] = (row, None if cid in written else dict(shown))
-        elif known is None:
-            continue
-        elif row is not None and mql_at is not None and (known[2] is None or mql_at > known[2].replace(microsecond=0)):
-            out[cid] = (row, dict(shown))
+        if known is None:
+            if row is not None or cid not in written:
+                out[cid] = (row, None if cid in written else dict(shown))
+        elif mql_at is not None and (known[2] is None or mql_at > known[2].replace(microsecond=0)):
+            out[cid] = (row, dict(shown))  # mql_at is set only with a tagged stage: row is not None
         elif cid not in written:
             out[cid] = (None, dict(shown))
     return out
