@@ -20,7 +20,7 @@ import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from .errors import ConfigError, ConfigIssue, CRMUnavailable, CredentialsError
+from .errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable
 
 log = logging.getLogger("mqlsync.http")
 T = TypeVar("T")
@@ -186,9 +186,10 @@ class Policy:
                 limiter.acquire()
             return fn(*a, **k)
 
+        sleep: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
         retrying = Retrying(retry=retry_if_exception(retry_on), wait=_wait,
                             stop=stop_after_delay(self.budget_s) | stop_after_attempt(self.attempts),
-                            before_sleep=_log_retry, reraise=True, **({"sleep": self.sleep} if self.sleep else {}))
+                            before_sleep=_log_retry, reraise=True, **sleep)
         try:
             return retrying(paced, *args, **kwargs)
         except BaseException as exc:

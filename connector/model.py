@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -14,10 +14,14 @@ def as_utc(value: datetime) -> datetime:
     """A naive timestamp is taken to be UTC (CRM exports and our JSONL files use UTC);
     an aware one is converted, so every comparison in the core is between aware times."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
 def iso(value: datetime | None) -> str | None:
     """UTC time as JSON output writes it everywhere: 2026-11-01T09:00:00Z."""
     if value is None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 #: environment variables that hold secrets (their values are blanked wherever they appear)
 SECRET_ENV = ("HUBSPOT_ACCESS_TOKEN", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN", "SALESFORCE_SESSION_ID",

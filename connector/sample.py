@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .model import Activity, Contact, Stage
 
 #: the fixed "today" of the sample data unless a caller gives another
-ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 HISTORY_DAYS = 180
 
 # Names from the places the source documents were written (Indonesia, Iran, Hungary)
@@ -67,8 +67,10 @@ _PAGES = ["/", "/blog/what-is-an-mql", "/blog/lead-scoring-101", "/features", "/
           "/integrations/salesforce", "/customers", "/about", "/careers", "/docs/getting-started"]
 _WEBINARS = [("web-101", "Lead scoring that sales trusts"), ("web-102", "From MQL to SQL in 30 days"),
              ("web-103", "Funnel metrics for RevOps"), ("web-104", "Recycling leads without annoying them")]
-_EVENTS = [("evt-201", "SaaStock trade show", "trade_show"), ("evt-202", "Lead-Scoring Masterclass Budapest", "seminar"),
-           ("evt-203", "RevOps Summit Jakarta", "in_person"), ("evt-204", "Lead-Scoring Masterclass Berlin", "seminar")]
+_EVENTS = [("evt-201", "SaaStock trade show", "trade_show"),
+           ("evt-202", "Lead-Scoring Masterclass Budapest", "seminar"),
+           ("evt-203", "RevOps Summit Jakarta", "in_person"),
+           ("evt-204", "Lead-Scoring Masterclass Berlin", "seminar")]
 
 
 @dataclass
@@ -78,7 +80,7 @@ class SampleData:
 
 
 def _weighted(rng: random.Random, table):
-    values, weights = zip(*table)
+    values, weights = zip(*table, strict=True)
     return rng.choices(values, weights)[0]
 
 
@@ -143,7 +145,8 @@ def _contact(rng: random.Random, n: int, now: datetime) -> tuple[Contact, float]
         email=f"{local}@{domain}",
         title=_weighted(rng, _TITLES),
         company=f"{company} {suffix}" if rng.random() > 0.05 else None,
-        phone=f"+{rng.randint(1, 99)} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}" if rng.random() < 0.7 else None,
+        phone=(f"+{rng.randint(1, 99)} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}"
+               if rng.random() < 0.7 else None),
         company_size=rng.randint(*size) if size else None,
         industry=_weighted(rng, _INDUSTRIES),
         org_type=_weighted(rng, _ORG_TYPES),

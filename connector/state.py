@@ -7,8 +7,8 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -109,6 +109,10 @@ run_locks = sa.Table(
     sa.Column("since", _ts, nullable=False))
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return None if value is None else as_utc(value)
@@ -159,7 +163,7 @@ class StateStore:
         me = {"connection": connection, "host": socket.gethostname()[:255], "pid": os.getpid()}
         try:
             with self.engine.begin() as conn:
-                self._upsert(conn, run_locks, [{**me, "since": datetime.now(timezone.utc)}], ["host", "pid", "since"])
+                self._upsert(conn, run_locks, [{**me, "since": datetime.now(UTC)}], ["host", "pid", "since"])
             yield
         finally:
             try:
@@ -241,7 +245,8 @@ class StateStore:
 
     # --- stages, written values, tasks, failures --------------------------------------
 
-    def stages_of(self, connection: str, ids: Iterable[str]) -> dict[str, tuple[Stage, datetime | None, datetime | None]]:
+    def stages_of(self, connection: str,
+                  ids: Iterable[str]) -> dict[str, tuple[Stage, datetime | None, datetime | None]]:
         out = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
@@ -332,7 +337,7 @@ class StateStore:
         """Record refused writes with the CRM's reason; returns each one's count of
         runs in a row it has failed."""
         with self.engine.begin() as conn:
-            known = {}
+            known: dict[str, int] = {}
             for chunk in _chunks(items):
                 known.update(conn.execute(sa.select(failures.c.contact_id, failures.c.attempts).where(
                     failures.c.connection == connection, failures.c.contact_id.in_(chunk))).all())
@@ -366,15 +371,17 @@ class StateStore:
 
     def failures_of(self, connection: str) -> dict[str, tuple[str, int]]:
         with self.engine.connect() as conn:
-            return {r[0]: (r[1], r[2]) for r in conn.execute(sa.select(
-                failures.c.contact_id, failures.c.reason, failures.c.attempts).where(failures.c.connection == connection))}
+            query = sa.select(failures.c.contact_id, failures.c.reason, failures.c.attempts).where(
+                failures.c.connection == connection)
+            return {r[0]: (r[1], r[2]) for r in conn.execute(query)}
 
     def transitions_of(self, connection: str, contact_id: str | None = None) -> list[Transition]:
         query = sa.select(transitions).where(transitions.c.connection == connection).order_by(transitions.c.id)
         if contact_id is not None:
             query = query.where(transitions.c.contact_id == contact_id)
         with self.engine.connect() as conn:
-            return [Transition(r["contact_id"], Stage(r["from_stage"]), Stage(r["to_stage"]), r["reason"], _utc(r["at"]))
+            return [Transition(r["contact_id"], Stage(r["from_stage"]), Stage(r["to_stage"]), r["reason"],
+                               _utc(r["at"]))
                     for r in conn.execute(query).mappings()]
 
     # --- people who left the CRM, or became someone else ----------------------------
@@ -467,8 +474,8 @@ class StateStore:
 
     def start_run(self, connection: str, now: datetime) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(sa.insert(runs).values(connection=connection, started_at=now, status="running")
-                                ).inserted_primary_key[0]
+            inserted = conn.execute(sa.insert(runs).values(connection=connection, started_at=now, status="running"))
+            return int(inserted.inserted_primary_key[0])  # type: ignore[index]  # an insert has its key
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any], now: datetime) -> None:
         with self.engine.begin() as conn:

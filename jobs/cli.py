@@ -7,10 +7,10 @@ import functools
 import json
 import logging
 import sys
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,14 +18,14 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from connector import sample
-from connector.adapters.jsonl import dump_line
-from connector.config import default_model_path, load_model, validate_file
-from connector.errors import ConfigError, MqlsyncError
-from connector.model import as_utc
-from connector.redact import RedactingFilter, redact
-from connector.scoring import fmt
-from connector.scoring.explain import hit_points
+from mqlsync.connector import sample
+from mqlsync.connector.adapters.jsonl import dump_line
+from mqlsync.connector.config import default_model_path, load_model, validate_file
+from mqlsync.connector.errors import ConfigError, MqlsyncError
+from mqlsync.connector.model import as_utc
+from mqlsync.connector.redact import RedactingFilter, redact
+from mqlsync.connector.scoring import fmt
+from mqlsync.connector.scoring.explain import hit_points
 
 from .score import Batch, Scored, Summary, as_json, read_files, sample_batch, score_batch
 
@@ -59,14 +59,15 @@ def command(*args, **kwargs):
     return register
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     jsonl = "jsonl"
 
 
-ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Scoring model YAML.",
-                                                  show_default="mappings/scoring.yaml")]
-NowOpt = Annotated[Optional[str], typer.Option("--now", help="Score as of this ISO time (naive = UTC).",
+# `-m` means --mapping in every command that takes one; --model has no short form.
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Scoring model YAML.",
+                                               show_default="mappings/scoring.yaml")]
+NowOpt = Annotated[str | None, typer.Option("--now", help="Score as of this ISO time (naive = UTC).",
                                                show_default="the current time")]
 
 
@@ -85,7 +86,7 @@ def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
 
 def _now(value: str | None) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         return as_utc(datetime.fromisoformat(value))
     except ValueError:
@@ -117,7 +118,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Scoring model or 
 @command()
 def score(
     contacts: Annotated[Path, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")],
-    activities: Annotated[Optional[Path], typer.Option("--activities", "-a",
+    activities: Annotated[Path | None, typer.Option("--activities", "-a",
                                                        help="Activities, canonical JSON lines.")] = None,
     model: ModelOpt = None,
     now: NowOpt = None,
@@ -153,7 +154,7 @@ def _score_table(results: list[Scored]) -> Table:
     for name, justify in (("contact", "left"), ("name", "left"), ("total", "right"), ("fit", "right"),
                           ("grade", "center"), ("engagement", "right"), ("negative", "right"),
                           ("stage", "left"), ("why", "left")):
-        table.add_column(name, justify=justify)
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]  # the literals above
     for r in results:
         c = r.card
         why = ", ".join(h.rule_id for h in c.hits[:3]) if c.mql else "; ".join(c.unmet)
@@ -175,9 +176,9 @@ def _report_rejected(batch: Batch) -> None:
 @command()
 def explain(
     contact_ids: Annotated[list[str], typer.Argument(help="Contact ids, e.g. c-000042.", metavar="CONTACT_ID...")],
-    contacts: Annotated[Optional[Path], typer.Option("--contacts", "-c",
+    contacts: Annotated[Path | None, typer.Option("--contacts", "-c",
                                                      help="Contacts JSON lines (default: the sample data).")] = None,
-    activities: Annotated[Optional[Path], typer.Option("--activities", "-a")] = None,
+    activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities JSON lines.")] = None,
     model: ModelOpt = None,
     now: NowOpt = None,
     as_json_: Annotated[bool, typer.Option("--json", help="One JSON object per contact.")] = False,
@@ -225,12 +226,34 @@ def _print_explanation(result: Scored) -> None:
               highlight=False)
 
 
+@command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder to write them to (made if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Write the shipped scoring model and mapping files into a folder, to start your own from.
+    Files that exist are kept unless --force.
+
+    Example: mqlsync init config && mqlsync validate config/scoring.yaml config/hubspot.yaml"""
+    from mqlsync.connector.config.load import MAPPINGS_DIR
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(MAPPINGS_DIR.glob("*.yaml")):
+        target = folder / source.name
+        if target.exists() and not force:
+            err.print(f"kept {target} (it exists; --force overwrites it)", highlight=False)
+            continue
+        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        out.print(f"wrote {target}", highlight=False)
+
+
 @command("sample")
 def sample_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for contacts.jsonl and activities.jsonl.")],
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="How many contacts.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 7,
-    per_contact: Annotated[float, typer.Option("--activities-per-contact", min=0)] = 10.0,
+    per_contact: Annotated[float, typer.Option("--activities-per-contact", min=0,
+                                                          help="Average activities per contact.")] = 10.0,
 ) -> None:
     """Write the bundled sample data set (realistic contacts and activity) as JSON lines."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,8 +275,8 @@ def sample_cmd(
 @command()
 def demo(
     as_json_: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
-    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1)] = 2000,
-    seed: Annotated[int, typer.Option("--seed")] = 7,
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Sample contacts to seed.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same sample data.")] = 7,
     crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
 ) -> None:
     """Run mqlsync against a sandbox CRM in this process: seed it with the sample data,
@@ -329,8 +352,8 @@ def run(
     """Run one sync: pull what changed, score, decide stages, write what changed.
     Exit code 1 when some records were skipped or refused (listed with reasons); 75
     when another run of the connection holds its lock (this one did nothing)."""
-    from connector.config import load_mapping
-    from connector.state import StateStore
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.state import StateStore
 
     from .connect import adapter_for
     from .sync import run_sync
@@ -348,7 +371,7 @@ def run(
             bar.update(task, description=f"{loaded.mapping.connection}: {counts['contacts']:,} contacts and "
                                           f"{counts['activities']:,} activities pulled, {counts['scored']:,} scored")
 
-        summary = run_sync(loaded, crm, store, datetime.now(timezone.utc), dry_run=dry_run, full=full,
+        summary = run_sync(loaded, crm, store, datetime.now(UTC), dry_run=dry_run, full=full,
                            progress=progress, wait=wait)
     if dry_run and not as_json_:
         for item in summary.diff[:50]:
@@ -368,7 +391,7 @@ def setup(
 ) -> None:
     """Create the property group and custom properties the mapping writes to, when
     missing. Nothing that exists is changed."""
-    from connector.config import load_mapping
+    from mqlsync.connector.config import load_mapping
 
     from .connect import adapter_for
 
@@ -388,9 +411,9 @@ def status(
     far each source has been read, the records the CRM keeps refusing with its reason,
     and tasks not yet confirmed. Exit code 1 when records are failing or the last run
     failed, so a monitor can alert on it."""
-    from connector.config import load_mapping
-    from connector.model import iso
-    from connector.state import StateStore
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.model import iso
+    from mqlsync.connector.state import StateStore
 
     from .sync import PERSISTENT
 
@@ -431,8 +454,8 @@ def schedule(
     finishes, one that is reading stops, and nothing is lost either way."""
     import threading
 
-    from connector.config import load_mapping
-    from connector.state import StateStore
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.state import StateStore
 
     from .connect import adapter_for
     from .schedule import Connection, run_forever
@@ -455,7 +478,7 @@ def schedule(
     err.print("schedule stopped", highlight=False)
 
 
-class CRM(str, Enum):
+class CRM(StrEnum):
     hubspot = "hubspot"
     salesforce = "salesforce"
 
@@ -464,29 +487,30 @@ class CRM(str, Enum):
 def sandbox(
     crm: Annotated[CRM, typer.Option("--crm", help="Which CRM API to serve.")] = CRM.hubspot,
     port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
-    seed: Annotated[int, typer.Option("--seed")] = 7,
-    contacts: Annotated[int, typer.Option("--contacts", "-n", min=0)] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same sample data.")] = 7,
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=0, help="Sample contacts to seed.")] = 2000,
     token: Annotated[str, typer.Option("--token", help="The access token (HubSpot) or session id "
                                                        "(Salesforce) the sandbox accepts.")] = "sandbox-token",
-    fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1, help="Share of requests answered 429.")] = 0.0,
+    fault_429: Annotated[float, typer.Option("--fault-429", min=0, max=1,
+                                             help="Share of requests answered 429.")] = 0.0,
     fault_5xx: Annotated[float, typer.Option("--fault-5xx", min=0, max=1, help="Share answered 502/503.")] = 0.0,
     fault_drop: Annotated[float, typer.Option("--fault-drop", min=0, max=1,
                                               help="Share whose connection drops with no answer.")] = 0.0,
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
     burst_limit: Annotated[int, typer.Option("--burst-limit", min=1,
                                              help="Requests per 10 s (HubSpot Free/Starter: 100).")] = 100,
-    now: Annotated[Optional[str], typer.Option("--now", help="Date the sample's activity relative to this ISO "
+    now: Annotated[str | None, typer.Option("--now", help="Date the sample's activity relative to this ISO "
                                                              "time, so two sandboxes hold the same data.",
                                                show_default="the current minute")] = None,
 ) -> None:
     """Serve a sandbox CRM on 127.0.0.1, seeded with the sample data, until stopped.
     GET /__sandbox/stats shows the requests it served and the 429s it sent."""
-    from connector.sandbox.server import Faults
+    from mqlsync.connector.sandbox.server import Faults
 
     from .sandbox import start_sandbox
 
     # The sample's activity is dated relative to now, so the sandbox looks live any day.
-    started = _now(now) if now else datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    started = _now(now) if now else datetime.now(UTC).replace(second=0, microsecond=0)
     running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
                             burst_limit=burst_limit,
                             faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, rate_drop=fault_drop,
@@ -518,7 +542,7 @@ def main() -> None:
         app()
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001 - the CLI's promise is no traceback
+    except Exception as exc:
         err.print(redact(f"internal error: {type(exc).__name__}: {exc} (please report it; -vv shows more)"),
                   highlight=False, markup=False)
         log.debug("traceback", exc_info=True)

@@ -5,12 +5,12 @@ account."""
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connector.config import load_mapping
-from connector.state import StateStore
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.state import StateStore
 
 from .connect import adapter_for
 from .sandbox import mapping_file, start_sandbox
@@ -23,7 +23,7 @@ DEMO_BURST_LIMIT = 190
 
 def run_demo(seed: int = 7, contacts: int = 2000, mapping_path: Path | None = None,
              state_dir: Path | None = None, progress=None, crm: str = "hubspot") -> dict[str, Any]:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     loaded = load_mapping(mapping_path or mapping_file(crm))
     running = start_sandbox(crm, seed=seed, contacts=contacts, now=now, burst_limit=DEMO_BURST_LIMIT,
                             mapping_path=mapping_path)
@@ -34,7 +34,7 @@ def run_demo(seed: int = 7, contacts: int = 2000, mapping_path: Path | None = No
         setup = adapter.ensure_fields()
         # The runs happen after seeding: a CRM stamps the seeded records with the time
         # they were loaded, and a run's watermark never passes the run's own time.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         first = run_sync(loaded, adapter, store, now, progress=progress)
         second = run_sync(loaded, adapter, store, now + timedelta(minutes=15), progress=progress)
         tasks = running.tasks

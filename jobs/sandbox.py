@@ -7,13 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connector import sample
-from connector.config import load_mapping
-from connector.config.load import MAPPINGS_DIR
-from connector.sandbox.hubspot import BURST_LIMIT, HubSpotSandbox
-from connector.sandbox.salesforce import SalesforceSandbox
-from connector.sandbox.seed import seed_hubspot, seed_salesforce
-from connector.sandbox.server import Emulation, Faults, SandboxServer
+from mqlsync.connector import sample
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.config.load import MAPPINGS_DIR
+from mqlsync.connector.sandbox.hubspot import BURST_LIMIT, HubSpotSandbox
+from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
+from mqlsync.connector.sandbox.seed import seed_hubspot, seed_salesforce
+from mqlsync.connector.sandbox.server import Emulation, Faults, SandboxServer
 
 CRMS = ("hubspot", "salesforce")
 
@@ -30,10 +30,10 @@ class RunningSandbox:
     def env(self) -> dict[str, str]:
         """The environment that points mqlsync's adapter at this sandbox."""
         if self.crm == "salesforce":
-            from connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION
+            from mqlsync.connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION
 
             return {ENV_SANDBOX_URL: self.server.url, ENV_SESSION: self.secret}
-        from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN
+        from mqlsync.connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN
 
         return {ENV_BASE_URL: self.server.url, ENV_TOKEN: self.secret}
 
@@ -42,7 +42,7 @@ class RunningSandbox:
         """Follow-up tasks mqlsync created in the CRM (Salesforce: those with a task key;
         the reps' logged calls are Tasks too)."""
         if self.crm == "salesforce":
-            from connector.adapters.salesforce_write import TASK_KEY_FIELD
+            from mqlsync.connector.adapters.salesforce_write import TASK_KEY_FIELD
 
             return sum(bool(r.get(TASK_KEY_FIELD)) and not r["IsDeleted"]
                        for r in self.emulation.records["Task"].values())

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -15,10 +15,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector.adapters.base import CRM
-from connector.config import LoadedMapping
-from connector.errors import ConnectionBusy, MqlsyncError
-from connector.state import StateStore
+from mqlsync.connector.adapters.base import CRM
+from mqlsync.connector.config import LoadedMapping
+from mqlsync.connector.errors import ConnectionBusy, MqlsyncError
+from mqlsync.connector.state import StateStore
 
 from .sync import RunSummary, run_sync
 
@@ -39,7 +39,7 @@ class Connection:
         self.make_crm = make_crm
         self.store = store
         self.stopping = stopping
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.lock = threading.Lock()
         self.last: RunSummary | None = None
 
@@ -90,7 +90,7 @@ def add_jobs(scheduler: BaseScheduler, connection: Connection, run_now: bool = T
     # max_instances=1: a slow run is never joined by the next one.
     scheduler.add_job(connection.sync, trigger, id=f"{connection.name}:sync", name=f"sync {connection.name}",
                       max_instances=1, coalesce=True, misfire_grace_time=None,
-                      **({"next_run_time": datetime.now(timezone.utc)} if run_now else {}))
+                      **({"next_run_time": datetime.now(UTC)} if run_now else {}))
     hour, minute = (int(x) for x in spec.rescore_at.split(":"))
     scheduler.add_job(connection.sync, CronTrigger(hour=hour, minute=minute), kwargs={"rescore_only": True},
                       id=f"{connection.name}:rescore", name=f"daily rescore {connection.name}",

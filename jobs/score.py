@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from connector import sample
-from connector.adapters.jsonl import read_jsonl
-from connector.config import LoadedModel
-from connector.errors import RecordRejected
-from connector.model import Activity, Contact, RuleHit, ScoreCard, Stage, Transition, iso
-from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
+from mqlsync.connector import sample
+from mqlsync.connector.adapters.jsonl import read_jsonl
+from mqlsync.connector.config import LoadedModel
+from mqlsync.connector.errors import RecordRejected
+from mqlsync.connector.model import Activity, Contact, RuleHit, ScoreCard, Stage, Transition, iso
+from mqlsync.connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
 
 
 @dataclass(frozen=True)

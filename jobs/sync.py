@@ -9,17 +9,26 @@ import string
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.adapters.base import CRM
-from connector.config import LoadedMapping
-from connector.config.mapping import WriteBack
-from connector.model import (Activity, Contact, FieldWrite, ScoreCard, Stage, TaskRequest, Transition, WritePlan,
-                             iso)
-from connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
-from connector.scoring.explain import whole
-from connector.state import StateStore
+from mqlsync.connector.adapters.base import CRM
+from mqlsync.connector.config import LoadedMapping
+from mqlsync.connector.config.mapping import WriteBack
+from mqlsync.connector.model import (
+    Activity,
+    Contact,
+    FieldWrite,
+    ScoreCard,
+    Stage,
+    TaskRequest,
+    Transition,
+    WritePlan,
+    iso,
+)
+from mqlsync.connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
+from mqlsync.connector.scoring.explain import whole
+from mqlsync.connector.state import StateStore
 
 from .score import initial_state
 
@@ -148,7 +157,7 @@ def task_key(connection: str, contact_id: str, mql_at: datetime) -> str:
 def qualified_at_of(key: str) -> datetime | None:
     """The qualification time a task key was made from (see task_key)."""
     try:
-        return datetime.strptime(key.rsplit(":", 1)[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(key.rsplit(":", 1)[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except (IndexError, ValueError):
         return None
 
@@ -339,7 +348,7 @@ def adopt_from_crm(recorded: dict[str, dict[str, str | None]], stages: dict[str,
         if not any(v is not None for k, v in shown.items() if k != "lifecycle"):
             continue  # mqlsync never wrote this record
         try:
-            stage = Stage(shown["stage"]) if shown.get("stage") else None
+            stage = Stage(value) if (value := shown.get("stage")) else None
         except ValueError:
             stage = None  # not a stage mqlsync writes: someone typed it
         mql_at = _time(shown.get("mql_at")) if stage in TAGGED else None

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from connector.config import LoadedModel, load_model
-from connector.model import Activity, Contact
-from connector.scoring import Scorer
+from mqlsync.connector.config import LoadedModel, load_model
+from mqlsync.connector.model import Activity, Contact
+from mqlsync.connector.scoring import Scorer
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 #: a model's head for tests that only care about their own rules
 HEAD = """

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator, Mapping as MappingT
+from collections.abc import Iterator
+from collections.abc import Mapping as MappingT
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,8 @@ from .base import Metered, Page, SetupReport
 from .hubspot_activity import ActivityReader, search_since
 from .hubspot_write import PlanWriter
 from .jsonl import describe
-from .mapped import parse_time as _parse_time, recorded, to_contact
+from .mapped import parse_time as _parse_time
+from .mapped import recorded, to_contact
 
 log = logging.getLogger("mqlsync.hubspot")
 
@@ -224,7 +226,7 @@ class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
                 try:
                     self._call(self.properties_groups.create, object_type="contacts",
                                property_group_create=PropertyGroupCreate(name=group, label="mqlsync lead scoring"))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if status_of(exc) != 409:
                         raise
         if self.mapping.mql_tag.list:
@@ -254,7 +256,7 @@ class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
                            property_create=PropertyCreate(name=name, label=WRITE_BACK_LABELS[key], type=type_,
                                                           field_type=field_type, group_name=group, options=options,
                                                           description=f"Written by mqlsync ({key})."))
-            except Exception as exc:  # noqa: BLE001 - the SDK's ApiException
+            except Exception as exc:
                 if status_of(exc) != 409:  # 409: made by an earlier attempt whose answer was lost
                     raise
         return report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
@@ -17,8 +17,6 @@ from ..model import Activity
 from .base import Page
 from .hubspot_write import BATCH
 from .jsonl import describe
-
-
 
 log = logging.getLogger("mqlsync.hubspot")
 
@@ -142,9 +140,10 @@ class ActivityReader:
                         break
                     values = {v.get("name"): v.get("value") for v in sub.get("values", [])}
                     special = {"form.name": form.get("name"), "pageUrl": sub.get("pageUrl")}
-                    attributes = {k: special[v] if v in special else values.get(v) for k, v in source.attributes.items()}
+                    attributes = {k: special[v] if v in special else values.get(v)
+                                  for k, v in source.attributes.items()}
                     pending.append((values.get("email"), f"form:{sub['conversionId']}",
-                                    datetime.fromtimestamp(sub["submittedAt"] / 1000, timezone.utc), attributes))
+                                    datetime.fromtimestamp(sub["submittedAt"] / 1000, UTC), attributes))
                 yield self._by_email(pending, source, f"form {form.get('name')}")
                 after = (result.get("paging") or {}).get("next", {}).get("after")
                 if older or not after:
@@ -156,7 +155,7 @@ class ActivityReader:
             query["startTimestamp"] = _ms(since)
         while True:
             result = self._raw_get("/email/public/v1/events", query)
-            pending = [(e.get("recipient"), f"email:{e['id']}", datetime.fromtimestamp(e["created"] / 1000, timezone.utc),
+            pending = [(e.get("recipient"), f"email:{e['id']}", datetime.fromtimestamp(e["created"] / 1000, UTC),
                         {k: e.get(v) for k, v in source.attributes.items()}) for e in result.get("events", [])]
             yield self._by_email(pending, source, f"e-mail {kind}")
             if not result.get("hasMore") or not result.get("offset"):
@@ -189,7 +188,7 @@ class ActivityReader:
                     fields = {**(links.get("marketingEvent") or {}), **props,
                               "attendanceDurationMinutes": None if seconds is None else round(seconds / 60)}
                     self._add_activity(page, f"marketing-event:{item['id']}", str(contact), source,
-                                       datetime.fromtimestamp(occurred / 1000, timezone.utc),
+                                       datetime.fromtimestamp(occurred / 1000, UTC),
                                        {k: fields.get(v) for k, v in source.attributes.items()},
                                        f"marketing event {event.get('eventName')}")
                 yield page
@@ -230,12 +229,12 @@ class ActivityReader:
                 when = props.get("hs_timestamp")
                 if not when:
                     continue
-                at = datetime.fromtimestamp(_iso_ms(when) / 1000, timezone.utc)
+                at = datetime.fromtimestamp(_iso_ms(when) / 1000, UTC)
                 attributes = {k: props.get(v) for k, v in source.attributes.items()}
                 for cid in contacts.get(str(record["id"]), []):
                     self._add_activity(page, f"{kind}:{record['id']}:{cid}", cid, source, at, attributes, kind)
             # The search filters on modification time: that is what the watermark follows.
-            page.high_water = datetime.fromtimestamp(max(modified) / 1000, timezone.utc) if modified else None
+            page.high_water = datetime.fromtimestamp(max(modified) / 1000, UTC) if modified else None
             yield page
 
     def _by_email(self, pending, source, origin: str) -> Page:

@@ -11,8 +11,10 @@ from datetime import datetime
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
-from hubspot.crm.objects.tasks import (BatchInputSimplePublicObjectBatchInputForCreate,
-                                       SimplePublicObjectBatchInputForCreate)
+from hubspot.crm.objects.tasks import (
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    SimplePublicObjectBatchInputForCreate,
+)
 
 from ..errors import ConfigError, ConfigIssue
 from ..http import describe, is_transient, status_of
@@ -87,7 +89,7 @@ class PlanWriter:
         try:
             found = self._call(self.lists_api.get_by_name, list_name=name, object_type_id="0-1")
             self._tag_list = found.list.list_id
-        except Exception as exc:  # noqa: BLE001 - the SDK's ApiException
+        except Exception as exc:
             if status_of(exc) != 404:
                 raise
             if not create:
@@ -130,7 +132,7 @@ class PlanWriter:
             chunk = items[i:i + BATCH]
             try:
                 response = self._batch_update(chunk)
-            except Exception as exc:  # noqa: BLE001 - an SDK ApiException, classified below
+            except Exception as exc:
                 if status_of(exc) != 400 or len(chunk) == 1:
                     if status_of(exc) is None:
                         raise
@@ -162,7 +164,7 @@ class PlanWriter:
         for cid, props in chunk:
             try:
                 response = self._batch_update([(cid, props)])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if status_of(exc) is None:
                     raise
                 failed.add(cid)
@@ -194,7 +196,7 @@ class PlanWriter:
                 response = self._call(self.tasks_batch.create, idempotent=False,
                                       batch_input_simple_public_object_batch_input_for_create=
                                       BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if is_transient(exc):
                     # The batch may have been created before the answer was lost: look the
                     # keys up. Search can lag a fresh task by seconds, so the ones not found

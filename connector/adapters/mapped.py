@@ -5,7 +5,7 @@ becomes a Contact."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..config.mapping import ObjectMapping, WriteBack
@@ -21,12 +21,12 @@ def parse_time(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value)
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _time(raw: Any, crm: str) -> datetime | None:

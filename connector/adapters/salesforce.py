@@ -8,7 +8,8 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping as MappingT
+from collections.abc import Callable, Iterator
+from collections.abc import Mapping as MappingT
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ class _Transport(HTTPAdapter):
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = REQUEST_TIMEOUT
-        if self.loopback_http and request.url.startswith("https://") and is_loopback(urlsplit(request.url).hostname or ""):
+        to_loopback = is_loopback(urlsplit(request.url).hostname or "")
+        if self.loopback_http and request.url.startswith("https://") and to_loopback:
             request.url = "http://" + request.url[len("https://"):]
         self.on_request()
         return super().send(request, **kwargs)
@@ -180,8 +182,8 @@ class SalesforceAdapter(Metered, SalesforceWriter):
             for text in getattr(self.sf.bulk2, obj).query(soql, max_records=BULK_PAGE, wait=BULK_POLL_S):
                 yield list(csv.DictReader(io.StringIO(text)))
         except SalesforceError as exc:
-            raise salesforce_classify(exc) or CRMUnavailable(f"Salesforce Bulk API query failed ({exc.status}); the next "
-                                                  "run reads again") from None
+            raise salesforce_classify(exc) or CRMUnavailable(
+                f"Salesforce Bulk API query failed ({exc.status}); the next run reads again") from None
 
     def _rows(self, obj: str, fields: list[str], where: list[str], full: bool) -> Iterator[list[dict[str, Any]]]:
         """The rows of `obj` meeting `where`, page by page. An incremental read is a

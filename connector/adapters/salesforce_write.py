@@ -111,7 +111,7 @@ class SalesforceWriter:
                     result.failed.append(WriteFailure(contact_id=cid, reason=_reason(exc)))
                 continue
             # SaveResults come back in the order of the request ("sObject Collections").
-            for (cid, _), outcome in zip(chunk, saved):
+            for (cid, _), outcome in zip(chunk, saved, strict=False):
                 problem = _saved(outcome)
                 if problem and problem.startswith("ENTITY_IS_DELETED"):
                     result.gone.append(cid)  # deleted or merged away since the pull
@@ -153,7 +153,7 @@ class SalesforceWriter:
                  ("LeadId" if self._object_of(cid) == "Lead" else "ContactId"): cid, "Status": "Responded"}
                 for cid in chunk]}
             saved = self._call(self.sf.restful, "composite/sobjects", method="POST", json=body)
-            for cid, outcome in zip(chunk, saved):
+            for cid, outcome in zip(chunk, saved, strict=False):
                 problem = _saved(outcome)
                 if problem and "DUPLICATE_VALUE" not in problem:
                     result.failed.append(WriteFailure(contact_id=cid, reason=f"MQL campaign: {problem}"))
@@ -205,7 +205,7 @@ class SalesforceWriter:
                     result.failed.append(WriteFailure(contact_id=task.contact_id,
                                                       reason=f"task not created: {_reason(exc)}"))
                 continue
-            for task, outcome in zip(chunk, saved):
+            for task, outcome in zip(chunk, saved, strict=False):
                 problem = _saved(outcome)
                 if problem and owner and task.owner_id and _owner_gone(outcome):
                     orphans.append(task)

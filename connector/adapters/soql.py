@@ -5,7 +5,7 @@ as WHERE clauses, with the same test applied to each row that came back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..config.mapping import SOQL_OPERATORS
@@ -14,7 +14,7 @@ from ..errors import ConfigError, ConfigIssue
 
 
 def soql_time(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

@@ -1,8 +1,16 @@
 """Configuration: the scoring model and the per-CRM mapping files, as pydantic models
 loaded from YAML with errors that name the file, the line and the field."""
 
-from .load import (LoadedMapping, LoadedModel, default_model_path, load_mapping, load_model,
-                   model_from_text, model_version, validate_file)
+from .load import (
+                   LoadedMapping,
+                   LoadedModel,
+                   default_model_path,
+                   load_mapping,
+                   load_model,
+                   model_from_text,
+                   model_version,
+                   validate_file,
+)
 from .mapping import Mapping
 from .scoring import ScoringModel
 

@@ -13,13 +13,27 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, ConfigIssue
 from ..model import CONTACT_FIELDS
 from ..yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 from .mapping import HUBSPOT_SOURCES, SALESFORCE_ACTIVITY, SALESFORCE_PEOPLE, SOQL_OPERATORS, Mapping
-from .scoring import (CATEGORIES, GRADE_LETTERS, RULE_KINDS, ActivityRule, Band, CombinationRule,
-                      CompletenessRule, Condition, FieldRule, ListSpec, LoadedModel, Rule, ScoringModel)
+from .scoring import (
+    CATEGORIES,
+    GRADE_LETTERS,
+    RULE_KINDS,
+    ActivityRule,
+    Band,
+    CombinationRule,
+    CompletenessRule,
+    Condition,
+    FieldRule,
+    ListSpec,
+    LoadedModel,
+    Rule,
+    ScoringModel,
+)
 
 #: where the shipped lists (free-mail domains) live
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -174,7 +188,7 @@ def _check_sections(located: Located, grades: dict[str, Band], floor: str | None
         if letter not in GRADE_LETTERS:
             add(("grades", letter), f"grades are letters A to F, not {letter!r}")
     bands = sorted(grades.items(), key=lambda kv: float("-inf") if kv[1].min is None else kv[1].min)
-    for (g1, b1), (g2, b2) in zip(bands, bands[1:]):
+    for (g1, b1), (g2, b2) in zip(bands, bands[1:], strict=False):
         hi = float("inf") if b1.max is None else b1.max
         lo = float("-inf") if b2.min is None else b2.min
         if lo < hi:
@@ -184,10 +198,11 @@ def _check_sections(located: Located, grades: dict[str, Band], floor: str | None
     if bands and bands[0][1].min is not None:
         add(("grades", bands[0][0]), f"no grade for fit below {bands[0][1].min:g}: leave the lowest band without min")
     if bands and bands[-1][1].max is not None:
-        add(("grades", bands[-1][0]), f"no grade for fit from {bands[-1][1].max:g} up: leave the highest band without max")
+        add(("grades", bands[-1][0]),
+            f"no grade for fit from {bands[-1][1].max:g} up: leave the highest band without max")
     if floor is not None and grades and floor not in grades:
         add(("mql", "grade_floor"), f"grade {floor!r} is not one of the grades "
-                                    f"({', '.join(grades)}){suggest(floor, grades)}")
+                                    f"({', '.join(grades)}){suggest(floor, list(grades))}")
     for i, name in enumerate(required):
         _check_field_name(name, ("mql", "required_fields", i), add)
 
@@ -415,7 +430,7 @@ def _is_type_marker(part: Any) -> bool:
                      r"literal\[.*\]|json-or-python\[.*\]|union\[.*\])", part))
 
 
-def _message(err: dict, root: type[BaseModel], data: Any, path: Path_) -> str:
+def _message(err: ErrorDetails, root: type[BaseModel], data: Any, path: Path_) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_fields(root, data, path[:-1])
@@ -457,8 +472,10 @@ def _allowed_fields(root: type[BaseModel], data: Any, path: Path_) -> list[str]:
             if not args:
                 return []
             tp = args[-1]
-        node = node[part] if isinstance(node, (dict, list)) and (
-            isinstance(node, dict) and part in node or isinstance(part, int)) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        else:
+            node = node[part] if isinstance(node, list) and isinstance(part, int) else None
     tp = _pick(tp, node)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [f.alias or n for n, f in tp.model_fields.items()]

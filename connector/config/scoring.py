@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,7 +180,7 @@ class CombinationRule(_Counted):
 
 
 Rule = Annotated[
-    Union[FieldRule, CompletenessRule, ActivityRule, CombinationRule],
+    FieldRule | CompletenessRule | ActivityRule | CombinationRule,
     Field(discriminator="kind"),
 ]
 RULE_KINDS = ("field", "completeness", "activity", "combination")

@@ -225,7 +225,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
                 return Response(404, {"message": "no such contact"})
             if request.method == "POST":
                 self.touch(m.group(1), body.get("properties") or {})
-            return Response(200, self.contacts[m.group(1)] | {"properties": dict(self.contacts[m.group(1)]["properties"])})
+            contact = self.contacts[m.group(1)]
+            return Response(200, contact | {"properties": dict(contact["properties"])})
         if m := re.fullmatch(r"/__sandbox/contacts/(\d+)/delete", request.path):
             with self.lock:
                 gone = self.contacts.pop(m.group(1), None)
@@ -355,7 +356,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         with self.lock:
             ids = self.contact_ids
             start = bisect.bisect_right(ids, after)
-            page = [self._public(self.contacts[str(i)], self._properties_arg(request)) for i in ids[start:start + limit]]
+            wanted = self._properties_arg(request)
+            page = [self._public(self.contacts[str(i)], wanted) for i in ids[start:start + limit]]
         body: dict[str, Any] = {"results": page}
         if page and ids[-1] > int(page[-1]["id"]):
             body["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
@@ -576,7 +578,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             return f"\"{name}\" is a read only property; its value cannot be set"
         if value in (None, ""):
             return None
-        if prop["type"] == "enumeration" and prop["options"] and str(value) not in {o["value"] for o in prop["options"]}:
+        options = {o["value"] for o in prop["options"]} if prop["type"] == "enumeration" else set()
+        if options and str(value) not in options:
             return f"{value} was not one of the allowed options for {name}"
         if prop["type"] == "number":
             try:

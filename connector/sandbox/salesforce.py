@@ -12,12 +12,11 @@ import re
 import threading
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .salesforce_bulk import SalesforceBulk
-from .salesforce_schema import (API_VERSION, KEY_PREFIX, METADATA_TYPES, STANDARD, Ids, error, field_def,
-                                sf_datetime)
+from .salesforce_schema import API_VERSION, KEY_PREFIX, METADATA_TYPES, STANDARD, Ids, error, field_def, sf_datetime
 from .salesforce_write import SalesforceWrites
 from .server import Emulation, Request, Response
 from .soql import Query, Runner, SoqlError, parse, parse_datetime
@@ -80,7 +79,7 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
         """The org's clock, in whole milliseconds, never running backward."""
         ms = max(int(time.time() * 1000), self.last_ms)
         self.last_ms = ms
-        return datetime.fromtimestamp(ms / 1000, timezone.utc)
+        return datetime.fromtimestamp(ms / 1000, UTC)
 
     def define(self, obj: str, name: str, type_: str, extra: dict[str, Any] | None = None,
                label: str | None = None) -> None:
@@ -153,9 +152,9 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
         ("Convert Leads" and "Map Custom Lead Fields for Lead Conversion", Salesforce help)."""
         with self.lock:
             lead = self.records["Lead"][lead_id]
-            account_id = self.insert("Account", {"Name": lead["Company"], "NumberOfEmployees": lead["NumberOfEmployees"],
-                                                 "Industry": lead["Industry"], "BillingCountry": lead["Country"],
-                                                 "BillingCity": lead["City"], "OwnerId": lead["OwnerId"]})
+            account_id = self.insert("Account", {
+                "Name": lead["Company"], "NumberOfEmployees": lead["NumberOfEmployees"], "Industry": lead["Industry"],
+                "BillingCountry": lead["Country"], "BillingCity": lead["City"], "OwnerId": lead["OwnerId"]})
             copy = {"AccountId": account_id, "FirstName": lead["FirstName"], "LastName": lead["LastName"],
                     "Email": lead["Email"], "Title": lead["Title"], "Phone": lead["Phone"],
                     "MailingCountry": lead["Country"], "MailingCity": lead["City"], "LeadSource": lead["LeadSource"],

@@ -10,7 +10,7 @@ and the describe result shape of "sObject Describe"
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .server import Response
@@ -132,7 +132,7 @@ def sf_datetime(value: datetime | None) -> str | None:
     """Salesforce's REST dateTime format: 2026-11-01T09:00:00.000+0000."""
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 

@@ -46,7 +46,8 @@ def crm_properties(contact: Contact, mapping: Mapping, object_name: str) -> dict
         props[obj.fields["owner_id"]] = contact.owner_id
     if obj.stage_field and contact.crm_stage is not None:
         back = {stage: value for stage, value in mapping.write_back.stage_values.items()}
-        value = back.get(contact.crm_stage) or next((crm for crm, s in obj.stages.items() if s == contact.crm_stage), None)
+        value = back.get(contact.crm_stage) or next(
+            (crm for crm, s in obj.stages.items() if s == contact.crm_stage), None)
         props[obj.stage_field] = value
     elif obj.stage_field:
         props[obj.stage_field] = mapping.write_back.stage_values.get(Stage.LEAD) or "lead"
@@ -75,7 +76,8 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     for name in sorted(read_props - set(sandbox.properties)):
         is_flag = name in obj.sql_criteria.values()
         is_time = obj.sales_status is not None and name == obj.sales_status.at_field
-        sandbox._define(name, name.replace("_", " ").title(), "bool" if is_flag else "datetime" if is_time else "string",
+        kind = "bool" if is_flag else "datetime" if is_time else "string"
+        sandbox._define(name, name.replace("_", " ").title(), kind,
                         "booleancheckbox" if is_flag else "date" if is_time else "text", "crm_custom",
                         ["true", "false"] if is_flag else [])
     for i, owner in enumerate(OWNERS):

@@ -237,7 +237,7 @@ class SandboxServer:
                     time.sleep(server.faults.delay_s)
                 try:
                     response = server.dispatch(request)
-                except Exception as exc:  # an emulation bug must look like a 500, not hang the client
+                except Exception as exc:  # noqa: BLE001 - an emulation bug must look like a 500, not hang the client
                     response = Response(500, {"message": f"sandbox error: {type(exc).__name__}: {exc}"})
                 if response is DROP:
                     self.close_connection = True

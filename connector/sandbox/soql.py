@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 #: the field types whose values compare as times
@@ -197,7 +197,7 @@ class _Parser:
         if kind == "datetime":
             return ("datetime", parse_datetime(value))
         if kind == "date":
-            return ("date", datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc))
+            return ("date", datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC))
         if kind == "kw" and value in ("TRUE", "FALSE"):
             return ("boolean", value == "TRUE")
         if kind == "kw" and value == "NULL":
@@ -216,7 +216,7 @@ def parse_datetime(text: str) -> datetime:
         text = text[:-1] + "+00:00"
     elif re.search(r"[+-]\d{4}$", text):
         text = text[:-2] + ":" + text[-2:]
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 #: object -> {field name in lower case: describe type}

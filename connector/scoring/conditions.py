@@ -84,12 +84,12 @@ def compile_condition(cond: Condition, lists: Mapping[str, frozenset[str]]) -> P
             allows_missing = True
             tests.append(lambda v: not present(v))
         elif isinstance(expected, bool):
-            tests.append(lambda v, e=expected: as_bool(v) is e)
+            tests.append(lambda v: as_bool(v) is expected)
         elif isinstance(expected, float):
-            tests.append(lambda v, e=expected: as_number(v) == e)
+            tests.append(lambda v: as_number(v) == expected)
         else:
             folded = expected.casefold()
-            tests.append(lambda v, e=folded: str(v).strip().casefold() == e)
+            tests.append(lambda v: str(v).strip().casefold() == folded)
     if cond.in_ is not None:
         items = _expand(cond.in_, lists)
         texts = frozenset(str(i).casefold() for i in items if isinstance(i, str))
@@ -103,10 +103,10 @@ def compile_condition(cond: Condition, lists: Mapping[str, frozenset[str]]) -> P
         tests.append(_in)
     if cond.contains_any is not None:
         pattern = keyword_pattern([str(i) for i in _expand(cond.contains_any, lists)])
-        tests.append(lambda v, p=pattern: p.search(str(v)) is not None)
+        tests.append(lambda v: pattern.search(str(v)) is not None)
     if cond.matches is not None:
         regex = re.compile(cond.matches, re.IGNORECASE)
-        tests.append(lambda v, r=regex: r.search(str(v)) is not None)
+        tests.append(lambda v: regex.search(str(v)) is not None)
     if cond.min is not None or cond.max is not None:
         lo = float("-inf") if cond.min is None else cond.min
         hi = float("inf") if cond.max is None else cond.max
@@ -119,10 +119,10 @@ def compile_condition(cond: Condition, lists: Mapping[str, frozenset[str]]) -> P
     if cond.present is not None:
         want = cond.present
         allows_missing = allows_missing or not want
-        tests.append(lambda v, w=want: present(v) is w)
+        tests.append(lambda v: present(v) is want)
     if cond.domain_in is not None:
         domains = frozenset(str(d).strip().lower().lstrip("@") for d in _expand(cond.domain_in, lists))
-        tests.append(lambda v, d=domains: domain_matches(str(v), d))
+        tests.append(lambda v: domain_matches(str(v), domains))
 
     def check(value: Any) -> bool:
         if not allows_missing and not present(value):

@@ -105,10 +105,10 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetim
     if current in (Stage.OPPORTUNITY, Stage.CUSTOMER):
         return None
     if signals.status == "rejected" and current in REJECTABLE and newer(signals.status_at):
-        return Stage.RECYCLED, f"rejected by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+        return Stage.RECYCLED, f"rejected by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time
     if current == Stage.RECYCLED:
         if accepted:
-            return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+            return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time
         rejected_at = signals.status_at if signals.status == "rejected" else since
         engaged = card.last_engaged_at
         if (card.mql and engaged is not None
@@ -122,7 +122,7 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetim
     if current == Stage.SAL and sql_met(signals.sql_criteria, spec.sql_criteria, spec.require_budget):
         return Stage.SQL, "all SQL criteria met: " + ", ".join(spec.sql_criteria)
     if accepted and current.rank < Stage.SAL.rank:
-        return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"
+        return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time
     if current in SALES_OWNED:
         return None
 

@@ -8,8 +8,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..config.scoring import (ActivityRule, CombinationRule, CompletenessRule,
-                              FieldRule, ScoringModel, When)
+from ..config.scoring import ActivityRule, CombinationRule, CompletenessRule, FieldRule, ScoringModel, When
 from ..model import Activity, Contact, Evidence, RuleHit
 from .conditions import compile_condition, present
 
@@ -87,9 +86,14 @@ class _Memo:
 
     __slots__ = ()
     MEMO_SIZE = 4096
+    # What the rule that mixes this in provides:
+    fields: tuple[str, ...]
+    memo: dict[tuple, RuleHit | None]
+    compute: Callable[[Mapping[str, Any]], RuleHit | None]
 
     def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
         fields = self.fields
+        key: tuple[Any, ...]
         if len(fields) == 1:
             value = values[fields[0]]
             key = (value.__class__, value)  # by type too: 1 == 1.0 == True as dict keys
@@ -152,7 +156,7 @@ class CompiledCompleteness(Compiled):
         return self.memo[key]
 
     def compute(self, filled_flags: tuple[bool, ...]) -> RuleHit | None:
-        filled = [Evidence(field=name) for name, flag in zip(self.fields, filled_flags) if flag]
+        filled = [Evidence(field=name) for name, flag in zip(self.fields, filled_flags, strict=True) if flag]
         if len(filled) < self.min_present:
             return None
         points = self.points * len(filled) if self.per_field else self.points

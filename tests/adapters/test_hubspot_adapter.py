@@ -5,21 +5,21 @@ rules, setup, tasks and credentials."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import connector.adapters.hubspot as adapter_module
-import connector.sandbox.hubspot as sandbox_module
-from connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
-from connector.adapters.hubspot_write import task_key_of
-from connector.config import load_mapping
-from connector.errors import ConfigError, CredentialsError, CRMUnavailable
-from connector.model import FieldWrite, Stage, TaskRequest, WritePlan
-from connector.sample import generate
-from connector.sandbox.hubspot import HubSpotSandbox
-from connector.sandbox.seed import seed_hubspot
-from connector.sandbox.server import Faults, SandboxServer
+import mqlsync.connector.adapters.hubspot as adapter_module
+import mqlsync.connector.sandbox.hubspot as sandbox_module
+from mqlsync.connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
+from mqlsync.connector.adapters.hubspot_write import task_key_of
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
+from mqlsync.connector.model import FieldWrite, Stage, TaskRequest, WritePlan
+from mqlsync.connector.sample import generate
+from mqlsync.connector.sandbox.hubspot import HubSpotSandbox
+from mqlsync.connector.sandbox.seed import seed_hubspot
+from mqlsync.connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 
 MAPPING = load_mapping(ROOT / "mappings" / "hubspot.yaml").mapping
@@ -84,7 +84,7 @@ def test_incremental_search_reads_past_the_10000_cap_without_skipping_shared_tim
         portal.touch(cid, {})
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
-        pages = list(crm.pull_contacts(datetime(2000, 1, 1, tzinfo=timezone.utc)))
+        pages = list(crm.pull_contacts(datetime(2000, 1, 1, tzinfo=UTC)))
     pulled = [c.id for p in pages for c in p.contacts]
     assert len(pulled) == len(set(pulled)) == 1500
 
@@ -149,7 +149,7 @@ def test_setup_creates_what_is_missing_and_changes_nothing_that_exists(running):
 def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_key(running):
     crm, portal, ids, data = running
     contacts = list(ids.values())[:3]
-    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    due = datetime(2026, 11, 24, 9, tzinfo=UTC)
     tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id="1000002", due_at=due,
                          subject=f"MQL {c}", body="Score 80", priority="HIGH") for c in contacts]
     result = crm.apply(WritePlan(tasks=tasks))
@@ -167,10 +167,10 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
 def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_others(running):
     crm, portal, ids, data = running
     contacts = list(ids.values())[:4]
-    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    due = datetime(2026, 11, 24, 9, tzinfo=UTC)
     owners = ["1000002", "55555555", "1000003", "1000004"]  # 55555555 was deactivated
     tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id=o, due_at=due,
-                         subject=f"MQL {c}", body="Score 80") for c, o in zip(contacts, owners)]
+                         subject=f"MQL {c}", body="Score 80") for c, o in zip(contacts, owners, strict=True)]
     result = crm.apply(WritePlan(tasks=tasks))
     assert result.failed == [] and set(result.tasks) == {t.key for t in tasks}
     got = {t.contact_id: portal.tasks[result.tasks[t.key]]["properties"].get("hubspot_owner_id") for t in tasks}
@@ -220,7 +220,7 @@ def test_transient_429s_and_5xx_are_retried_and_counted(seeded):
     with SandboxServer(portal, faults=Faults(rate_429=0.2, rate_5xx=0.2, seed=3)) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
         crm.budget_s = 30
-        import connector.http as http
+        import mqlsync.connector.http as http
 
         http_sleep = []
         original = http.Retrying.__init__
@@ -296,7 +296,7 @@ def test_a_sales_verdict_without_its_time_is_reported_not_guessed(running):
 
 def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     portal, ids, data = seeded
-    since = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    since = datetime(2026, 11, 1, tzinfo=UTC)
     ms = lambda d: int((since - timedelta(days=d)).timestamp() * 1000)  # noqa: E731
     old = portal.add_marketing_event("Old webinar", "old-1", ms(120))
     recent = portal.add_marketing_event("Recent webinar", "new-1", ms(10))
@@ -305,7 +305,8 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     portal.add_participation(recent, cid, None, "ATTENDED", ms(9), 2700)
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
-        pulled = [a for page in crm.pull_activities({src.source: since for src in MAPPING.activities}) for a in page.activities if a.type == "webinar_attendance"]
+        pages = crm.pull_activities({src.source: since for src in MAPPING.activities})
+        pulled = [a for page in pages for a in page.activities if a.type == "webinar_attendance"]
         everything = [a for page in crm.pull_activities({}) for a in page.activities if a.type == "webinar_attendance"]
     assert [(a.attributes["event_id"], a.attributes["minutes"]) for a in pulled
             if a.attributes["event_id"] in ("old-1", "new-1")] == [("new-1", 45)]
@@ -313,7 +314,7 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
 
 
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
-    from connector.config.mapping import Limits
+    from mqlsync.connector.config.mapping import Limits
 
     data = generate(seed=5, contacts=250)
 
@@ -334,8 +335,8 @@ def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
 
 
 def test_a_task_batch_whose_answer_is_lost_is_looked_up_not_created_twice(running, monkeypatch):
-    import connector.http as http
-    from connector.sandbox.server import DROP
+    import mqlsync.connector.http as http
+    from mqlsync.connector.sandbox.server import DROP
 
     monkeypatch.setattr(http, "backoff", lambda attempt, **kw: 0.01)
     crm, portal, ids, data = running
@@ -347,7 +348,7 @@ def test_a_task_batch_whose_answer_is_lost_is_looked_up_not_created_twice(runnin
         return DROP if len(creates) == 1 else response  # ...and the first answer never arrives
 
     portal.routes = [(m, p, lossy if h == portal.batch_create_tasks else h) for m, p, h in portal.routes]
-    due = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    due = datetime(2026, 11, 24, 9, tzinfo=UTC)
     tasks = [TaskRequest(key=f"hubspot-main:{c}:20261123T090000Z", contact_id=c, owner_id="1000002", due_at=due,
                          subject="MQL", body="Score 80") for c in list(ids.values())[:5]]
     result = crm.apply(WritePlan(tasks=tasks))
@@ -369,7 +370,7 @@ def test_the_daily_limit_stops_the_run_at_once_and_says_when_it_resumes(seeded):
 def test_a_change_search_indexes_late_is_still_read_by_the_next_incremental_pull(seeded):
     import time as clock
 
-    from connector.sandbox.hubspot_wire import _iso
+    from mqlsync.connector.sandbox.hubspot_wire import _iso
 
     portal, ids, data = seeded
     late, early = list(ids.values())[:2]
@@ -380,7 +381,7 @@ def test_a_change_search_indexes_late_is_still_read_by_the_next_incremental_pull
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
         list(crm.pull_contacts(None))
-        mark = datetime.fromtimestamp(portal.now_ms() / 1000, timezone.utc)
+        mark = datetime.fromtimestamp(portal.now_ms() / 1000, UTC)
         portal.index_lag_ms[late] = 1500  # this change shows in search 1.5 s after it is made
         portal.touch(late, {"jobtitle": "Chief Revenue Officer"})
         clock.sleep(0.05)

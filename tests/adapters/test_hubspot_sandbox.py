@@ -9,15 +9,20 @@ import urllib.request
 
 import hubspot
 import pytest
-from urllib3.util.retry import Retry
-from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
-                                  PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
 from hubspot.crm.objects.tasks import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from urllib3.util.retry import Retry
 
-import connector.sandbox.hubspot as sandbox_module
-from connector.sandbox.hubspot import HubSpotSandbox
-from connector.sandbox.server import Faults, SandboxServer
+import mqlsync.connector.sandbox.hubspot as sandbox_module
+from mqlsync.connector.sandbox.hubspot import HubSpotSandbox
+from mqlsync.connector.sandbox.server import Faults, SandboxServer
 
 TOKEN = "sandbox-token"
 
@@ -142,7 +147,8 @@ def test_batches_are_limited_to_100_inputs(client):
 
 def test_property_and_group_creation_and_their_conflicts(client):
     api = client.crm.properties
-    api.groups_api.create(object_type="contacts", property_group_create=PropertyGroupCreate(name="mqlsync", label="mqlsync"))
+    api.groups_api.create(object_type="contacts",
+                          property_group_create=PropertyGroupCreate(name="mqlsync", label="mqlsync"))
     created = api.core_api.create(object_type="contacts", property_create=PropertyCreate(
         name="mqlsync_score", label="MQL score", type="number", field_type="number", group_name="mqlsync"))
     assert created.name == "mqlsync_score" and created.group_name == "mqlsync"
@@ -156,7 +162,8 @@ def test_property_and_group_creation_and_their_conflicts(client):
 
 def test_task_is_created_with_its_contact_association_and_found_by_it(client, portal):
     cid = sorted(portal.contacts, key=int)[3]
-    task = client.crm.objects.tasks.basic_api.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+    tasks = client.crm.objects.tasks.basic_api
+    task = tasks.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
         properties={"hs_timestamp": "2026-11-24T09:00:00.000Z", "hs_task_subject": "MQL: Név3",
                     "hs_task_body": "mqlsync-key-abc", "hubspot_owner_id": "1000001"},
         associations=[{"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED",

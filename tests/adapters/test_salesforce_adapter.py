@@ -5,19 +5,19 @@ idempotent tasks, setup, and Bulk API 2.0 for large full syncs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
-from connector.adapters.salesforce_write import TASK_KEY_FIELD
-from connector.config import load_mapping
-from connector.errors import ConfigError, CredentialsError
-from connector.model import FieldWrite, Stage, TaskRequest, WritePlan
-from connector.sample import generate
-from connector.sandbox.salesforce import SalesforceSandbox
-from connector.sandbox.seed import seed_salesforce
-from connector.sandbox.server import Faults, SandboxServer
+from mqlsync.connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from mqlsync.connector.adapters.salesforce_write import TASK_KEY_FIELD
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.errors import ConfigError, CredentialsError
+from mqlsync.connector.model import FieldWrite, Stage, TaskRequest, WritePlan
+from mqlsync.connector.sample import generate
+from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
+from mqlsync.connector.sandbox.seed import seed_salesforce
+from mqlsync.connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 
 LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -158,7 +158,7 @@ def test_write_back_fields_status_checkbox_and_numbers(running):
     crm.ensure_fields()
     lead = next(cid for cid in contacts if cid.startswith("00Q"))
     person = next(cid for cid in contacts if cid.startswith("003"))
-    at = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
     values = {"score": "74", "fit": "40", "engagement": "34", "grade": "B", "stage": "sal", "mql": "true",
               "mql_at": "2026-11-20T09:00:00Z", "explanation": "fit 40: ...", "model_version": "abc",
               "lifecycle": "sal"}
@@ -195,7 +195,7 @@ def test_tasks_are_upserted_on_their_key_so_a_repeat_creates_none(running):
     crm.ensure_fields()
     lead = next(c for c in contacts.values() if c.id.startswith("00Q") and c.owner_id)
     task = TaskRequest(key=f"salesforce-main:{lead.id}:20261120T090000Z", contact_id=lead.id, owner_id=lead.owner_id,
-                       due_at=datetime(2026, 11, 21, 9, tzinfo=timezone.utc), subject="MQL: Ann (B, score 74)",
+                       due_at=datetime(2026, 11, 21, 9, tzinfo=UTC), subject="MQL: Ann (B, score 74)",
                        body="New MQL, follow up within 24 hours.", priority="High")
     first = crm.apply(WritePlan(tasks=[task]))
     again = crm.apply(WritePlan(tasks=[task]))
@@ -215,7 +215,7 @@ def test_a_task_whose_owner_is_inactive_is_created_unassigned(running):
     leads = [c for c in contacts.values() if c.id.startswith("00Q") and c.owner_id][:2]
     gone = leads[1].owner_id
     org.records["User"][gone]["IsActive"] = False  # the rep left
-    due = datetime(2026, 11, 21, 9, tzinfo=timezone.utc)
+    due = datetime(2026, 11, 21, 9, tzinfo=UTC)
     tasks = [TaskRequest(key=f"salesforce-main:{c.id}:20261120T090000Z", contact_id=c.id, owner_id=c.owner_id,
                          due_at=due, subject="MQL", body="New MQL") for c in leads]
     if leads[0].owner_id == gone:
@@ -314,7 +314,7 @@ def test_credentials_come_from_the_environment_and_the_sandbox_url_is_loopback_o
 
 
 def test_503s_are_retried_and_the_pull_completes_the_same(seeded, monkeypatch):
-    import connector.http as http
+    import mqlsync.connector.http as http
 
     monkeypatch.setattr(http, "backoff", lambda attempt, **kw: 0.01)
     org, ids, data = seeded
@@ -330,7 +330,8 @@ def test_503s_are_retried_and_the_pull_completes_the_same(seeded, monkeypatch):
 
 def test_an_object_disabled_in_the_mapping_is_not_read(seeded, tmp_path):
     org, ids, data = seeded
-    text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace("  Contact:\n", "  Contact:\n    enabled: false\n")
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    text = text.replace("  Contact:\n", "  Contact:\n    enabled: false\n")
     (tmp_path / "salesforce.yaml").write_text(text)
     (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text())
     mapping = load_mapping(tmp_path / "salesforce.yaml").mapping

@@ -14,11 +14,11 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import connector.http as http
-from connector.adapters.salesforce import SalesforceAdapter
-from connector.config import load_mapping
-from connector.errors import ConfigError, CredentialsError, CRMUnavailable
-from connector.model import FieldWrite, WritePlan
+import mqlsync.connector.http as http
+from mqlsync.connector.adapters.salesforce import SalesforceAdapter
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
+from mqlsync.connector.model import FieldWrite, WritePlan
 from tests.conftest import ROOT
 
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml").mapping
@@ -49,7 +49,8 @@ LOGIN_FAULT = """<?xml version="1.0" encoding="UTF-8"?>
 </sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
 # REST API, "Status Codes and Error Responses": a list of {message, errorCode}.
 EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-NO_COLUMN = [{"message": "\nSELECT City, Company, LinkedIn_URL__c FROM Lead\n                ^\nERROR at Row:1:Column:17\n"
+NO_COLUMN = [{"message": "\nSELECT City, Company, LinkedIn_URL__c FROM Lead\n"
+                         "                ^\nERROR at Row:1:Column:17\n"
                          "No such column 'LinkedIn_URL__c' on entity 'Lead'. If you are attempting to use a custom "
                          "field, be sure to append the '__c' after the custom field name. Please reference your "
                          "WSDL or the describe call for the appropriate names.", "errorCode": "INVALID_FIELD"}]

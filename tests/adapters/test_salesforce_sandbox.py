@@ -5,16 +5,16 @@ upsert, describe, limits and the Sforce-Limit-Info header, the Tooling API, Bulk
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from connector.adapters.salesforce import _Transport
-from connector.sandbox.salesforce import SalesforceSandbox
-from connector.sandbox.server import SandboxServer
+from mqlsync.connector.adapters.salesforce import _Transport
+from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
+from mqlsync.connector.sandbox.server import SandboxServer
 
 SESSION = "sandbox-session"
 
@@ -65,7 +65,7 @@ def test_where_order_limit_count_and_parent_fields(sf, org):
     assert [r["NumberOfEmployees"] for r in rows] == [11, 10]
     assert rows[0]["Owner"]["Name"] == "Rep" and rows[0]["Owner"]["attributes"]["type"] == "User"
     assert sf.query("SELECT COUNT() FROM Lead WHERE Company = 'ACME'")["totalSize"] == 4500  # = ignores case
-    cutoff = datetime.now(timezone.utc) + timedelta(hours=1)
+    cutoff = datetime.now(UTC) + timedelta(hours=1)
     later = sf.query(f"SELECT Id FROM Lead WHERE SystemModstamp >= {cutoff.strftime('%Y-%m-%dT%H:%M:%SZ')}")
     assert later["totalSize"] == 0
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-import connector.adapters.hubspot as hubspot_module
-import connector.adapters.salesforce as salesforce_module
-import connector.http as http
-from connector.config import load_mapping
-from connector.errors import CRMUnavailable
-from connector.sandbox.server import Faults
-from jobs.connect import adapter_for
-from jobs.sandbox import mapping_file, start_sandbox
+import mqlsync.connector.adapters.hubspot as hubspot_module
+import mqlsync.connector.adapters.salesforce as salesforce_module
+import mqlsync.connector.http as http
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.errors import CRMUnavailable
+from mqlsync.connector.sandbox.server import Faults
+from mqlsync.jobs.connect import adapter_for
+from mqlsync.jobs.sandbox import mapping_file, start_sandbox
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])

@@ -18,18 +18,18 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from connector.adapters.salesforce import SalesforceAdapter  # noqa: E402
-from connector.adapters.salesforce_write import COLLECTION  # noqa: E402
-from connector.config import load_mapping  # noqa: E402
-from connector.state import StateStore  # noqa: E402
-from jobs.sandbox import start_sandbox  # noqa: E402
-from jobs.sync import run_sync  # noqa: E402
+from mqlsync.connector.adapters.salesforce import SalesforceAdapter  # noqa: E402
+from mqlsync.connector.adapters.salesforce_write import COLLECTION  # noqa: E402
+from mqlsync.connector.config import load_mapping  # noqa: E402
+from mqlsync.connector.state import StateStore  # noqa: E402
+from mqlsync.jobs.sandbox import start_sandbox  # noqa: E402
+from mqlsync.jobs.sync import run_sync  # noqa: E402
 from tests.bench.lookups import count_task_lookups  # noqa: E402
 
 QUERY_BATCH = 2000
@@ -47,7 +47,7 @@ def kind(endpoint: str) -> str:
 
 def run_mode(contacts: int, changed: float, bulk: bool) -> dict:
     loaded = load_mapping(ROOT / "mappings" / "salesforce.yaml")
-    running = start_sandbox("salesforce", contacts=contacts, now=datetime.now(timezone.utc))
+    running = start_sandbox("salesforce", contacts=contacts, now=datetime.now(UTC))
     org, server = running.emulation, running.server
     out: dict = {}
     with server, tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +60,7 @@ def run_mode(contacts: int, changed: float, bulk: bool) -> dict:
             server.stats.clear()
             clock = time.perf_counter()
             looked = dict(lookups)
-            summary = run_sync(loaded, crm, state, datetime.now(timezone.utc))
+            summary = run_sync(loaded, crm, state, datetime.now(UTC))
             by_kind: Counter[str] = Counter()
             for endpoint, n in server.snapshot()["by_endpoint"].items():
                 by_kind[kind(endpoint)] += n

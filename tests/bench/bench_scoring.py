@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from connector.config import load_model  # noqa: E402
-from connector.sample import ANCHOR, stream  # noqa: E402
-from connector.scoring import SalesSignals, Scorer, decide  # noqa: E402
-from jobs.score import initial_state  # noqa: E402
+from mqlsync.connector.config import load_model
+from mqlsync.connector.sample import ANCHOR, stream
+from mqlsync.connector.scoring import SalesSignals, Scorer, decide
+from mqlsync.jobs.score import initial_state
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the generator's mean activity count per contact that yields ~10 per contact

@@ -20,17 +20,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from connector.adapters.hubspot import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
-from connector.adapters.hubspot_write import BATCH  # noqa: E402
-from connector.config import load_mapping  # noqa: E402
-from connector.state import StateStore  # noqa: E402
-from jobs.sync import run_sync  # noqa: E402
+from mqlsync.connector.adapters.hubspot import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
+from mqlsync.connector.adapters.hubspot_write import BATCH  # noqa: E402
+from mqlsync.connector.config import load_mapping  # noqa: E402
+from mqlsync.connector.state import StateStore  # noqa: E402
+from mqlsync.jobs.sync import run_sync  # noqa: E402
 from tests.bench.lookups import count_task_lookups  # noqa: E402
 
 EVENTS_PAGE = 100
@@ -40,7 +40,7 @@ def start_sandbox(contacts: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "sandbox", "--port", str(port), "--contacts",
+    proc = subprocess.Popen([sys.executable, "-m", "mqlsync.jobs.cli", "sandbox", "--port", str(port), "--contacts",
                              str(contacts), "--burst-limit", "1000000"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -81,7 +81,7 @@ def main() -> None:
             lookups = count_task_lookups(crm)
             before = stats(url)["requests"]
             t = time.perf_counter()
-            full = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            full = run_sync(loaded, crm, store, datetime.now(UTC))
             full_s = time.perf_counter() - t
             events = full.activities
             counts = admin(url, "/__sandbox/counts")
@@ -118,7 +118,7 @@ def main() -> None:
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"peak RSS of the sync process: {peak:.0f} MB")
                 return
-            settle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            settle = run_sync(loaded, crm, store, datetime.now(UTC))
             print(f"next run (re-reads the {settle.contacts:,} contacts the full run wrote): {settle.requests:,} "
                   f"requests, {settle.writes} written")
             people = admin(url, "/__sandbox/contacts")["results"]
@@ -127,24 +127,25 @@ def main() -> None:
             for person in changed:
                 admin(url, f"/__sandbox/contacts/{person['id']}", {"properties": {"jobtitle": "VP Marketing"}})
             by_before = stats(url)["by_endpoint"]
-            incr = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            incr = run_sync(loaded, crm, store, datetime.now(UTC))
             by_after = stats(url)["by_endpoint"]
             print("  incremental requests by endpoint:", {k: v - by_before.get(k, 0) for k, v in by_after.items()
                                                           if v != by_before.get(k, 0)})
             minimum = math.ceil(len(changed) / SEARCH_PAGE) + poll_floor + math.ceil(incr.writes / BATCH) + (
                 math.ceil(incr.tasks_created / BATCH))
-            print(f"incremental with {len(changed):,} contacts changed ({args.changed:.0%}): {incr.requests:,} requests "
+            print(f"incremental with {len(changed):,} contacts changed ({args.changed:.0%}): "
+                  f"{incr.requests:,} requests "
                   f"(minimum {minimum}: {math.ceil(len(changed) / SEARCH_PAGE)} search pages + {poll_floor} to poll "
                   f"every activity source and form once + {math.ceil(incr.writes / BATCH)} update and "
                   f"{math.ceil(incr.tasks_created / BATCH)} task batches); {incr.writes:,} written")
-            idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
-            idle = run_sync(loaded, crm, store, datetime.now(timezone.utc))
+            idle = run_sync(loaded, crm, store, datetime.now(UTC))
+            idle = run_sync(loaded, crm, store, datetime.now(UTC))
             print(f"idle run (nothing changed): {idle.requests} requests (floor {poll_floor + 1}: one search and one "
                   f"request per activity source and form), {idle.writes} written")
             # The state lost: a new database reads everything and rebuilds from what the
             # CRM shows; the qualifications' tasks are looked up, none is made again.
             before_lookups = dict(lookups)
-            lost = run_sync(loaded, crm, StateStore(f"sqlite:///{tmp}/lost.db"), datetime.now(timezone.utc))
+            lost = run_sync(loaded, crm, StateStore(f"sqlite:///{tmp}/lost.db"), datetime.now(UTC))
             print(f"state lost, full run on a new database: {lost.requests:,} requests, of which "
                   f"{lookups['requests'] - before_lookups['requests']} look up the tasks of "
                   f"{lookups['keys'] - before_lookups['keys']:,} qualifications by key; {lost.rebuilt:,} rebuilt "

@@ -14,7 +14,7 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from connector.config import load_mapping
+from mqlsync.connector.config import load_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sandbox-secret-7f3a"
@@ -140,7 +140,7 @@ class Salesforce:
         import requests
         from simple_salesforce import Salesforce as Client
 
-        from connector.adapters.salesforce import _Transport
+        from mqlsync.connector.adapters.salesforce import _Transport
 
         # The sandbox speaks plain http on 127.0.0.1; simple-salesforce builds https URLs.
         session = requests.Session()
@@ -189,7 +189,8 @@ def start(harness, contacts: int = 300, *extra: str):
     """Start a sandbox of the harness's CRM as its own process; returns (harness, process)."""
     port = free_port()
     # Rate limiting has its own tests; here seven runs must not wait out 10-second windows.
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "sandbox", "--crm", harness.name, "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "mqlsync.jobs.cli", "sandbox", "--crm", harness.name,
+                             "--port", str(port),
                              "--contacts", str(contacts), "--seed", "7", "--burst-limit", "10000", "--token", SECRET,
                              *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -202,7 +203,7 @@ def start(harness, contacts: int = 300, *extra: str):
         except OSError:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError(f"sandbox did not start: {proc.stderr.read().decode()}")
+                raise RuntimeError(f"sandbox did not start: {proc.stderr.read().decode()}") from None
             time.sleep(0.1)
     return harness(url), proc
 
@@ -214,12 +215,12 @@ def stop(proc) -> None:
 
 def cli_env(crm, state: Path) -> dict[str, str]:
     env = dict(os.environ, MQLSYNC_STATE_URL=f"sqlite:///{state}", COLUMNS="160", NO_COLOR="1")
-    env.update(zip(crm.env_names, (crm.url, SECRET)))
+    env.update(zip(crm.env_names, (crm.url, SECRET), strict=True))
     return env
 
 
 def cli_args(crm, *args: str) -> list[str]:
-    return [sys.executable, "-m", "jobs.cli", *args, "--mapping", str(ROOT / "mappings" / f"{crm.name}.yaml")]
+    return [sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping", str(ROOT / "mappings" / f"{crm.name}.yaml")]
 
 
 def cli(crm, state: Path, *args: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def mqlsync(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="160", NO_COLOR="1", TERM="dumb", PYTHONIOENCODING="utf-8")
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=cwd or ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 

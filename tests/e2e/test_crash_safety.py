@@ -9,14 +9,14 @@ import random
 import subprocess
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.e2e.harness import HubSpot, Salesforce, cli_args, cli_env, run, start, stop
 
 #: both sandboxes hold the same people and activity, dated relative to this minute
-NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0).isoformat()
+NOW = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
 KEYS = ("score", "fit", "engagement", "grade", "stage", "mql")
 
 
@@ -57,7 +57,7 @@ def test_runs_killed_at_any_moment_converge_to_the_undisturbed_result(harness, t
         # Undisturbed: a run, new engagement for three leads, a run.
         values, _, by_email = crm_state(calm)
         leads = sorted(e for e, cid in by_email.items() if e and calm.lifecycle(calm.records()[cid]) is not None)[:3]
-        when = datetime.now(timezone.utc) - timedelta(minutes=5)
+        when = datetime.now(UTC) - timedelta(minutes=5)
         run(calm, calm_state)
         engage(calm, by_email, leads, when)
         run(calm, calm_state)

@@ -5,15 +5,15 @@ second task."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.config import load_mapping
-from connector.state import StateStore
-from jobs.connect import adapter_for
-from jobs.sandbox import mapping_file, start_sandbox
-from jobs.sync import run_sync
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.state import StateStore
+from mqlsync.jobs.connect import adapter_for
+from mqlsync.jobs.sandbox import mapping_file, start_sandbox
+from mqlsync.jobs.sync import run_sync
 
 
 class World:
@@ -22,7 +22,7 @@ class World:
     def __init__(self, crm: str, folder, first_run: bool = True) -> None:
         self.crm = crm
         self.loaded = load_mapping(mapping_file(crm))
-        self.running = start_sandbox(crm, contacts=150, now=datetime.now(timezone.utc), burst_limit=10**6)
+        self.running = start_sandbox(crm, contacts=150, now=datetime.now(UTC), burst_limit=10**6)
         self.running.server.start()
         self.adapter = adapter_for(self.loaded, self.running.env())
         self.adapter.ensure_fields()
@@ -32,7 +32,7 @@ class World:
 
     def run(self, later_s: float = 0.0):
         return run_sync(self.loaded, self.adapter, self.store,
-                        datetime.now(timezone.utc) + timedelta(seconds=later_s))
+                        datetime.now(UTC) + timedelta(seconds=later_s))
 
     def stages(self) -> dict[str, str]:
         """Person id -> the stage mqlsync wrote to the CRM (people still there)."""
@@ -113,7 +113,7 @@ def test_merged_records_leave_the_survivor_qualified_with_their_history_and_one_
 def visit_pricing(world: World, cid: str) -> None:
     """Three pricing page views and ten blog reads, five minutes ago."""
     org = world.running.emulation
-    when = datetime.now(timezone.utc).timestamp() - 300
+    when = datetime.now(UTC).timestamp() - 300
     for i in range(13):
         url = "https://www.mqlsync.example/pricing" if i < 3 else f"https://www.mqlsync.example/blog/{i}"
         if world.crm == "hubspot":
@@ -121,7 +121,7 @@ def visit_pricing(world: World, cid: str) -> None:
         else:
             org.insert("Marketing_Activity__c", {"Lead__c": cid, "Type__c": "page_view", "URL__c": url,
                                                  "Name": "page view",
-                                                 "Occurred_At__c": datetime.fromtimestamp(when + i, timezone.utc)})
+                                                 "Occurred_At__c": datetime.fromtimestamp(when + i, UTC)})
 
 
 def test_a_run_stopped_after_writing_but_before_recording_creates_no_second_task(world):

@@ -5,7 +5,7 @@ their activity and sales' verdict look in it (tests/e2e/harness.py) and in its m
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_a_lead_becomes_an_mql_with_one_task_then_a_rejection_recycles_it(crm, t
     tasks_before = len(crm.tasks())
 
     # The lead visits the pricing page three times and reads around the site.
-    crm.visit_pricing(cid, people[cid], datetime.now(timezone.utc) - timedelta(minutes=5))
+    crm.visit_pricing(cid, people[cid], datetime.now(UTC) - timedelta(minutes=5))
 
     dry = cli(crm, state, "run", "--dry-run")
     assert dry.returncode == 0 and f"{cid} " in dry.stdout and "stage: lead -> mql" in dry.stdout
@@ -62,7 +62,7 @@ def test_a_lead_becomes_an_mql_with_one_task_then_a_rejection_recycles_it(crm, t
     assert len([t for t in crm.tasks() if cid in t["who"]]) == 1
 
     # Sales looks at it and rejects it.
-    crm.reject(cid, datetime.now(timezone.utc))
+    crm.reject(cid, datetime.now(UTC))
     recycled = run(crm, state)
     assert recycled["writes"] == 1 and recycled["tasks_created"] == 0
     final = crm.records()[cid]

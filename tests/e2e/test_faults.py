@@ -6,20 +6,20 @@ person and exactly one task per qualification; nothing lost, nothing twice."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-import connector.http as http
-from connector.config import load_mapping
-from connector.errors import CRMUnavailable
-from connector.sandbox.server import Faults
-from connector.state import StateStore
-from jobs.connect import adapter_for
-from jobs.sandbox import mapping_file, start_sandbox
-from jobs.sync import run_sync
+import mqlsync.connector.http as http
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.errors import CRMUnavailable
+from mqlsync.connector.sandbox.server import Faults
+from mqlsync.connector.state import StateStore
+from mqlsync.jobs.connect import adapter_for
+from mqlsync.jobs.sandbox import mapping_file, start_sandbox
+from mqlsync.jobs.sync import run_sync
 
-NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def synced_view(crm: str, tmp_path, faults: Faults | None) -> tuple[dict, Counter, int]:
@@ -34,7 +34,7 @@ def synced_view(crm: str, tmp_path, faults: Faults | None) -> tuple[dict, Counte
         store = StateStore(f"sqlite:///{tmp_path / f'{crm}-{bool(faults)}.db'}")
         for _ in range(6):  # a run that gives up (CRMUnavailable) is resumed by the next
             try:
-                summary = run_sync(loaded, adapter, store, datetime.now(timezone.utc))
+                summary = run_sync(loaded, adapter, store, datetime.now(UTC))
             except CRMUnavailable:
                 continue
             if summary.status == "ok" and summary.writes == 0:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -83,7 +83,7 @@ def engage_leads(crm, count: int, skip: set[str]) -> list[str]:
     leads = [cid for _, cid in near[:count]]
     assert len(leads) == count
     for cid in leads:
-        crm.visit_pricing(cid, people[cid], datetime.now(timezone.utc) - timedelta(minutes=5))
+        crm.visit_pricing(cid, people[cid], datetime.now(UTC) - timedelta(minutes=5))
     return leads
 
 
@@ -181,7 +181,7 @@ def test_the_lock_of_a_killed_run_is_free_at_once(slow, tmp_path):
 
 
 def _start_together(url: str, n: int) -> list[subprocess.CompletedProcess]:
-    code = ("import sys; from connector.state import StateStore; s = StateStore(sys.argv[1]); "
+    code = ("import sys; from mqlsync.connector.state import StateStore; s = StateStore(sys.argv[1]); "
             "print(len(s.status('x')['runs']))")
     procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for _ in range(n)]
@@ -197,11 +197,12 @@ def test_processes_starting_together_on_a_new_database_all_start(where, tmp_path
 
 @pytest.mark.parametrize("where", ["sqlite", "postgresql"])
 def test_the_lock_is_one_per_connection_and_dies_with_its_holder(where, tmp_path, request):
-    from connector.errors import ConnectionBusy
-    from connector.state import StateStore
+    from mqlsync.connector.errors import ConnectionBusy
+    from mqlsync.connector.state import StateStore
 
     url = f"sqlite:///{tmp_path / 'state.db'}" if where == "sqlite" else request.getfixturevalue("fresh_postgres")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from connector.state import StateStore\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from mqlsync.connector.state import StateStore\n"
                                "with StateStore(sys.argv[1]).lock('hubspot-main'):\n"
                                "    print('held', flush=True); time.sleep(120)", url],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)

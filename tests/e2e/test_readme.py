@@ -34,13 +34,43 @@ def test_the_readme_has_examples_for_every_command():
     assert {"validate", "sample", "score", "explain"} <= commands
 
 
+def commands() -> dict:
+    from typer.main import get_command
+
+    from mqlsync.jobs.cli import app
+    return get_command(app).commands
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_command_has_help_and_a_readme_section(name):
+    # sqlite-utils' discipline (tests/test_docs.py): a command nobody can read about
+    # does not exist for an admin.
+    command = commands()[name]
+    assert (command.help or "").strip(), f"`mqlsync {name}` has no help text"
+    for param in command.params:
+        if not param.hidden and param.name != "help":
+            assert getattr(param, "help", None) or param.param_type_name == "argument", \
+                f"`mqlsync {name}` {param.opts[0]} has no help"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"^### `mqlsync {name}\b", readme, re.M), f"README has no section for `mqlsync {name}`"
+
+
+def test_one_meaning_per_short_flag():
+    meanings: dict[str, set[str]] = {}
+    for command in commands().values():
+        for param in command.params:
+            for short in (o for o in param.opts if re.fullmatch(r"-\w", o)):
+                meanings.setdefault(short, set()).add(param.opts[0])
+    assert {flag: names for flag, names in meanings.items() if len(names) > 1} == {}
+
+
 def test_readme_examples_run_as_shown(tmp_path):
     # A scratch folder that sees the repository's mappings and test data, so the
     # examples' relative paths work and their output files land outside the repo.
     for name in ("mappings", "tests"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONIOENCODING="utf-8")
-    cli = f"{shlex.quote(sys.executable)} -m jobs.cli"
+    cli = f"{shlex.quote(sys.executable)} -m mqlsync.jobs.cli"
     for command, code, expected in examples():
         assert command.startswith("mqlsync "), command
         result = subprocess.run(cli + command[len("mqlsync"):], shell=True, cwd=tmp_path, env=env,

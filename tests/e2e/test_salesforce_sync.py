@@ -5,16 +5,16 @@ record leaves nothing behind and fails nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
-from connector.adapters.salesforce_write import TASK_KEY_FIELD
-from connector.config import load_mapping
-from connector.state import StateStore
-from jobs.sandbox import start_sandbox
-from jobs.sync import run_sync
+from mqlsync.connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from mqlsync.connector.adapters.salesforce_write import TASK_KEY_FIELD
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.state import StateStore
+from mqlsync.jobs.sandbox import start_sandbox
+from mqlsync.jobs.sync import run_sync
 from tests.conftest import ROOT
 
 LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -22,13 +22,13 @@ LOADED = load_mapping(ROOT / "mappings" / "salesforce.yaml")
 
 @pytest.fixture
 def synced(tmp_path):
-    running = start_sandbox("salesforce", contacts=200, now=datetime.now(timezone.utc))
+    running = start_sandbox("salesforce", contacts=200, now=datetime.now(UTC))
     with running.server:
         crm = SalesforceAdapter.from_env(LOADED.mapping, {ENV_SANDBOX_URL: running.server.url,
                                                          ENV_SESSION: running.secret})
         crm.ensure_fields()
         store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-        first = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+        first = run_sync(LOADED, crm, store, datetime.now(UTC))
         assert first.status == "ok" and first.new_mqls > 0
         yield running.emulation, crm, store
 
@@ -45,7 +45,7 @@ def test_a_converted_mql_lead_lives_on_as_its_contact_without_a_second_task(sync
     assert len(mql_tasks(org, lead_id)) == 1
 
     contact_id = org.convert_lead(lead_id)
-    summary = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    summary = run_sync(LOADED, crm, store, datetime.now(UTC))
     assert summary.status == "ok" and summary.failed == [] and summary.merged == 1
     assert summary.tasks_created == 0 and summary.new_mqls == 0
     contact = org.get("Contact", contact_id)
@@ -56,7 +56,7 @@ def test_a_converted_mql_lead_lives_on_as_its_contact_without_a_second_task(sync
     assert mql_tasks(org, contact_id) and len(mql_tasks(org, contact_id)) + len(mql_tasks(org, lead_id)) == 1
     assert store.load_contacts(conn, [lead_id]) == {} and len(store.activities_of(conn, [contact_id])[contact_id]) \
         >= history
-    again = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    again = run_sync(LOADED, crm, store, datetime.now(UTC))
     assert again.writes == again.tasks_created == 0 and again.failed == []
 
 
@@ -65,10 +65,10 @@ def test_a_deleted_lead_is_forgotten_and_fails_nothing(synced):
     conn = LOADED.mapping.connection
     lead_id = next(iter(org.records["Lead"]))
     org.delete("Lead", lead_id)
-    summary = run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    summary = run_sync(LOADED, crm, store, datetime.now(UTC))
     assert summary.deleted == 1 and summary.failed == [] and summary.status == "ok"
     assert store.load_contacts(conn, [lead_id]) == {} and store.activities_of(conn, [lead_id]) == {}
-    rescore = run_sync(LOADED, crm, store, datetime.now(timezone.utc), rescore_only=True)
+    rescore = run_sync(LOADED, crm, store, datetime.now(UTC), rescore_only=True)
     assert rescore.failed == [] and lead_id not in store.contact_ids(conn)
 
 
@@ -83,7 +83,7 @@ def test_the_run_summary_tells_of_deleted_and_converted_records(synced, tmp_path
     org.convert_lead(leads[1])
     env = dict(os.environ, MQLSYNC_STATE_URL=str(store.engine.url), COLUMNS="200", NO_COLOR="1",
                **{k: v for k, v in crm_env(crm).items()})
-    result = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--mapping",
+    result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", "run", "--mapping",
                              str(ROOT / "mappings" / "salesforce.yaml")], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -101,7 +101,7 @@ def test_a_record_the_crm_keeps_refusing_is_reported_until_fixed_and_blocks_noth
     import subprocess
     import sys
 
-    running = start_sandbox("salesforce", contacts=60, now=datetime.now(timezone.utc))
+    running = start_sandbox("salesforce", contacts=60, now=datetime.now(UTC))
     org = running.emulation
     stuck = next(iter(org.records["Lead"]))
     org.locked = {stuck}  # another process holds the row, run after run
@@ -110,7 +110,7 @@ def test_a_record_the_crm_keeps_refusing_is_reported_until_fixed_and_blocks_noth
                    **running.env())
 
         def mqlsync(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "jobs.cli", *args, "--mapping",
+            return subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping",
                                    str(ROOT / "mappings" / "salesforce.yaml")], cwd=tmp_path, env=env,
                                   capture_output=True, text=True, timeout=120)
 
@@ -141,18 +141,18 @@ def test_activity_filed_under_a_lead_converted_in_an_earlier_run_reaches_its_con
     conn = LOADED.mapping.connection
     lead_id = next(i for i, r in org.records["Lead"].items() if not r["IsConverted"] and not r["IsDeleted"])
     contact_id = org.convert_lead(lead_id)
-    run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    run_sync(LOADED, crm, store, datetime.now(UTC))
     other = next(i for i, r in org.records["Lead"].items() if not r["IsConverted"] and not r["IsDeleted"])
     org.touch("Lead", other, {"Title": "CFO"})  # later changes move the watermark past the conversion
-    run_sync(LOADED, crm, store, datetime.now(timezone.utc))
+    run_sync(LOADED, crm, store, datetime.now(UTC))
     # A later run, in a new process (a fresh adapter that never saw the conversion); the
     # marketing tool still files a page view under the old Lead id (custom lookups are
     # not moved by conversion).
     fresh = SalesforceAdapter.from_env(LOADED.mapping, crm_env(crm))
     row = org.insert("Marketing_Activity__c", {"Lead__c": lead_id, "Type__c": "page_view", "Name": "page view",
                                                "URL__c": "https://www.mqlsync.example/pricing",
-                                               "Occurred_At__c": datetime.now(timezone.utc)})
-    summary = run_sync(LOADED, fresh, store, datetime.now(timezone.utc))
+                                               "Occurred_At__c": datetime.now(UTC)})
+    summary = run_sync(LOADED, fresh, store, datetime.now(UTC))
     assert summary.failed == []
     ledger = {a.id: a.contact_id for a in store.activities_of(conn, [contact_id]).get(contact_id, [])}
     assert ledger.get(f"{row}:page_view") == contact_id and store.activities_of(conn, [lead_id]) == {}

@@ -10,18 +10,18 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from datetime import timezone
+from datetime import UTC
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector.adapters.hubspot import HubSpotAdapter
-from connector.config import load_mapping
-from connector.state import StateStore, runs
-from jobs.sandbox import hubspot_sandbox
-from jobs.schedule import Connection, add_jobs
+from mqlsync.connector.adapters.hubspot import HubSpotAdapter
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.state import StateStore, runs
+from mqlsync.jobs.sandbox import hubspot_sandbox
+from mqlsync.jobs.schedule import Connection, add_jobs
 from tests.conftest import ROOT
 
 LOADED = load_mapping(ROOT / "mappings" / "hubspot.yaml")
@@ -33,7 +33,7 @@ def connection_to(url: str, store: StateStore, stopping=None) -> Connection:
 
 
 def test_each_mapping_gets_a_sync_job_and_a_daily_rescore_that_never_overlap(tmp_path):
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     add_jobs(scheduler, connection_to("http://127.0.0.1:9", StateStore("sqlite://")))
     schedule = LOADED.mapping.schedule.model_copy(update={"every_minutes": None, "cron": "*/5 8-18 * * 1-5"})
     other = replace(LOADED, mapping=LOADED.mapping.model_copy(update={"connection": "hubspot-two",
@@ -63,7 +63,8 @@ def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path
 def test_a_slot_whose_lock_another_process_holds_is_skipped_and_logged(tmp_path, caplog):
     path = tmp_path / "s.db"
     running = hubspot_sandbox(contacts=20)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from connector.state import StateStore\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from mqlsync.connector.state import StateStore\n"
                                "with StateStore(sys.argv[1]).lock('hubspot-main'):\n"
                                "    print('held', flush=True); time.sleep(60)", f"sqlite:///{path}"],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -120,7 +121,7 @@ def test_mqlsync_schedule_runs_at_once_and_stops_cleanly_on_sigterm(tmp_path):
         state = tmp_path / "state.db"
         env = dict(os.environ, MQLSYNC_HUBSPOT_BASE_URL=running.server.url, HUBSPOT_ACCESS_TOKEN="sandbox-token",
                    MQLSYNC_STATE_URL=f"sqlite:///{state}", COLUMNS="200")
-        proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "schedule", "--mapping",
+        proc = subprocess.Popen([sys.executable, "-m", "mqlsync.jobs.cli", "schedule", "--mapping",
                                  str(ROOT / "mappings" / "hubspot.yaml")], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-import jobs.sync as sync_module
-from connector.adapters.hubspot import HubSpotAdapter
-from connector.config import load_mapping
-from connector.state import StateStore
-from jobs.sandbox import hubspot_sandbox
-from jobs.sync import run_sync
+import mqlsync.jobs.sync as sync_module
+from mqlsync.connector.adapters.hubspot import HubSpotAdapter
+from mqlsync.connector.config import load_mapping
+from mqlsync.connector.state import StateStore
+from mqlsync.jobs.sandbox import hubspot_sandbox
+from mqlsync.jobs.sync import run_sync
 from tests.conftest import ROOT
 
 LOADED = load_mapping(ROOT / "mappings" / "hubspot.yaml")
-NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 WRITES = "POST /crm/v3/objects/contacts/batch/update"
 
 
@@ -143,9 +143,9 @@ def test_the_state_store_works_the_same_on_postgresql(tmp_path):
 
 
 def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path):
-    from connector.sample import generate
-    from connector.scoring import Scorer
-    from jobs.sync import Keep
+    from mqlsync.connector.sample import generate
+    from mqlsync.connector.scoring import Scorer
+    from mqlsync.jobs.sync import Keep
 
     keep = Keep.of(LOADED)
     data = generate(seed=3, contacts=200)

@@ -5,8 +5,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN_IN_CORE = ("connector.adapters", "connector.state", "connector.yamlsource", "connector.config.load",
-                     "jobs", "yaml", "sqlalchemy", "hubspot", "simple_salesforce", "requests", "urllib3",
+FORBIDDEN_IN_CORE = ("mqlsync.connector.adapters", "mqlsync.connector.state", "mqlsync.connector.yamlsource",
+                     "mqlsync.connector.config.load", "mqlsync.jobs", "yaml", "sqlalchemy", "hubspot",
+                     "simple_salesforce", "requests", "urllib3",
                      "typer", "rich", "logging", "time", "os", "pathlib", "random", "tenacity", "apscheduler")
 CLOCK_AND_IO = ("datetime.now", "datetime.utcnow", "date.today", "open(", "print(")
 
@@ -19,7 +20,7 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: resolve against the file's package
-                package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+                package = ["mqlsync", *path.relative_to(ROOT).with_suffix("").parts[:-1]]
                 package = package[: len(package) - node.level + 1]
                 base = ".".join(package + ([base] if base else []))
             found.add(base)
@@ -47,3 +48,14 @@ def test_scoring_core_reads_no_clock_and_does_no_io():
 def test_the_canonical_model_imports_nothing_from_the_outside():
     assert imports_of(ROOT / "connector" / "model.py") <= {"__future__", "dataclasses", "datetime", "enum",
                                                            "typing", "pydantic"}
+
+
+def test_every_import_of_our_own_code_goes_through_the_mqlsync_namespace():
+    # The folders connector/ and jobs/ are installed as mqlsync.connector and mqlsync.jobs;
+    # a bare `import connector` works only in a checkout and would load a second copy.
+    bare = [f"{path.relative_to(ROOT)} imports {name}"
+            for folder in ("connector", "jobs", "tests")
+            for path in sorted((ROOT / folder).rglob("*.py"))
+            for name in imports_of(path)
+            if name.split(".")[0] in {"connector", "jobs", "mappings"}]
+    assert bare == []

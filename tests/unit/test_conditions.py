@@ -2,8 +2,8 @@
 
 import pytest
 
-from connector.config.scoring import Condition
-from connector.scoring.conditions import compile_condition, domain_matches
+from mqlsync.connector.config.scoring import Condition
+from mqlsync.connector.scoring.conditions import compile_condition, domain_matches
 
 LISTS = {"freemail": frozenset({"gmail.com", "freemail.hu"}), "markets": frozenset({"hu", "id"})}
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from connector.config import load_mapping, load_model, model_version, validate_file
-from connector.errors import ConfigError
+from mqlsync.connector.config import load_mapping, load_model, model_version, validate_file
+from mqlsync.connector.errors import ConfigError
 from tests.conftest import HEAD, ROOT, model_from
 
 

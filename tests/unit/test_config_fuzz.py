@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.config import validate_file
-from connector.errors import ConfigError
+from mqlsync.connector.config import validate_file
+from mqlsync.connector.errors import ConfigError
 from tests.conftest import ROOT
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,8 +1,8 @@
 """The shipped model scores the sources' examples as they state them, and the text
 sales reads says why."""
 
-from connector.model import Stage
-from connector.scoring import SalesSignals, StageState, decide, sales_text
+from mqlsync.connector.model import Stage
+from mqlsync.connector.scoring import SalesSignals, StageState, decide, sales_text
 from tests.conftest import NOW, make_activity, make_contact
 
 FIT = dict(first_name="Ágnes", last_name="Kovács", title="Head of Marketing", email="agnes@northwind.hu",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from connector.errors import ConfigError, CredentialsError, CRMUnavailable
-from connector.http import RateLimiter, hubspot_policy, salesforce_policy
+from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
+from mqlsync.connector.http import RateLimiter, hubspot_policy, salesforce_policy
 
 
 class ApiError(Exception):
@@ -45,7 +45,8 @@ def test_hubspot_retries_429_and_5xx_waiting_as_the_headers_say():
     policy = no_limits(hubspot_policy())
     policy.sleep = waits.append
     fn = flaky(ApiError(429, {"Retry-After": "3"}),
-               ApiError(429, {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}),
+               ApiError(429, {"X-HubSpot-RateLimit-Remaining": "0",
+                              "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}),
                ApiError(503), ConnectionResetError())
     assert policy.call(fn) == "ok" and len(fn.calls) == 5
     assert waits[0] == 3.0 and 10.0 <= waits[1] <= 10.25 and waits[2] <= 2.0 and waits[3] <= 4.0
@@ -67,7 +68,8 @@ def test_retries_stop_within_the_attempts_and_say_the_next_run_resumes():
     policy = no_limits(hubspot_policy(budget_s=60))
     policy.sleep, policy.attempts = (lambda s: None), 3
     always = flaky(*[ApiError(502)] * 10)
-    with pytest.raises(CRMUnavailable, match=r"kept failing .HTTP 502.: 3 attempts in 0s .budget 60s.*next run resumes"):
+    kept = r"kept failing .HTTP 502.: 3 attempts in 0s .budget 60s.*next run resumes"
+    with pytest.raises(CRMUnavailable, match=kept):
         policy.call(always)
     assert len(always.calls) == 3
 

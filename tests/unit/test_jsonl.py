@@ -3,9 +3,9 @@ and never stops the rest."""
 
 import pytest
 
-from connector.adapters.jsonl import dump_line, read_jsonl
-from connector.errors import InputError
-from connector.model import Activity, Contact
+from mqlsync.connector.adapters.jsonl import dump_line, read_jsonl
+from mqlsync.connector.errors import InputError
+from mqlsync.connector.model import Activity, Contact
 
 
 def read(tmp_path, raw: bytes, model=Contact):

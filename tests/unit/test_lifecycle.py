@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from connector.config.scoring import LifecycleSpec
-from connector.model import ScoreCard, Stage
-from connector.scoring import SalesSignals, StageState, decide
+from mqlsync.connector.config.scoring import LifecycleSpec
+from mqlsync.connector.model import ScoreCard, Stage
+from mqlsync.connector.scoring import SalesSignals, StageState, decide
 from tests.conftest import NOW
 
 ALL_SQL = {k: True for k in ("buying_cycle", "influencer", "timeframe", "opportunity_size", "next_step")}

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from connector import migrations, state
-from connector.model import Stage
-from connector.sample import generate
-from connector.state import StateStore
+from mqlsync.connector import migrations, state
+from mqlsync.connector.model import Stage
+from mqlsync.connector.sample import generate
+from mqlsync.connector.state import StateStore
 from tests.conftest import ROOT
 
 SCHEMA_0_1 = ROOT / "tests" / "data" / "state-0.1.0-schema.sql"
 CONN = "hubspot-main"
-NOW = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
 def _statements(text: str) -> set[str]:

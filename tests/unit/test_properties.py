@@ -6,9 +6,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.config import load_model, model_from_text
-from connector.model import Activity, Contact, ScoreCard, Stage
-from connector.scoring import SalesSignals, Scorer, StageState, decide
+from mqlsync.connector.config import load_model, model_from_text
+from mqlsync.connector.model import Activity, Contact, ScoreCard, Stage
+from mqlsync.connector.scoring import SalesSignals, Scorer, StageState, decide
 from tests.conftest import NOW, ROOT
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,19 +4,19 @@ where it knows nothing, or an older story, of a person."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from connector.adapters.mapped import recorded
-from connector.config.mapping import ObjectMapping, WriteBack
-from connector.model import Stage
-from jobs.sync import adopt_from_crm
+from mqlsync.connector.adapters.mapped import recorded
+from mqlsync.connector.config.mapping import ObjectMapping, WriteBack
+from mqlsync.connector.model import Stage
+from mqlsync.jobs.sync import adopt_from_crm
 
 WRITE_BACK = WriteBack(fields={"score": "s", "fit": "f", "grade": "g", "stage": "st", "mql": "m", "mql_at": "at",
                                "explanation": "x"},
                        stage_values={Stage.MQL: "marketingqualifiedlead", Stage.LEAD: "lead", Stage.SQL: "sql",
                                      Stage.RECYCLED: "lead"})
 OBJ = ObjectMapping(fields={"first_name": "firstname"}, stage_field="lifecyclestage")
-T = datetime(2026, 11, 30, 2, 31, 7, tzinfo=timezone.utc)
+T = datetime(2026, 11, 30, 2, 31, 7, tzinfo=UTC)
 
 
 def test_each_crms_shapes_read_back_as_mqlsync_writes_them():
@@ -47,8 +47,8 @@ def test_a_person_the_state_knows_nothing_of_is_taken_as_the_crm_shows_them():
 
 def test_a_later_qualification_in_the_crm_replaces_an_older_story():
     shown = {"stage": "mql", "mql_at": "2026-11-30T02:31:07Z", "score": "74"}
-    older = {"c1": (Stage.LEAD, datetime(2026, 11, 1, tzinfo=timezone.utc), None)}
-    earlier = {"c1": (Stage.MQL, datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc))}
+    older = {"c1": (Stage.LEAD, datetime(2026, 11, 1, tzinfo=UTC), None)}
+    earlier = {"c1": (Stage.MQL, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))}
     assert adopt_from_crm({"c1": shown}, older, {"c1": {"score": "12"}}) == {"c1": ((Stage.MQL, T, T), shown)}
     assert adopt_from_crm({"c1": shown}, earlier, {"c1": {}}) == {"c1": ((Stage.MQL, T, T), shown)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from connector.redact import MASK, RedactingFilter, redact
+from mqlsync.connector.redact import MASK, RedactingFilter, redact
 
 ENV = {"HUBSPOT_ACCESS_TOKEN": "tok-abcdef-123456", "SALESFORCE_PASSWORD": "hunter2hunter2",
        "SALESFORCE_SECURITY_TOKEN": "x"}  # too short to blank without blanking words
@@ -50,8 +50,8 @@ def test_the_log_filter_blanks_messages_arguments_and_tracebacks():
 def test_a_secret_may_live_in_a_file_and_is_blanked_too(tmp_path):
     import pytest
 
-    from connector.errors import CredentialsError
-    from connector.redact import read_secret, secrets_from
+    from mqlsync.connector.errors import CredentialsError
+    from mqlsync.connector.redact import read_secret, secrets_from
 
     path = tmp_path / "hubspot-token"
     path.write_text("pat-from-a-mounted-file-123\n", encoding="utf-8")

@@ -1,10 +1,10 @@
 """Each rule kind of the scoring model, with decay, windows, caps and their edges."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from connector.model import Activity
+from mqlsync.connector.model import Activity
 from tests.conftest import NOW, make_activity, make_contact, scorer_from
 
 
@@ -159,7 +159,8 @@ def test_expiry_drops_an_activity_on_the_day_it_expires(tmp_path):
         - {id: demo, kind: activity, category: actions, label: requested a demo, points: 20,
            type: form_submission, where: {form_type: demo}, decay: {expires_after_days: 90}}
     """)
-    alive = Activity(id="a", contact_id="c1", type="form_submission", at=at_day(89, 0), attributes={"form_type": "demo"})
+    alive = Activity(id="a", contact_id="c1", type="form_submission", at=at_day(89, 0),
+                     attributes={"form_type": "demo"})
     expired = Activity(id="e", contact_id="c1", type="form_submission", at=at_day(90, 23, 59),
                        attributes={"form_type": "demo"})
     assert hit(scorer.score(make_contact(), [alive], NOW), "demo").points == 20
@@ -252,7 +253,7 @@ def test_naive_timestamps_are_utc_and_time_zones_are_honoured(tmp_path):
                        at=datetime(2026, 10, 31, 17, 0, tzinfo=timezone(timedelta(hours=7))))
     tehran = Activity(id="t", contact_id="c1", type="page_view", at="2026-10-31T13:30:00+03:30")
     for act in (naive, jakarta, tehran):
-        assert act.at == datetime(2026, 10, 31, 10, 0, tzinfo=timezone.utc)
+        assert act.at == datetime(2026, 10, 31, 10, 0, tzinfo=UTC)
         assert hit(scorer.score(make_contact(), [act], NOW), "recent").points == 5
     # A naive `now` is UTC too: the same card.
     naive_now = NOW.replace(tzinfo=None)
@@ -311,7 +312,8 @@ def test_mql_gate_lists_every_unmet_condition(tmp_path):
 
 
 def test_disqualifier_closes_the_gate_whatever_the_score(tmp_path):
-    card = scorer_from(tmp_path, GATE).score(make_contact(email="ceo@eu.rival.io"), [make_activity("demo_request")], NOW)
+    card = scorer_from(tmp_path, GATE).score(make_contact(email="ceo@eu.rival.io"), [make_activity("demo_request")],
+                                             NOW)
     assert card.total == 60
     assert not card.mql
 

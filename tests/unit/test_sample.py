@@ -3,9 +3,9 @@ exercise every rule category."""
 
 from collections import Counter
 
-from connector.adapters.jsonl import dump_line
-from connector.model import Activity, Contact
-from connector.sample import ANCHOR, generate
+from mqlsync.connector.adapters.jsonl import dump_line
+from mqlsync.connector.model import Activity, Contact
+from mqlsync.connector.sample import ANCHOR, generate
 
 
 def test_same_seed_same_data_and_another_seed_other_data():

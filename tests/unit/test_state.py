@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from connector.model import Activity, Contact, Stage
-from connector.state import StateStore
+from mqlsync.connector.model import Activity, Contact, Stage
+from mqlsync.connector.state import StateStore
 
-NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 CONN = "salesforce-main"
 
 
