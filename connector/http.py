@@ -1,4 +1,5 @@
-"""The one place for retries and pacing: a tenacity policy per CRM that knows which
+"""Retries and pacing for every CRM: a tenacity policy that knows, through the CRM's own
+rules (its folder's policy.py), which
 failures are worth another try, which stop the run and which fail only the record,
 waits as the CRM asks (Retry-After, rate-limit headers), stops within a time budget,
 and paces requests under the CRM's limits with a client-side rate limiter."""
@@ -6,7 +7,6 @@ and paces requests under the CRM's limits with a client-side rate limiter."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import random
 import threading
@@ -20,7 +20,7 @@ import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from .errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable
+from mqlsync.connector.errors import CredentialsError, CRMUnavailable
 
 log = logging.getLogger("mqlsync.http")
 T = TypeVar("T")
@@ -209,96 +209,3 @@ class Policy:
                                      f"attempts in {stats.get('delay_since_first_attempt', 0):.0f}s (budget "
                                      f"{self.budget_s:.0f}s); nothing more was written; the next run resumes") from None
             raise
-
-
-# --- HubSpot ----------------------------------------------------------------------------
-
-def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_seconds: float = 10.0,
-                   search_per_second: int | None = 5) -> Policy:
-    """HubSpot: 429 (burst, daily or search limit), 5xx, timeouts and dropped
-    connections are retried; 401 and 403 stop the run; a 400 fails the record. Calls are
-    paced under the private app's burst limit, searches also under the search limit
-    (API usage guidelines: 100 or 190 requests per 10 s by tier; 5 searches a second)."""
-    burst = RateLimiter(max_requests, per_seconds)
-    search = RateLimiter(search_per_second, 1.0)
-    return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
-                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst])
-
-
-def _daily_limit_reached(exc: BaseException) -> bool:
-    body = str(getattr(exc, "body", "") or "")
-    return status_of(exc) == 429 and ('"DAILY"' in body or header(exc, "X-HubSpot-RateLimit-Daily-Remaining") == "0")
-
-
-def hubspot_transient(exc: BaseException) -> bool:
-    """Worth another try, except the daily limit: it lasts until midnight."""
-    return is_transient(exc) and not _daily_limit_reached(exc)
-
-
-def hubspot_classify(exc: BaseException) -> BaseException | None:
-    if _daily_limit_reached(exc):
-        return CRMUnavailable("HubSpot refused the call: the portal's daily API limit is used up (429, DAILY); "
-                              "nothing more was written; runs resume after midnight in the portal's time zone")
-    return None
-
-
-# --- Salesforce ---------------------------------------------------------------------
-
-def error_code(exc: BaseException) -> str | None:
-    """The errorCode of a simple-salesforce error (its `content` is Salesforce's list
-    of {message, errorCode})."""
-    content = getattr(exc, "content", None)
-    if isinstance(content, (bytes, str)):
-        try:
-            content = json.loads(content)
-        except ValueError:
-            return None
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode")
-    return None
-
-
-def salesforce_transient(exc: BaseException) -> bool:
-    """Worth another try: 5xx (503 Server Unavailable), timeouts, dropped connections,
-    and a row another transaction holds (UNABLE_TO_LOCK_ROW)."""
-    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW"
-
-
-def salesforce_classify(exc: BaseException) -> BaseException | None:
-    """Salesforce's errors that stop a run, with what to do about them."""
-    code = error_code(exc)
-    if code == "REQUEST_LIMIT_EXCEEDED":
-        return CRMUnavailable("Salesforce refused the call: the org's API request limit is used up "
-                              "(REQUEST_LIMIT_EXCEEDED); nothing more was written; the next run resumes once the "
-                              "24-hour allocation frees up (Setup > Company Information shows it)")
-    if code == "INVALID_SESSION_ID":
-        return CredentialsError("Salesforce refused the session (INVALID_SESSION_ID): the session id or token "
-                                "has expired or been revoked; log in again or use username/password or JWT")
-    if code in ("INSUFFICIENT_ACCESS", "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED"):
-        return CredentialsError(f"Salesforce denied access ({code}): the integration user needs API access and "
-                                "the permissions listed in README, Credentials")
-    if type(exc).__name__ == "SalesforceAuthenticationFailed":
-        return CredentialsError(f"Salesforce login failed ({getattr(exc, 'code', '?')}): "
-                                f"{getattr(exc, 'auth_message', '')}; check the SALESFORCE_* variables (and "
-                                "SALESFORCE_DOMAIN=test for a sandbox org)")
-    if code in ("INVALID_FIELD", "INVALID_TYPE"):
-        # A field or object the mapping names that the org does not have (or the
-        # integration user cannot see): the mapping's problem, not the run's.
-        lines = str(getattr(exc, "content", [{}])[0].get("message", "")).strip().splitlines()[-1:]
-        return ConfigError([ConfigIssue("mapping", None, "fields",
-                                        "Salesforce refused a field or object the mapping names: "
-                                        f"{lines[0] if lines else code}; check the mapping file and the "
-                                        "integration user's field-level access (the fields mqlsync writes are "
-                                        "made by `mqlsync setup`)")])
-    return None
-
-
-def salesforce_policy(budget_s: float = 120.0, max_requests: int | None = None, per_seconds: float = 10.0,
-                      concurrent: int = 1) -> Policy:
-    """Salesforce: retried as salesforce_transient says, stopped as salesforce_classify
-    says (an expired session is renewed once by simple-salesforce itself where it can
-    log in again). Salesforce has no burst window, only a daily allocation and a limit of
-    25 long-running requests in flight; one connection keeps `concurrent` in flight."""
-    limiter = RateLimiter(max_requests, per_seconds, concurrent)
-    return Policy("Salesforce", transient=salesforce_transient, classify=salesforce_classify, budget_s=budget_s,
-                  limiters=lambda fn: [limiter])

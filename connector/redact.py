@@ -33,7 +33,7 @@ def read_secret(env: Mapping[str, str], name: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        from .errors import CredentialsError
+        from mqlsync.connector.errors import CredentialsError
 
         raise CredentialsError(f"{name}_FILE names {path}, which cannot be read ({type(exc).__name__})") from None
 

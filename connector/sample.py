@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .model import Activity, Contact, Stage
+from mqlsync.connector.model import Activity, Contact, Stage
 
 #: the fixed "today" of the sample data unless a caller gives another
 ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from typing import Any, overload
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import migrations, runlock
-from .errors import ConnectionBusy
-from .model import Activity, Contact, Stage, Transition, as_utc, iso
+from mqlsync.connector import migrations, runlock
+from mqlsync.connector.errors import ConnectionBusy
+from mqlsync.connector.model import Activity, Contact, Stage, Transition, as_utc, iso
 
 ENV_STATE_URL = "MQLSYNC_STATE_URL"
 DEFAULT_URL = "sqlite:///mqlsync-state.db"

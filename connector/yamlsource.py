@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, ConfigIssue
+from mqlsync.connector.errors import ConfigError, ConfigIssue
 
 Path_ = tuple[str | int, ...]
 

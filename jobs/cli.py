@@ -21,6 +21,8 @@ from rich.table import Table
 from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import default_model_path, load_model, validate_file
+from mqlsync.connector.crms import crm_kind
+from mqlsync.connector.crms import names as crm_names
 from mqlsync.connector.errors import ConfigError, MqlsyncError
 from mqlsync.connector.model import as_utc
 from mqlsync.connector.redact import RedactingFilter, redact
@@ -67,6 +69,10 @@ class Format(StrEnum):
 # `-m` means --mapping in every command that takes one; --model has no short form.
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Scoring model YAML.",
                                                show_default="mappings/scoring.yaml")]
+#: the installed CRM kinds (connector/crms), as a choice
+CRM = StrEnum("CRM", {name: name for name in crm_names()})  # type: ignore[misc]
+CrmOpt = Annotated[CRM, typer.Option("--crm", help="Which CRM.")]
+DEFAULT_CRM = CRM("hubspot")  # the README's demo
 NowOpt = Annotated[str | None, typer.Option("--now", help="Score as of this ISO time (naive = UTC).",
                                                show_default="the current time")]
 
@@ -277,21 +283,18 @@ def demo(
     as_json_: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Sample contacts to seed.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same sample data.")] = 7,
-    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
+    crm: CrmOpt = DEFAULT_CRM,
 ) -> None:
     """Run mqlsync against a sandbox CRM in this process: seed it with the sample data,
     create the custom fields, sync twice, and show what was found and written."""
     from .demo import run_demo
-    from .sandbox import CRMS
 
-    if crm not in CRMS:
-        raise typer.BadParameter(f"one of {', '.join(CRMS)}", param_hint="--crm")
-    report = run_demo(seed=seed, contacts=contacts, crm=crm)
+    report = run_demo(seed=seed, contacts=contacts, crm=crm.value)
     if as_json_:
         out.print(json.dumps(report, ensure_ascii=False), highlight=False, markup=False)
         return
     first, second = report["runs"]
-    label = {"hubspot": "HubSpot", "salesforce": "Salesforce"}[crm]
+    label = crm_kind(crm.value).label
     out.rule(f"mqlsync demo: a sandbox {label}, set up and synced twice")
     out.print(f"Sandbox {label} seeded with {report['sandbox_contacts']:,} people (seed {seed}); "
               f"setup created {len(report['setup']['created'])} custom fields.", highlight=False)
@@ -478,14 +481,9 @@ def schedule(
     err.print("schedule stopped", highlight=False)
 
 
-class CRM(StrEnum):
-    hubspot = "hubspot"
-    salesforce = "salesforce"
-
-
 @command()
 def sandbox(
-    crm: Annotated[CRM, typer.Option("--crm", help="Which CRM API to serve.")] = CRM.hubspot,
+    crm: CrmOpt = DEFAULT_CRM,
     port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same sample data.")] = 7,
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=0, help="Sample contacts to seed.")] = 2000,

@@ -6,14 +6,9 @@ from collections.abc import Mapping
 
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
+from mqlsync.connector.crms import crm_kind
 
 
 def adapter_for(loaded: LoadedMapping, env: Mapping[str, str] | None = None) -> CRM:
     """The adapter for the mapping's CRM, with credentials from `env` (os.environ)."""
-    if loaded.mapping.crm == "salesforce":
-        from mqlsync.connector.adapters.salesforce import SalesforceAdapter
-
-        return SalesforceAdapter.from_env(loaded.mapping, env)
-    from mqlsync.connector.adapters.hubspot import HubSpotAdapter
-
-    return HubSpotAdapter.from_env(loaded.mapping, env)
+    return crm_kind(loaded.mapping.crm).connect(loaded.mapping, env)

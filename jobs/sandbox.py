@@ -10,43 +10,31 @@ from typing import Any
 from mqlsync.connector import sample
 from mqlsync.connector.config import load_mapping
 from mqlsync.connector.config.load import MAPPINGS_DIR
-from mqlsync.connector.sandbox.hubspot import BURST_LIMIT, HubSpotSandbox
-from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
-from mqlsync.connector.sandbox.seed import seed_hubspot, seed_salesforce
-from mqlsync.connector.sandbox.server import Emulation, Faults, SandboxServer
-
-CRMS = ("hubspot", "salesforce")
+from mqlsync.connector.crms import CrmKind, crm_kind
+from mqlsync.connector.sandbox.server import Faults, SandboxServer
 
 
 @dataclass
 class RunningSandbox:
     server: SandboxServer
-    emulation: Any  # HubSpotSandbox | SalesforceSandbox
+    emulation: Any
     #: sample contact id -> CRM id
     ids: dict[str, str]
-    crm: str = "hubspot"
+    kind: CrmKind
     secret: str = "sandbox-token"
+
+    @property
+    def crm(self) -> str:
+        return self.kind.name
 
     def env(self) -> dict[str, str]:
         """The environment that points mqlsync's adapter at this sandbox."""
-        if self.crm == "salesforce":
-            from mqlsync.connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION
-
-            return {ENV_SANDBOX_URL: self.server.url, ENV_SESSION: self.secret}
-        from mqlsync.connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN
-
-        return {ENV_BASE_URL: self.server.url, ENV_TOKEN: self.secret}
+        return self.kind.sandbox_env(self.server.url, self.secret)
 
     @property
     def tasks(self) -> int:
-        """Follow-up tasks mqlsync created in the CRM (Salesforce: those with a task key;
-        the reps' logged calls are Tasks too)."""
-        if self.crm == "salesforce":
-            from mqlsync.connector.adapters.salesforce_write import TASK_KEY_FIELD
-
-            return sum(bool(r.get(TASK_KEY_FIELD)) and not r["IsDeleted"]
-                       for r in self.emulation.records["Task"].values())
-        return len(self.emulation.tasks)
+        """Follow-up tasks mqlsync created in the CRM."""
+        return self.kind.tasks_in_sandbox(self.emulation)
 
 
 def mapping_file(crm: str) -> Path:
@@ -55,25 +43,16 @@ def mapping_file(crm: str) -> Path:
 
 def start_sandbox(crm: str = "hubspot", seed: int = 7, contacts: int = 2000, port: int = 0,
                   secret: str = "sandbox-token", faults: Faults | None = None, mapping_path=None,
-                  now: datetime | None = None, burst_limit: int = BURST_LIMIT) -> RunningSandbox:
+                  now: datetime | None = None, burst_limit: int | None = None) -> RunningSandbox:
     """A sandbox of `crm` seeded with the sample data through that CRM's mapping (not
     started: call .server.start() or use .server as a context manager). The sample's
     activity is dated relative to `now` (the generator's fixed anchor by default);
-    `secret` is the token (HubSpot) or session id (Salesforce) it accepts."""
+    `secret` is the token or session id it accepts; `burst_limit` the requests it
+    allows per 10 s, where the CRM has such a window."""
+    kind = crm_kind(crm)
     mapping = load_mapping(mapping_path or mapping_file(crm)).mapping
     data = sample.generate(seed=seed, contacts=contacts, now=now or sample.ANCHOR)
-    emulation: Emulation
-    if crm == "salesforce":
-        emulation = SalesforceSandbox(session_id=secret)
-        ids = seed_salesforce(emulation, mapping, data.contacts, data.activities)
-    else:
-        emulation = HubSpotSandbox(token=secret, burst_limit=burst_limit)
-        ids = seed_hubspot(emulation, mapping, data.contacts, data.activities)
-    return RunningSandbox(SandboxServer(emulation, port=port, faults=faults), emulation, ids, crm, secret)
+    seeded = kind.seed_sandbox(mapping, data.contacts, data.activities, secret=secret, burst_limit=burst_limit)
+    return RunningSandbox(SandboxServer(seeded.emulation, port=port, faults=faults), seeded.emulation, seeded.ids,
+                          kind, secret)
 
-
-def hubspot_sandbox(seed: int = 7, contacts: int = 2000, port: int = 0, token: str = "sandbox-token",
-                    faults: Faults | None = None, mapping_path=None, now: datetime | None = None,
-                    burst_limit: int = BURST_LIMIT) -> RunningSandbox:
-    """A seeded HubSpot sandbox (see start_sandbox)."""
-    return start_sandbox("hubspot", seed, contacts, port, token, faults, mapping_path, now, burst_limit)

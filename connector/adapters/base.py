@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ..errors import RecordRejected
-from ..model import Activity, ApplyResult, Contact, WritePlan
+from mqlsync.connector.errors import RecordRejected
+from mqlsync.connector.model import Activity, ApplyResult, Contact, WritePlan
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import InputError, RecordRejected
+from mqlsync.connector.errors import InputError, RecordRejected
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config.mapping import ObjectMapping, WriteBack
-from ..model import Contact, iso
+from mqlsync.connector.config.mapping import ObjectMapping, WriteBack
+from mqlsync.connector.model import Contact, iso
 
 #: write-back keys whose values are numbers (whole points)
 NUMBER_KEYS = ("score", "fit", "engagement", "negative")

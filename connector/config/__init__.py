@@ -1,7 +1,7 @@
 """Configuration: the scoring model and the per-CRM mapping files, as pydantic models
 loaded from YAML with errors that name the file, the line and the field."""
 
-from .load import (
+from mqlsync.connector.config.load import (
                    LoadedMapping,
                    LoadedModel,
                    default_model_path,
@@ -11,8 +11,8 @@ from .load import (
                    model_version,
                    validate_file,
 )
-from .mapping import Mapping
-from .scoring import ScoringModel
+from mqlsync.connector.config.mapping import Mapping
+from mqlsync.connector.config.scoring import ScoringModel
 
 __all__ = [
     "LoadedMapping", "LoadedModel", "Mapping", "ScoringModel", "default_model_path",

@@ -15,11 +15,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from ..errors import ConfigError, ConfigIssue
-from ..model import CONTACT_FIELDS
-from ..yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
-from .mapping import HUBSPOT_SOURCES, SALESFORCE_ACTIVITY, SALESFORCE_PEOPLE, SOQL_OPERATORS, Mapping
-from .scoring import (
+from mqlsync.connector.config.mapping import Mapping
+from mqlsync.connector.config.scoring import (
     CATEGORIES,
     GRADE_LETTERS,
     RULE_KINDS,
@@ -34,6 +31,10 @@ from .scoring import (
     Rule,
     ScoringModel,
 )
+from mqlsync.connector.crms import UnknownCRM, crm_kind
+from mqlsync.connector.errors import ConfigError, ConfigIssue
+from mqlsync.connector.model import CONTACT_FIELDS
+from mqlsync.connector.yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 
 #: where the shipped lists (free-mail domains) live
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -293,44 +294,12 @@ def _check_mapping(mapping: Mapping, located: Located) -> list[ConfigIssue]:
                 add(base + ("values", name), f"values given for {name!r}, which is not in fields")
     if not any(o.enabled for o in mapping.objects.values()):
         add(("objects",), "every object is disabled: nothing would be synced")
-    if mapping.crm == "salesforce":
-        _check_salesforce(mapping, add)
-    else:
-        _check_hubspot(mapping, add)
+    try:
+        crm_kind(mapping.crm).check_mapping(mapping, add)
+    except UnknownCRM as exc:
+        add(("crm",), str(exc))
     return issues
 
-
-def _check_salesforce(mapping: Mapping, add) -> None:
-    for name in mapping.objects:
-        if name not in SALESFORCE_PEOPLE:
-            add(("objects", name), f"Salesforce people are the objects {' and '.join(SALESFORCE_PEOPLE)}"
-                                   + suggest(name, SALESFORCE_PEOPLE))
-    for i, src in enumerate(mapping.activities):
-        if src.source not in SALESFORCE_ACTIVITY and not src.person:
-            add(("activities", i, "source"), f"{src.source} is not a standard activity object "
-                                             f"({', '.join(SALESFORCE_ACTIVITY)}): give `person`, the field(s) "
-                                             "holding the Lead or Contact id, e.g. person: [Contact__c, Lead__c]")
-        for field, cond in src.where.items():
-            other = [op for op in cond.model_fields_set if op not in SOQL_OPERATORS]
-            if other:
-                add(("activities", i, "where", field), f"Salesforce filters with equals, in, min, max and "
-                                                       f"present (sent as SOQL); not {other[0].rstrip('_')}")
-
-
-def _check_hubspot(mapping: Mapping, add) -> None:
-    for i, src in enumerate(mapping.activities):
-        kind, _, name = src.source.partition(":")
-        if kind not in HUBSPOT_SOURCES:
-            add(("activities", i, "source"), f"unknown HubSpot activity source {src.source!r}; known: "
-                                             + ", ".join(f"{k}:<{v}>" if v else k for k, v in HUBSPOT_SOURCES.items())
-                                             + suggest(kind, tuple(HUBSPOT_SOURCES)))
-        elif bool(name) != bool(HUBSPOT_SOURCES[kind]) or (kind == "objects" and name not in ("meetings", "calls")):
-            add(("activities", i, "source"), f"{src.source!r}: {kind} takes "
-                                             + (f"`{kind}:<{HUBSPOT_SOURCES[kind]}>`" if HUBSPOT_SOURCES[kind]
-                                                else "nothing after it"))
-
-
-# --- shared --------------------------------------------------------------------------
 
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_?key|private_?key|session_?id|credential)",
                          re.IGNORECASE)

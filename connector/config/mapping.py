@@ -9,27 +9,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..model import Stage
-from .scoring import Condition, Strict
+from mqlsync.connector.config.scoring import Condition, Strict
+from mqlsync.connector.model import Stage
 
 WriteBackKey = Literal["score", "fit", "engagement", "negative", "grade", "stage", "mql", "mql_at",
                        "explanation", "model_version"]
-#: Salesforce's standard activity objects: the field naming the person and the time
-#: the activity happened (Object Reference: a Task or Event names its person in WhoId;
-#: a campaign member in LeadOrContactId, which is the Contact once a Lead converts).
-#: Any other source is a custom object and must name its person field(s).
-SALESFORCE_ACTIVITY: dict[str, tuple[list[str], str]] = {
-    "Task": (["WhoId"], "CreatedDate"),
-    "Event": (["WhoId"], "StartDateTime"),
-    "CampaignMember": (["LeadOrContactId"], "CreatedDate"),
-}
-SALESFORCE_PEOPLE = ("Lead", "Contact")
-#: the condition operators SOQL can express (contains_any, matches, domain_in cannot)
-SOQL_OPERATORS = ("equals", "in_", "min", "max", "present")
-#: the HubSpot activity sources the adapter reads: kind -> what follows the colon
-HUBSPOT_SOURCES = {"events": "an event type, e.g. events:e_visited_page", "forms": "",
-                   "email_events": "OPEN, CLICK, ...", "marketing_events": "REGISTERED, ATTENDED, ...",
-                   "objects": "meetings or calls"}
 TASK_PLACEHOLDERS = ("name", "title", "company", "total", "fit", "engagement", "grade", "email")
 
 
@@ -179,7 +163,8 @@ class Limits(Strict):
 class Mapping(Strict):
     """A whole mapping file: one CRM connection."""
 
-    crm: Literal["hubspot", "salesforce"]
+    #: an installed CRM kind (connector/crms): hubspot, salesforce
+    crm: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
     #: a stable name for this connection: keys its state and its task keys
     connection: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
     #: the scoring model, relative to this file

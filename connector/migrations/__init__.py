@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .. import runlock
+from mqlsync.connector import runlock
 
 HERE = Path(__file__).resolve().parent
 #: the lock that lets one process at a time create or upgrade the schema

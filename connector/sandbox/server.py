@@ -126,8 +126,8 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self.httpd.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> SandboxServer:
         # A short poll so stop() returns at once (tests start and stop many servers).

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..config.scoring import Condition
+from mqlsync.connector.config.scoring import Condition
 
 Predicate = Callable[[Any], bool]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..config.scoring import GRADE_LETTERS, LoadedModel
-from ..model import Activity, Contact, RuleHit, ScoreCard, as_utc
-from .conditions import present
-from .rules import Aged, activity_types, compile_rules, field_getter
+from mqlsync.connector.config.scoring import GRADE_LETTERS, LoadedModel
+from mqlsync.connector.model import Activity, Contact, RuleHit, ScoreCard, as_utc
+from mqlsync.connector.scoring.conditions import present
+from mqlsync.connector.scoring.rules import Aged, activity_types, compile_rules, field_getter
 
 DAY = 86400.0
 #: which score each category adds to

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import RuleHit, ScoreCard
+from mqlsync.connector.model import RuleHit, ScoreCard
 
 #: CRM text fields hold a few thousand characters at most; sales reads the first lines
 MAX_TEXT = 1000

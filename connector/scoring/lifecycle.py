@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..config.scoring import SQL_CRITERIA, LifecycleSpec
-from ..model import Contact, ScoreCard, Stage, Transition, as_utc
-from .engine import fmt
+from mqlsync.connector.config.scoring import SQL_CRITERIA, LifecycleSpec
+from mqlsync.connector.model import Contact, ScoreCard, Stage, Transition, as_utc
+from mqlsync.connector.scoring.engine import fmt
 
 #: stages that only sales or a later process (opportunity, deal) sets
 SALES_OWNED = (Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)

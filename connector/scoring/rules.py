@@ -8,9 +8,16 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..config.scoring import ActivityRule, CombinationRule, CompletenessRule, FieldRule, ScoringModel, When
-from ..model import Activity, Contact, Evidence, RuleHit
-from .conditions import compile_condition, present
+from mqlsync.connector.config.scoring import (
+    ActivityRule,
+    CombinationRule,
+    CompletenessRule,
+    FieldRule,
+    ScoringModel,
+    When,
+)
+from mqlsync.connector.model import Activity, Contact, Evidence, RuleHit
+from mqlsync.connector.scoring.conditions import compile_condition, present
 
 #: an activity with its age in days at the scoring moment
 Aged = tuple[float, Activity]

@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import mqlsync.connector.adapters.hubspot as adapter_module
-import mqlsync.connector.sandbox.hubspot as sandbox_module
-from mqlsync.connector.adapters.hubspot import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
-from mqlsync.connector.adapters.hubspot_write import task_key_of
+import mqlsync.connector.crms.hubspot.adapter as adapter_module
+import mqlsync.connector.crms.hubspot.sandbox.portal as sandbox_module
 from mqlsync.connector.config import load_mapping
+from mqlsync.connector.crms.hubspot.adapter import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
+from mqlsync.connector.crms.hubspot.sandbox.portal import HubSpotSandbox
+from mqlsync.connector.crms.hubspot.sandbox.seed import seed_hubspot
+from mqlsync.connector.crms.hubspot.write import task_key_of
 from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
 from mqlsync.connector.model import FieldWrite, Stage, TaskRequest, WritePlan
 from mqlsync.connector.sample import generate
-from mqlsync.connector.sandbox.hubspot import HubSpotSandbox
-from mqlsync.connector.sandbox.seed import seed_hubspot
 from mqlsync.connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 
@@ -370,7 +370,7 @@ def test_the_daily_limit_stops_the_run_at_once_and_says_when_it_resumes(seeded):
 def test_a_change_search_indexes_late_is_still_read_by_the_next_incremental_pull(seeded):
     import time as clock
 
-    from mqlsync.connector.sandbox.hubspot_wire import _iso
+    from mqlsync.connector.crms.hubspot.sandbox.wire import _iso
 
     portal, ids, data = seeded
     late, early = list(ids.values())[:2]

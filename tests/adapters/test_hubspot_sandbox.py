@@ -20,8 +20,8 @@ from hubspot.crm.objects.tasks import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 from urllib3.util.retry import Retry
 
-import mqlsync.connector.sandbox.hubspot as sandbox_module
-from mqlsync.connector.sandbox.hubspot import HubSpotSandbox
+import mqlsync.connector.crms.hubspot.sandbox.portal as sandbox_module
+from mqlsync.connector.crms.hubspot.sandbox.portal import HubSpotSandbox
 from mqlsync.connector.sandbox.server import Faults, SandboxServer
 
 TOKEN = "sandbox-token"

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mqlsync.connector.adapters.salesforce import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
-from mqlsync.connector.adapters.salesforce_write import TASK_KEY_FIELD
 from mqlsync.connector.config import load_mapping
+from mqlsync.connector.crms.salesforce.adapter import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
+from mqlsync.connector.crms.salesforce.sandbox.seed import seed_salesforce
+from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD
 from mqlsync.connector.errors import ConfigError, CredentialsError
 from mqlsync.connector.model import FieldWrite, Stage, TaskRequest, WritePlan
 from mqlsync.connector.sample import generate
-from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
-from mqlsync.connector.sandbox.seed import seed_salesforce
 from mqlsync.connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 

@@ -12,8 +12,8 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from mqlsync.connector.adapters.salesforce import _Transport
-from mqlsync.connector.sandbox.salesforce import SalesforceSandbox
+from mqlsync.connector.crms.salesforce.adapter import _Transport
+from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
 from mqlsync.connector.sandbox.server import SandboxServer
 
 SESSION = "sandbox-session"

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mqlsync.connector.adapters.salesforce import SalesforceAdapter  # noqa: E402
-from mqlsync.connector.adapters.salesforce_write import COLLECTION  # noqa: E402
 from mqlsync.connector.config import load_mapping  # noqa: E402
+from mqlsync.connector.crms.salesforce.adapter import SalesforceAdapter  # noqa: E402
+from mqlsync.connector.crms.salesforce.write import COLLECTION  # noqa: E402
 from mqlsync.connector.state import StateStore  # noqa: E402
 from mqlsync.jobs.sandbox import start_sandbox  # noqa: E402
 from mqlsync.jobs.sync import run_sync  # noqa: E402

@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mqlsync.connector.adapters.hubspot import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
-from mqlsync.connector.adapters.hubspot_write import BATCH  # noqa: E402
 from mqlsync.connector.config import load_mapping  # noqa: E402
+from mqlsync.connector.crms.hubspot.adapter import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
+from mqlsync.connector.crms.hubspot.write import BATCH  # noqa: E402
 from mqlsync.connector.state import StateStore  # noqa: E402
 from mqlsync.jobs.sync import run_sync  # noqa: E402
 from tests.bench.lookups import count_task_lookups  # noqa: E402

@@ -170,7 +170,7 @@ def test_demo_on_salesforce_syncs_leads_and_contacts_twice(tmp_path):
     assert second["writes"] == second["tasks_created"] == second["new_mqls"] == 0
     assert list(tmp_path.iterdir()) == []
     unknown = mqlsync("demo", "--crm", "pipedrive")
-    assert unknown.returncode == 2 and "hubspot, salesforce" in unknown.stderr
+    assert unknown.returncode == 2 and "pipedrive" in unknown.stderr and "'hubspot', 'salesforce'" in unknown.stderr
 
 
 def test_demo_runs_from_any_folder_and_shows_a_summary(tmp_path):

@@ -17,10 +17,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from mqlsync.connector.adapters.hubspot import HubSpotAdapter
 from mqlsync.connector.config import load_mapping
+from mqlsync.connector.crms.hubspot.adapter import HubSpotAdapter
 from mqlsync.connector.state import StateStore, runs
-from mqlsync.jobs.sandbox import hubspot_sandbox
+from mqlsync.jobs.sandbox import start_sandbox
 from mqlsync.jobs.schedule import Connection, add_jobs
 from tests.conftest import ROOT
 
@@ -62,7 +62,7 @@ def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path
 
 def test_a_slot_whose_lock_another_process_holds_is_skipped_and_logged(tmp_path, caplog):
     path = tmp_path / "s.db"
-    running = hubspot_sandbox(contacts=20)
+    running = start_sandbox("hubspot", contacts=20)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
                                "from mqlsync.connector.state import StateStore\n"
                                "with StateStore(sys.argv[1]).lock('hubspot-main'):\n"
@@ -84,7 +84,7 @@ def test_a_slot_whose_lock_another_process_holds_is_skipped_and_logged(tmp_path,
 
 
 def test_a_run_asked_to_stop_while_reading_writes_nothing(tmp_path):
-    running = hubspot_sandbox(contacts=100)
+    running = start_sandbox("hubspot", contacts=100)
     store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
     stopping = threading.Event()
     stopping.set()
@@ -101,7 +101,7 @@ def test_a_failing_run_is_logged_and_the_next_one_works(tmp_path, caplog):
     down.make_crm = lambda loaded: _fast(HubSpotAdapter(loaded.mapping, "sandbox-token", "http://127.0.0.1:9"))
     assert down.sync() is None
     assert "sync failed: HubSpot kept failing" in caplog.text
-    running = hubspot_sandbox(contacts=50)
+    running = start_sandbox("hubspot", contacts=50)
     with running.server:
         running.emulation.groups["mqlsync"] = {"name": "mqlsync", "label": "m", "displayOrder": 0, "archived": False}
         HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url).ensure_fields()
@@ -115,7 +115,7 @@ def _fast(adapter: HubSpotAdapter) -> HubSpotAdapter:
 
 
 def test_mqlsync_schedule_runs_at_once_and_stops_cleanly_on_sigterm(tmp_path):
-    running = hubspot_sandbox(contacts=100)
+    running = start_sandbox("hubspot", contacts=100)
     with running.server:
         HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url).ensure_fields()
         state = tmp_path / "state.db"

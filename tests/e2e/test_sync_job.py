@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 import mqlsync.jobs.sync as sync_module
-from mqlsync.connector.adapters.hubspot import HubSpotAdapter
 from mqlsync.connector.config import load_mapping
+from mqlsync.connector.crms.hubspot.adapter import HubSpotAdapter
 from mqlsync.connector.state import StateStore
-from mqlsync.jobs.sandbox import hubspot_sandbox
+from mqlsync.jobs.sandbox import start_sandbox
 from mqlsync.jobs.sync import run_sync
 from tests.conftest import ROOT
 
@@ -24,7 +24,7 @@ WRITES = "POST /crm/v3/objects/contacts/batch/update"
 
 
 def synced(tmp_path, name: str, contacts: int = 80):
-    running = hubspot_sandbox(contacts=contacts, now=NOW, burst_limit=10**6)
+    running = start_sandbox("hubspot", contacts=contacts, now=NOW, burst_limit=10**6)
     running.server.start()
     crm = HubSpotAdapter(LOADED.mapping, "sandbox-token", running.server.url)
     crm.ensure_fields()

@@ -59,3 +59,39 @@ def test_every_import_of_our_own_code_goes_through_the_mqlsync_namespace():
             for name in imports_of(path)
             if name.split(".")[0] in {"connector", "jobs", "mappings"}]
     assert bare == []
+
+
+def crm_names() -> set[str]:
+    return {p.name for p in (ROOT / "connector" / "crms").iterdir() if (p / "__init__.py").exists()}
+
+
+def test_outside_its_folder_no_code_names_a_crm():
+    # The rest of mqlsync knows a CRM only through connector/crms (CrmKind and the
+    # registry): no branch on a CRM's name, no import of a CRM's modules.
+    names = crm_names()
+    assert names >= {"hubspot", "salesforce"}
+    found = []
+    for folder in ("connector", "jobs"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            if rel.parts[:2] == ("connector", "crms") and len(rel.parts) > 3:
+                continue  # inside a CRM's own folder
+            for name in imports_of(path):
+                if any(name.startswith(f"mqlsync.connector.crms.{crm}") for crm in names):
+                    found.append(f"{rel} imports {name}")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Compare):
+                    for side in [node.left, *node.comparators]:
+                        if isinstance(side, ast.Constant) and side.value in names:
+                            found.append(f"{rel}:{node.lineno} compares with {side.value!r}")
+    assert found == []
+
+
+def test_every_package_folder_is_in_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for folder in ("connector", "jobs"):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            package = "mqlsync." + ".".join(init.parent.relative_to(ROOT).parts)
+            assert package in listed, f"{package} is missing from [tool.setuptools] packages"

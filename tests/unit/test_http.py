@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
+from mqlsync.connector.crms.hubspot.policy import hubspot_policy
+from mqlsync.connector.crms.salesforce.policy import salesforce_policy
 from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
-from mqlsync.connector.http import RateLimiter, hubspot_policy, salesforce_policy
+from mqlsync.connector.http import RateLimiter
 
 
 class ApiError(Exception):

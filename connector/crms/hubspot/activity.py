@@ -12,11 +12,11 @@ from typing import Any
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from pydantic import ValidationError
 
-from ..errors import ConfigError, ConfigIssue, RecordRejected
-from ..model import Activity
-from .base import Page
-from .hubspot_write import BATCH
-from .jsonl import describe
+from mqlsync.connector.adapters.base import Page
+from mqlsync.connector.adapters.jsonl import describe
+from mqlsync.connector.crms.hubspot.write import BATCH
+from mqlsync.connector.errors import ConfigError, ConfigIssue, RecordRejected
+from mqlsync.connector.model import Activity
 
 log = logging.getLogger("mqlsync.hubspot")
 

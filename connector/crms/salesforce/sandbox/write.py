@@ -10,9 +10,9 @@ import re
 from datetime import date
 from typing import Any
 
-from .salesforce_schema import error, record_error
-from .server import Request, Response
-from .soql import parse_datetime
+from mqlsync.connector.crms.salesforce.sandbox.schema import error, record_error
+from mqlsync.connector.crms.salesforce.sandbox.soql import parse_datetime
+from mqlsync.connector.sandbox.server import Request, Response
 
 #: sObject Collections take up to 200 records a request ("sObject Collections").
 COLLECTION_MAX = 200

@@ -15,11 +15,20 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .salesforce_bulk import SalesforceBulk
-from .salesforce_schema import API_VERSION, KEY_PREFIX, METADATA_TYPES, STANDARD, Ids, error, field_def, sf_datetime
-from .salesforce_write import SalesforceWrites
-from .server import Emulation, Request, Response
-from .soql import Query, Runner, SoqlError, parse, parse_datetime
+from mqlsync.connector.crms.salesforce.sandbox.bulk import SalesforceBulk
+from mqlsync.connector.crms.salesforce.sandbox.schema import (
+    API_VERSION,
+    KEY_PREFIX,
+    METADATA_TYPES,
+    STANDARD,
+    Ids,
+    error,
+    field_def,
+    sf_datetime,
+)
+from mqlsync.connector.crms.salesforce.sandbox.soql import Query, Runner, SoqlError, parse, parse_datetime
+from mqlsync.connector.crms.salesforce.sandbox.write import SalesforceWrites
+from mqlsync.connector.sandbox.server import Emulation, Request, Response
 
 V = r"/services/data/v(\d+\.\d)"
 # "Execute a SOQL Query": up to 2,000 records a batch; the Sforce-Query-Options header's

@@ -15,9 +15,9 @@ import time
 import uuid
 from typing import Any
 
-from .hubspot_activity import ActivityAPIs
-from .hubspot_wire import _iso, _ms, error
-from .server import BurstLimiter, Emulation, Request, Response
+from mqlsync.connector.crms.hubspot.sandbox.activity import ActivityAPIs
+from mqlsync.connector.crms.hubspot.sandbox.wire import _iso, _ms, error
+from mqlsync.connector.sandbox.server import BurstLimiter, Emulation, Request, Response
 
 # HubSpot's usage guidelines: private apps get a burst limit per 10-second window
 # (100 requests on Free/Starter, more on higher tiers) and a daily limit

@@ -13,7 +13,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from .server import Response
+from mqlsync.connector.sandbox.server import Response
 
 API_VERSION = "59.0"
 

@@ -9,8 +9,8 @@ import re
 import uuid
 from typing import Any
 
-from .hubspot_wire import PORTAL_ID, _iso, _ms, error
-from .server import Request, Response
+from mqlsync.connector.crms.hubspot.sandbox.wire import PORTAL_ID, _iso, _ms, error
+from mqlsync.connector.sandbox.server import Request, Response
 
 
 class ActivityAPIs:

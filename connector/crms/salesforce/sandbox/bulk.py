@@ -11,9 +11,9 @@ import re
 import uuid
 from typing import Any
 
-from .salesforce_schema import error, sf_datetime
-from .server import Request, Response
-from .soql import SoqlError
+from mqlsync.connector.crms.salesforce.sandbox.schema import error, sf_datetime
+from mqlsync.connector.crms.salesforce.sandbox.soql import SoqlError
+from mqlsync.connector.sandbox.server import Request, Response
 
 #: results per page when maxRecords is not given; Salesforce picks a size by volume
 #: ("Get Results for a Query Job": maxRecords is optional)

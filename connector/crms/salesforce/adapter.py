@@ -21,16 +21,18 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from ..config.mapping import SALESFORCE_ACTIVITY, ActivitySource, Mapping, ObjectMapping
-from ..errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
-from ..http import error_code, is_loopback, salesforce_classify, salesforce_policy
-from ..model import Activity
-from ..redact import read_secret
-from .base import Metered, Page, SetupReport
-from .jsonl import describe
-from .mapped import parse_time, recorded, to_contact, truthy
-from .salesforce_write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
-from .soql import condition_soql, field_value, holds, soql_time
+from mqlsync.connector.adapters.base import Metered, Page, SetupReport
+from mqlsync.connector.adapters.jsonl import describe
+from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, truthy
+from mqlsync.connector.config.mapping import ActivitySource, Mapping, ObjectMapping
+from mqlsync.connector.crms.salesforce.policy import error_code, salesforce_classify, salesforce_policy
+from mqlsync.connector.crms.salesforce.rules import SALESFORCE_ACTIVITY
+from mqlsync.connector.crms.salesforce.soql import condition_soql, field_value, holds, soql_time
+from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
+from mqlsync.connector.errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
+from mqlsync.connector.http import is_loopback
+from mqlsync.connector.model import Activity
+from mqlsync.connector.redact import read_secret
 
 log = logging.getLogger("mqlsync.salesforce")
 

@@ -17,17 +17,18 @@ from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 from pydantic import ValidationError
 
-from ..config.mapping import Mapping
-from ..errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
-from ..http import NO_SDK_RETRIES, hubspot_policy, is_loopback, status_of
-from ..model import Contact
-from ..redact import read_secret
-from .base import Metered, Page, SetupReport
-from .hubspot_activity import ActivityReader, search_since
-from .hubspot_write import PlanWriter
-from .jsonl import describe
-from .mapped import parse_time as _parse_time
-from .mapped import recorded, to_contact
+from mqlsync.connector.adapters.base import Metered, Page, SetupReport
+from mqlsync.connector.adapters.jsonl import describe
+from mqlsync.connector.adapters.mapped import parse_time as _parse_time
+from mqlsync.connector.adapters.mapped import recorded, to_contact
+from mqlsync.connector.config.mapping import Mapping
+from mqlsync.connector.crms.hubspot.activity import ActivityReader, search_since
+from mqlsync.connector.crms.hubspot.policy import hubspot_policy
+from mqlsync.connector.crms.hubspot.write import PlanWriter
+from mqlsync.connector.errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
+from mqlsync.connector.http import NO_SDK_RETRIES, is_loopback, status_of
+from mqlsync.connector.model import Contact
+from mqlsync.connector.redact import read_secret
 
 log = logging.getLogger("mqlsync.hubspot")
 

@@ -16,9 +16,9 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectBatchInputForCreate,
 )
 
-from ..errors import ConfigError, ConfigIssue
-from ..http import describe, is_transient, status_of
-from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+from mqlsync.connector.errors import ConfigError, ConfigIssue
+from mqlsync.connector.http import describe, is_transient, status_of
+from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
 log = logging.getLogger("mqlsync.hubspot")
 

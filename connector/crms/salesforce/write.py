@@ -11,10 +11,10 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
 
-from ..errors import ConfigError, ConfigIssue
-from ..model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
-from .mapped import NUMBER_KEYS
-from .soql import soql_value
+from mqlsync.connector.adapters.mapped import NUMBER_KEYS
+from mqlsync.connector.crms.salesforce.soql import soql_value
+from mqlsync.connector.errors import ConfigError, ConfigIssue
+from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
 log = logging.getLogger("mqlsync.salesforce")
 

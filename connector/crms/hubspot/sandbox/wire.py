@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from .server import Response
+from mqlsync.connector.sandbox.server import Response
 
 #: the sandbox portal's id (custom behavioral events are named pe{portalId}_{name})
 PORTAL_ID = 12345678

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config.mapping import SOQL_OPERATORS
-from ..config.scoring import Condition
-from ..errors import ConfigError, ConfigIssue
+from mqlsync.connector.config.scoring import Condition
+from mqlsync.connector.crms.salesforce.rules import SOQL_OPERATORS
+from mqlsync.connector.errors import ConfigError, ConfigIssue
 
 
 def soql_time(value: datetime) -> str:

@@ -1,0 +1,36 @@
+"""HubSpot's retry and pacing policy: which failures are worth another try, which stop
+the run, and the limits calls are paced under."""
+
+from __future__ import annotations
+
+from mqlsync.connector.errors import CRMUnavailable
+from mqlsync.connector.http import Policy, RateLimiter, header, is_transient, status_of
+
+
+def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_seconds: float = 10.0,
+                   search_per_second: int | None = 5) -> Policy:
+    """HubSpot: 429 (burst, daily or search limit), 5xx, timeouts and dropped
+    connections are retried; 401 and 403 stop the run; a 400 fails the record. Calls are
+    paced under the private app's burst limit, searches also under the search limit
+    (API usage guidelines: 100 or 190 requests per 10 s by tier; 5 searches a second)."""
+    burst = RateLimiter(max_requests, per_seconds)
+    search = RateLimiter(search_per_second, 1.0)
+    return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
+                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst])
+
+
+def _daily_limit_reached(exc: BaseException) -> bool:
+    body = str(getattr(exc, "body", "") or "")
+    return status_of(exc) == 429 and ('"DAILY"' in body or header(exc, "X-HubSpot-RateLimit-Daily-Remaining") == "0")
+
+
+def hubspot_transient(exc: BaseException) -> bool:
+    """Worth another try, except the daily limit: it lasts until midnight."""
+    return is_transient(exc) and not _daily_limit_reached(exc)
+
+
+def hubspot_classify(exc: BaseException) -> BaseException | None:
+    if _daily_limit_reached(exc):
+        return CRMUnavailable("HubSpot refused the call: the portal's daily API limit is used up (429, DAILY); "
+                              "nothing more was written; runs resume after midnight in the portal's time zone")
+    return None
