@@ -12,7 +12,8 @@ import pytest
 import mqlsync.connector.crms.hubspot.adapter as adapter_module
 import mqlsync.connector.crms.hubspot.sandbox.portal as sandbox_module
 from mqlsync.connector.config import load_mapping
-from mqlsync.connector.crms.hubspot.adapter import ENV_BASE_URL, ENV_TOKEN, HubSpotAdapter
+from mqlsync.connector.crms.hubspot.adapter import HubSpotAdapter
+from mqlsync.connector.crms.hubspot.credentials import ENV_BASE_URL, ENV_TOKEN, HubSpotCredentials
 from mqlsync.connector.crms.hubspot.sandbox.portal import HubSpotSandbox
 from mqlsync.connector.crms.hubspot.sandbox.seed import seed_hubspot
 from mqlsync.connector.crms.hubspot.write import task_key_of
@@ -254,7 +255,9 @@ def test_credentials_come_from_the_environment_and_http_only_to_loopback():
         HubSpotAdapter.from_env(MAPPING, {})
     with pytest.raises(ConfigError, match="plain http is only allowed"):
         HubSpotAdapter.from_env(MAPPING, {ENV_TOKEN: "t", ENV_BASE_URL: "http://crm.example.com"})
-    assert HubSpotAdapter.from_env(MAPPING, {ENV_TOKEN: "t", ENV_BASE_URL: "http://localhost:9"}).client
+    local = HubSpotCredentials.from_env({ENV_TOKEN: "pat-na1-secret", ENV_BASE_URL: "http://localhost:9/"})
+    assert local.base_url == "http://localhost:9" and "pat-na1-secret" not in repr(local)
+    assert HubSpotCredentials.from_env({ENV_TOKEN: "t"}).base_url == "https://api.hubapi.com"
 
 
 def test_an_unreachable_crm_stops_with_one_clear_error():

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mqlsync.connector.config import load_mapping
-from mqlsync.connector.crms.salesforce.adapter import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from mqlsync.connector.crms.salesforce.adapter import SalesforceAdapter
+from mqlsync.connector.crms.salesforce.credentials import ENV_SANDBOX_URL, ENV_SESSION
 from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
 from mqlsync.connector.crms.salesforce.sandbox.seed import seed_salesforce
 from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD
@@ -308,7 +309,7 @@ def test_credentials_come_from_the_environment_and_the_sandbox_url_is_loopback_o
         SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: "http://example.com:8080", ENV_SESSION: "s"})
     with pytest.raises(ConfigError, match="SALESFORCE_INSTANCE_URL"):
         SalesforceAdapter.from_env(MAPPING, {ENV_SESSION: "s", "SALESFORCE_INSTANCE_URL": "http://org.example.com"})
-    with pytest.raises(CredentialsError, match="SALESFORCE_PRIVATE_KEY_FILE"):
+    with pytest.raises(ConfigError, match="SALESFORCE_PRIVATE_KEY_FILE: names no readable file"):
         SalesforceAdapter.from_env(MAPPING, {"SALESFORCE_USERNAME": "u", "SALESFORCE_CONSUMER_KEY": "k",
                                              "SALESFORCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"})
 

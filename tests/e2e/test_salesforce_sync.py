@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mqlsync.connector.config import load_mapping
-from mqlsync.connector.crms.salesforce.adapter import ENV_SANDBOX_URL, ENV_SESSION, SalesforceAdapter
+from mqlsync.connector.crms.salesforce.adapter import SalesforceAdapter
+from mqlsync.connector.crms.salesforce.credentials import ENV_SANDBOX_URL, ENV_SESSION
 from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD
 from mqlsync.connector.state import StateStore
 from mqlsync.jobs.sandbox import start_sandbox

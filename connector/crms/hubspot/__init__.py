@@ -34,7 +34,7 @@ class HubSpot:
         return Seeded(portal, seed_hubspot(portal, mapping, contacts, activities))
 
     def sandbox_env(self, url: str, secret: str) -> dict[str, str]:
-        from mqlsync.connector.crms.hubspot.adapter import ENV_BASE_URL, ENV_TOKEN
+        from mqlsync.connector.crms.hubspot.credentials import ENV_BASE_URL, ENV_TOKEN
 
         return {ENV_BASE_URL: url, ENV_TOKEN: secret}
 

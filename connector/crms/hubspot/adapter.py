@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingT
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import hubspot
 from hubspot.crm.contacts import PublicObjectSearchRequest
@@ -23,18 +21,15 @@ from mqlsync.connector.adapters.mapped import parse_time as _parse_time
 from mqlsync.connector.adapters.mapped import recorded, to_contact
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.crms.hubspot.activity import ActivityReader, search_since
+from mqlsync.connector.crms.hubspot.credentials import DEFAULT_HOST, HubSpotCredentials
 from mqlsync.connector.crms.hubspot.policy import hubspot_policy
 from mqlsync.connector.crms.hubspot.write import PlanWriter
-from mqlsync.connector.errors import ConfigError, ConfigIssue, CredentialsError, RecordRejected
-from mqlsync.connector.http import NO_SDK_RETRIES, is_loopback, status_of
+from mqlsync.connector.errors import RecordRejected
+from mqlsync.connector.http import NO_SDK_RETRIES, status_of
 from mqlsync.connector.model import Contact
-from mqlsync.connector.redact import read_secret
 
 log = logging.getLogger("mqlsync.hubspot")
 
-ENV_TOKEN = "HUBSPOT_ACCESS_TOKEN"
-ENV_BASE_URL = "MQLSYNC_HUBSPOT_BASE_URL"
-DEFAULT_HOST = "https://api.hubapi.com"
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batches take 100 inputs (BATCH, in hubspot_write).
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
@@ -60,19 +55,6 @@ WRITE_BACK_LABELS = {
     "grade": "MQL fit grade", "stage": "mqlsync stage", "mql": "Is MQL", "mql_at": "MQL date",
     "explanation": "MQL explanation", "model_version": "MQL model version",
 }
-
-
-def base_url(env: MappingT[str, str]) -> str:
-    """The API host: HubSpot's, or a sandbox's. Plain http is refused unless it points
-    at this machine, so a typo cannot send a token in clear text across a network."""
-    url = env.get(ENV_BASE_URL) or DEFAULT_HOST
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError([ConfigIssue("environment", None, ENV_BASE_URL, f"not a URL: {url!r}")])
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError([ConfigIssue("environment", None, ENV_BASE_URL,
-                                       "plain http is only allowed for 127.0.0.1/localhost (the sandbox)")])
-    return url.rstrip("/")
 
 
 def _ms(value: datetime) -> int:
@@ -119,13 +101,8 @@ class HubSpotAdapter(Metered, ActivityReader, PlanWriter):
 
     @classmethod
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None) -> HubSpotAdapter:
-        env = os.environ if env is None else env
-        token = read_secret(env, ENV_TOKEN)
-        if not token:
-            raise CredentialsError(f"{ENV_TOKEN} is not set: create a HubSpot private app with the CRM scopes "
-                                   f"and put its access token in the environment, in .env, or in a file named by "
-                                   f"{ENV_TOKEN}_FILE")
-        return cls(mapping, token, base_url(env))
+        credentials = HubSpotCredentials.from_env(env)
+        return cls(mapping, credentials.access_token.get_secret_value(), credentials.base_url)
 
     def _call(self, fn, *args, idempotent: bool = True, **kwargs):
         """One SDK call under HubSpot's policy (paced, retried), counted, with a timeout:

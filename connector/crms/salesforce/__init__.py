@@ -34,7 +34,7 @@ class Salesforce:
         return Seeded(org, seed_salesforce(org, mapping, contacts, activities))
 
     def sandbox_env(self, url: str, secret: str) -> dict[str, str]:
-        from mqlsync.connector.crms.salesforce.adapter import ENV_SANDBOX_URL, ENV_SESSION
+        from mqlsync.connector.crms.salesforce.credentials import ENV_SANDBOX_URL, ENV_SESSION
 
         return {ENV_SANDBOX_URL: url, ENV_SESSION: secret}
 

@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingT
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,23 +24,18 @@ from mqlsync.connector.adapters.base import Metered, Page, SetupReport
 from mqlsync.connector.adapters.jsonl import describe
 from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, truthy
 from mqlsync.connector.config.mapping import ActivitySource, Mapping, ObjectMapping
+from mqlsync.connector.crms.salesforce.credentials import login_from_env
 from mqlsync.connector.crms.salesforce.policy import error_code, salesforce_classify, salesforce_policy
 from mqlsync.connector.crms.salesforce.rules import SALESFORCE_ACTIVITY
 from mqlsync.connector.crms.salesforce.soql import condition_soql, field_value, holds, soql_time
 from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD, WRITE_BACK_METADATA, SalesforceWriter
-from mqlsync.connector.errors import ConfigError, ConfigIssue, CredentialsError, CRMUnavailable, RecordRejected
+from mqlsync.connector.errors import ConfigError, ConfigIssue, CRMUnavailable, RecordRejected
 from mqlsync.connector.http import is_loopback
 from mqlsync.connector.model import Activity
-from mqlsync.connector.redact import read_secret
 
 log = logging.getLogger("mqlsync.salesforce")
 
 API_VERSION = "59.0"
-ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"
-ENV_CONSUMER_KEY, ENV_KEY_FILE = "SALESFORCE_CONSUMER_KEY", "SALESFORCE_PRIVATE_KEY_FILE"
-ENV_SESSION, ENV_INSTANCE, ENV_DOMAIN = "SALESFORCE_SESSION_ID", "SALESFORCE_INSTANCE_URL", "SALESFORCE_DOMAIN"
-#: the sandbox's address: loopback only, never a real org
-ENV_SANDBOX_URL = "MQLSYNC_SALESFORCE_INSTANCE_URL"
 #: (connect, read) seconds for every request
 REQUEST_TIMEOUT = (10, 60)
 #: a full sync of more records than this reads through a Bulk API 2.0 query job: one
@@ -120,50 +114,10 @@ class SalesforceAdapter(Metered, SalesforceWriter):
 
     @classmethod
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None, **options: Any) -> SalesforceAdapter:
-        """Log in the way the environment says: a sandbox on this machine; username,
-        password and security token; OAuth JWT bearer (consumer key and private key
-        file); or a session id and instance URL. SALESFORCE_DOMAIN=test for sandboxes."""
-        env = os.environ if env is None else env
-        def get(name: str) -> str:  # a variable, or the file <name>_FILE names
-            return read_secret(env, name)
-
-        domain = get(ENV_DOMAIN) or "login"
-        common = {"version": API_VERSION, "object_pairs_hook": dict}
-        if get(ENV_SANDBOX_URL):
-            url = get(ENV_SANDBOX_URL)
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
-                raise ConfigError([ConfigIssue("environment", None, ENV_SANDBOX_URL,
-                                               "points at the mqlsync sandbox only (127.0.0.1 or localhost); "
-                                               f"for a real org set {ENV_SESSION} and {ENV_INSTANCE}")])
-            session_id = get(ENV_SESSION) or "sandbox-session"
-            instance = f"https://{parts.hostname}:{parts.port}" if parts.port else f"https://{parts.hostname}"
-            return cls(mapping, lambda s: Salesforce(session_id=session_id, instance_url=instance, session=s, **common),
-                       loopback_http=True, **options)
-        if get(ENV_USERNAME) and get(ENV_PASSWORD) and get(ENV_TOKEN):
-            return cls(mapping, lambda s: Salesforce(username=get(ENV_USERNAME), password=get(ENV_PASSWORD),
-                                                     security_token=get(ENV_TOKEN), domain=domain, session=s,
-                                                     **common), **options)
-        if get(ENV_USERNAME) and get(ENV_CONSUMER_KEY) and get(ENV_KEY_FILE):
-            if not Path(get(ENV_KEY_FILE)).is_file():
-                raise CredentialsError(f"{ENV_KEY_FILE} names no readable file: give the path of the connected "
-                                       "app's private key (PEM)")
-            return cls(mapping, lambda s: Salesforce(username=get(ENV_USERNAME), consumer_key=get(ENV_CONSUMER_KEY),
-                                                     privatekey_file=get(ENV_KEY_FILE), domain=domain, session=s,
-                                                     **common), **options)
-        if get(ENV_SESSION) and get(ENV_INSTANCE):
-            parts = urlsplit(get(ENV_INSTANCE))
-            if parts.scheme != "https" or not parts.hostname:
-                raise ConfigError([ConfigIssue("environment", None, ENV_INSTANCE,
-                                               "must be the org's https:// address, e.g. "
-                                               "https://yourcompany.my.salesforce.com")])
-            return cls(mapping, lambda s: Salesforce(session_id=get(ENV_SESSION), instance_url=get(ENV_INSTANCE),
-                                                     session=s, **common), **options)
-        raise CredentialsError(
-            "no Salesforce credentials in the environment: set SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
-            "SALESFORCE_SECURITY_TOKEN; or SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY and "
-            "SALESFORCE_PRIVATE_KEY_FILE (OAuth JWT bearer); or SALESFORCE_SESSION_ID and SALESFORCE_INSTANCE_URL "
-            "(SALESFORCE_DOMAIN=test for a sandbox org)")
+        """Log in the way the environment says (credentials.LOGINS, in that order)."""
+        login = login_from_env(os.environ if env is None else env)
+        return cls(mapping, lambda s: login.client(s, version=API_VERSION, object_pairs_hook=dict),
+                   loopback_http=login.loopback_http, **options)
 
     # --- reading ---------------------------------------------------------------------
 
