@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from mqlsync.connector.config import LoadedModel, load_model
 from mqlsync.connector.model import Activity, Contact
 from mqlsync.connector.scoring import Scorer
 
 ROOT = Path(__file__).resolve().parent.parent
+# Hypothesis draws the same examples on every run, here and in CI, so a run's strength
+# does not vary; HYPOTHESIS_PROFILE=explore draws new ones to hunt for fresh failures.
+settings.register_profile("fixed", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 #: a model's head for tests that only care about their own rules

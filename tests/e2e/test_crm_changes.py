@@ -129,7 +129,7 @@ def test_a_run_stopped_after_writing_but_before_recording_creates_no_second_task
     org = world.running.emulation
     rows = ({cid: c["properties"] for cid, c in org.contacts.items()} if world.crm == "hubspot" else
             {i: r for i, r in org.records["Lead"].items() if not r["IsDeleted"] and not r["IsConverted"]})
-    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in "ABC"
+    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in ("A", "B", "C")
             and 50 <= float(p.get(out["score"]) or 0) < 70][:5]
     assert near
     for cid in near:
@@ -195,7 +195,7 @@ def test_hostile_records_are_reported_one_by_one_and_the_run_goes_on(world):
     assert written[fine] is not None and written[odd_picklist] is not None  # read, scored and written
     stored = world.store.load_contacts(world.conn, [fine])[fine]
     assert stored.first_name == "Anne" and stored.title == "Head of ?Marketing"
-    assert len(summary.rejected) == 3 if when else 2
+    assert len(summary.rejected) == (3 if when else 2)
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
@@ -231,7 +231,7 @@ def _near_leads(world: World, count: int) -> list[str]:
     org = world.running.emulation
     rows = ({cid: c["properties"] for cid, c in org.contacts.items()} if world.crm == "hubspot" else
             {i: r for i, r in org.records["Lead"].items() if not r["IsDeleted"] and not r["IsConverted"]})
-    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in "ABC"
+    near = [cid for cid, p in rows.items() if p.get(out["stage"]) == "lead" and p.get(out["grade"]) in ("A", "B", "C")
             and 50 <= float(p.get(out["score"]) or 0) < 70][:count]
     assert near
     return near

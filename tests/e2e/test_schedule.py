@@ -51,13 +51,17 @@ def test_each_mapping_gets_a_sync_job_and_a_daily_rescore_that_never_overlap(tmp
     assert rescore.kwargs == {"rescore_only": True} and str(rescore.trigger.fields[5]) == "3"
 
 
-def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path):
-    connection = connection_to("http://127.0.0.1:9", StateStore(f"sqlite:///{tmp_path / 's.db'}"))
-    connection.lock.acquire()
-    try:
-        assert connection.sync() is None
-    finally:
-        connection.lock.release()
+def test_a_run_is_skipped_while_another_of_the_same_connection_is_going(tmp_path, caplog):
+    running = start_sandbox("hubspot", contacts=20)
+    with running.server:
+        connection = connection_to(running.server.url, StateStore(f"sqlite:///{tmp_path / 's.db'}"))
+        connection.lock.acquire()
+        try:
+            assert connection.sync() is None
+        finally:
+            connection.lock.release()
+        assert running.server.snapshot()["requests"] == 0  # skipped: not one call to the CRM
+    assert "hubspot-main: sync skipped, a run of this connection is still going" in caplog.text
 
 
 def test_a_slot_whose_lock_another_process_holds_is_skipped_and_logged(tmp_path, caplog):

@@ -102,3 +102,80 @@ def test_several_operators_must_all_hold():
     cond = {"contains_any": ["manager"], "matches": "^marketing"}
     assert check(cond, "Marketing Manager")
     assert not check(cond, "Sales Manager")
+
+
+# --- what CRMs send, and the operators' edges (each found by a mutant that lived) --------
+
+@pytest.mark.parametrize("text", ["true", "TRUE", " yes ", "Y", "1", "on"])
+def test_equals_true_accepts_every_word_a_crm_uses_for_yes(text):
+    # HubSpot custom checkboxes and many exports send booleans as text
+    assert check(True, text)
+    assert not check(False, text)
+
+
+@pytest.mark.parametrize("text", ["false", "No", "n", "0", "OFF"])
+def test_equals_false_accepts_every_word_a_crm_uses_for_no(text):
+    assert check(False, text)
+    assert not check(True, text)
+
+
+def test_a_word_that_is_neither_yes_nor_no_matches_neither_and_numbers_count_as_booleans():
+    assert not check(True, "maybe") and not check(False, "maybe")
+    assert check(True, 1) and check(False, 0) and not check(True, 0)
+    assert check(True, True) and not check(True, False)
+
+
+def test_equals_a_number_compares_numbers_in_any_form():
+    assert check(100, 100) and check(100, "100") and check(100, " 100.0 ") and check(100, 100.0)
+    assert not check(100, 101) and not check(100, "one hundred") and not check(100, None)
+
+
+def test_numeric_text_may_carry_thousands_separators():
+    assert check({"min": 1000}, "1,200")
+    assert not check({"max": 1000}, "1,200")
+
+
+def test_a_range_with_only_a_maximum_is_open_below_and_excludes_the_maximum():
+    assert check({"max": 10}, 9) and check({"max": 10}, -5) and check({"max": 10}, "9.5")
+    assert not check({"max": 10}, 10) and not check({"max": 10}, None) and not check({"max": 10}, True)
+
+
+def test_a_range_with_only_a_minimum_includes_the_minimum():
+    assert check({"min": 10}, 10) and check({"min": 10}, 10**9)
+    assert not check({"min": 10}, 9.99)
+
+
+def test_equals_null_means_the_field_is_empty():
+    assert check(None, None) and check(None, "") and check(None, "   ")
+    assert not check(None, "x") and not check(None, 0) and not check(None, False)
+
+
+def test_present_false_accepts_a_missing_value_and_present_true_refuses_it():
+    assert check({"present": False}, None) and not check({"present": False}, "x")
+    assert check({"present": True}, 0) and not check({"present": True}, " ")
+
+
+def test_contains_any_may_name_a_model_list():
+    assert check({"contains_any": ["@markets"]}, "Sales office, HU")
+    assert not check({"contains_any": ["@markets"]}, "Hungary")
+
+
+def test_a_keyword_does_not_match_after_a_word_character():
+    assert not check({"contains_any": ["vp"]}, "SVP Sales")
+    assert check({"contains_any": ["vp"]}, "Senior VP")
+
+
+def test_domain_in_reads_the_host_after_the_last_at_and_ignores_a_trailing_dot():
+    domains = frozenset({"rival.io"})
+    assert domain_matches("a@rival.io.", domains)
+    assert domain_matches("odd@name@mail.rival.io", domains)
+    assert not domain_matches("a@notrival.io", domains)
+    webmail = compile_condition(Condition.model_validate({"domain_in": ["@webmail"]}),
+                                {"webmail": frozenset({"@gmail.com"})})  # a list file's item with its @
+    assert webmail("someone@gmail.com") and not webmail("someone@mail.com")
+    assert check({"domain_in": ["@freemail"]}, "x@FreeMail.hu")
+
+
+def test_a_condition_on_a_list_valued_attribute_is_answered_not_crashed():
+    assert check({"contains_any": ["trial"]}, ["trial", "paid"])  # unhashable: tested without the memo
+    assert not check("paid", ["trial", "paid"])

@@ -27,7 +27,8 @@ JUNK = st.one_of(
 )
 
 
-def validate(name: str, text: str | bytes) -> None:
+def validate(name: str, text: str | bytes, refused: bool = False) -> None:
+    """Accepted, or refused with a ConfigError naming the file; with `refused`, refused."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for other in FILES:  # a mapping names its model; keep the sound one beside it
@@ -37,6 +38,7 @@ def validate(name: str, text: str | bytes) -> None:
         path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
         try:
             validate_file(path)
+            assert not refused, "this text is no scoring model or mapping, yet it was accepted"
         except ConfigError as exc:
             assert exc.issues, "a ConfigError names at least one problem"
             for issue in exc.issues:
@@ -68,11 +70,11 @@ def test_a_line_mangled_anywhere_is_accepted_or_refused_with_a_config_error(name
 @SETTINGS
 @given(name=st.sampled_from(sorted(FILES)), text=st.text(max_size=300))
 def test_arbitrary_text_is_refused_with_a_config_error(name, text):
-    validate(name, text)
+    validate(name, text, refused=True)
 
 
 @SETTINGS
 @given(name=st.sampled_from(sorted(FILES)), cut=st.integers(1, 400), noise=st.binary(min_size=1, max_size=20))
 def test_bytes_that_are_not_utf8_are_refused_with_a_config_error(name, cut, noise):
     raw = FILES[name].encode("utf-8")
-    validate(name, raw[:cut] + noise + raw[cut:])
+    validate(name, raw[:cut] + b"\xff" + noise + raw[cut:], refused=True)  # 0xff is never UTF-8

@@ -213,3 +213,41 @@ def test_a_stale_crm_sql_does_not_undo_a_fresh_rejection():
     d = decide(at(Stage.SQL, 5), card(mql=True, engaged_days_ago=0.5), signals, NOW)
     assert path(d) == ["sql", "recycled", "mql"]
     assert d.stage == Stage.MQL
+
+
+# --- edges a user would notice (each found by a mutant that lived) -----------------------
+
+def test_sales_signals_carry_everything_the_crm_recorded():
+    from mqlsync.connector.model import Contact
+
+    contact = Contact(id="c1", crm_stage=Stage.SAL, sales_status="rejected", sales_status_at=EARLIER,
+                      sql_criteria={"budget": True})
+    assert SalesSignals.of(contact) == SalesSignals(Stage.SAL, "rejected", EARLIER, {"budget": True})
+
+
+def test_a_rejection_stamped_at_the_very_moment_of_the_stage_still_recycles():
+    d = decide(StageState(Stage.MQL, EARLIER), card(mql=True, engaged_days_ago=12),
+               SalesSignals(status="rejected", status_at=EARLIER), NOW)
+    assert path(d) == ["mql", "recycled"]
+
+
+def test_a_recycled_lead_whose_verdict_was_cleared_needs_engagement_after_it_was_recycled():
+    # The CRM no longer shows the rejection; the recycle time stands in for it.
+    old_engagement = card(mql=True, engaged_days_ago=12)  # before the recycle 10 days ago
+    assert decide(at(Stage.RECYCLED), old_engagement, SalesSignals(), NOW).transitions == ()
+    fresh = card(mql=True, engaged_days_ago=1)
+    assert path(decide(at(Stage.RECYCLED), fresh, SalesSignals(), NOW)) == ["recycled", "mql"]
+
+
+def test_a_verdict_from_the_future_moves_a_lead_once_not_back_and_forth():
+    # Clock skew: sales' verdict and the engagement both look newer than now.
+    future = NOW + timedelta(hours=2)
+    skewed = card(mql=True, engaged_days_ago=-0.2)
+    d = decide(StageState(Stage.MQL, EARLIER), skewed, SalesSignals(status="rejected", status_at=future), NOW)
+    assert path(d) == ["mql", "recycled", "mql"]  # recycled by the verdict, back by the later engagement
+
+
+def test_the_crm_stage_moves_a_lead_forward_and_is_adopted_with_its_reason():
+    d = decide(StageState(), card(), SalesSignals(crm_stage=Stage.SQL), NOW)
+    assert path(d) == ["lead", "sql"] and d.transitions[0].reason == "set to sql in the CRM"
+    assert decide(at(Stage.SQL), card(), SalesSignals(crm_stage=Stage.SAL), NOW).transitions == ()
