@@ -286,6 +286,16 @@ class Transition:
     at: datetime
 
 
+class StageRow(NamedTuple):
+    """A contact's stage as the state records it."""
+
+    stage: Stage
+    #: when the contact reached it (None when it was adopted without a time)
+    since: datetime | None
+    #: when it last qualified as an MQL, for a stage that carries the MQL tag
+    mql_at: datetime | None
+
+
 # --- what the sync job asks an adapter to write ------------------------------------
 
 

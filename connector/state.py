@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mqlsync.connector import migrations, runlock
 from mqlsync.connector.errors import ConnectionBusy
-from mqlsync.connector.model import Activity, Contact, Stage, Transition, as_utc, iso
+from mqlsync.connector.model import Activity, Contact, Stage, StageRow, Transition, as_utc, iso
 
 ENV_STATE_URL = "MQLSYNC_STATE_URL"
 DEFAULT_URL = "sqlite:///mqlsync-state.db"
@@ -127,6 +128,31 @@ class StateStore:
         options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, **options)
         migrations.upgrade(self.engine)
+        self._open = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for every write made in the block (a chunk's record): all of
+        it is committed, or none of it. Writes outside a block commit one by one."""
+        if getattr(self._open, "conn", None) is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            self._open.conn = conn
+            try:
+                yield
+            finally:
+                self._open.conn = None
+
+    @contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        """The open transaction of this thread's block, or a transaction of its own."""
+        conn = getattr(self._open, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StateStore:
@@ -189,7 +215,7 @@ class StateStore:
         return _utc(value)
 
     def set_watermark(self, connection: str, obj: str, value: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._upsert(conn, watermarks, [{"connection": connection, "object": obj, "value": value}], ["value"])
 
     # --- contacts and the activity ledger --------------------------------------------
@@ -197,7 +223,7 @@ class StateStore:
     def save_contacts(self, connection: str, records: Iterable[Contact], now: datetime) -> None:
         rows = [{"connection": connection, "contact_id": c.id, "record": c.model_dump(mode="json", exclude_none=True),
                  "pulled_at": now} for c in records]
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._upsert(conn, contacts, rows, ["record", "pulled_at"])
 
     def load_contacts(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, Contact]:
@@ -220,7 +246,7 @@ class StateStore:
         """Append to the ledger; an activity already there is kept as it was."""
         rows = {a.id: {"connection": connection, "activity_id": a.id, "contact_id": a.contact_id, "type": a.type,
                        "at": a.at, "attributes": a.attributes} for a in items}
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             # Which are new is a primary-key lookup of this page's ids: counting the
             # ledger before and after would scan it twice per page.
             known: set[str] = set()
@@ -246,13 +272,13 @@ class StateStore:
     # --- stages, written values, tasks, failures --------------------------------------
 
     def stages_of(self, connection: str,
-                  ids: Iterable[str]) -> dict[str, tuple[Stage, datetime | None, datetime | None]]:
+                  ids: Iterable[str]) -> dict[str, StageRow]:
         out = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
                 for row in conn.execute(sa.select(stages).where(stages.c.connection == connection,
                                                                 stages.c.contact_id.in_(chunk))).mappings():
-                    out[row["contact_id"]] = (Stage(row["stage"]), _utc(row["since"]), _utc(row["mql_at"]))
+                    out[row["contact_id"]] = StageRow(Stage(row["stage"]), _utc(row["since"]), _utc(row["mql_at"]))
         return out
 
     def written_of(self, connection: str, ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
@@ -265,11 +291,11 @@ class StateStore:
         return out
 
     def commit_writes(self, connection: str, values: Mapping[str, dict[str, str | None]],
-                      stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]],
+                      stage_rows: Mapping[str, StageRow],
                       moves: Iterable[Transition], now: datetime) -> None:
         """Record what the CRM confirmed, in one transaction: written values, stages
         and the transitions that led there; their failures are cleared."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._put(conn, connection, values, stage_rows, now)
             rows = [{"connection": connection, "contact_id": t.contact_id, "from_stage": t.from_stage.value,
                      "to_stage": t.to_stage.value, "reason": t.reason, "at": t.at} for t in moves]
@@ -281,14 +307,14 @@ class StateStore:
                                                        failures.c.contact_id.in_(chunk)))
 
     def rebuild(self, connection: str, values: Mapping[str, dict[str, str | None]],
-                stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]], now: datetime) -> None:
+                stage_rows: Mapping[str, StageRow], now: datetime) -> None:
         """Take what the CRM shows of mqlsync's own fields as what was written, and the
         stages it shows, for contacts this state lacks or knows an older story of."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._put(conn, connection, values, stage_rows, now)
 
     def _put(self, conn: sa.Connection, connection: str, values: Mapping[str, dict[str, str | None]],
-             stage_rows: Mapping[str, tuple[Stage, datetime | None, datetime | None]], now: datetime) -> None:
+             stage_rows: Mapping[str, StageRow], now: datetime) -> None:
         self._upsert(conn, written, [{"connection": connection, "contact_id": cid, "values": v, "written_at": now}
                                      for cid, v in values.items()], ["values", "written_at"])
         self._upsert(conn, stages, [{"connection": connection, "contact_id": cid, "stage": s.value, "since": since,
@@ -316,12 +342,12 @@ class StateStore:
 
     def tasks_pending(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
         """Record task keys (key -> contact) before asking the CRM to create them."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._upsert(conn, tasks, [{"connection": connection, "key": k, "contact_id": cid, "status": "pending",
                                         "crm_id": None, "created_at": now} for k, cid in items.items()])
 
     def tasks_confirmed(self, connection: str, created: Mapping[str, str]) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for key, crm_id in created.items():
                 conn.execute(sa.update(tasks).where(tasks.c.connection == connection, tasks.c.key == key)
                              .values(status="confirmed", crm_id=crm_id))
@@ -329,14 +355,14 @@ class StateStore:
     def tasks_skipped(self, connection: str, items: Mapping[str, str], now: datetime) -> None:
         """Qualifications found in the CRM without their task, too old to follow up:
         remembered, so they are not looked up again (key -> contact)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._upsert(conn, tasks, [{"connection": connection, "key": k, "contact_id": cid, "status": "skipped",
                                         "crm_id": None, "created_at": now} for k, cid in items.items()], ["status"])
 
     def record_failures(self, connection: str, items: Mapping[str, str], now: datetime) -> dict[str, int]:
         """Record refused writes with the CRM's reason; returns each one's count of
         runs in a row it has failed."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             known: dict[str, int] = {}
             for chunk in _chunks(items):
                 known.update(conn.execute(sa.select(failures.c.contact_id, failures.c.attempts).where(
@@ -395,7 +421,7 @@ class StateStore:
         ids = list(ids)
         known = 0
         tables = (contacts, written, failures) if keep_history else (contacts, activities, stages, written, failures)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for chunk in _chunks(ids):
                 known += len(conn.execute(sa.select(contacts.c.contact_id).where(
                     contacts.c.connection == connection, contacts.c.contact_id.in_(chunk))).all())
@@ -410,7 +436,7 @@ class StateStore:
         along than the survivor's own; the rest of the old record is forgotten. Returns the survivors
         that received something, so the run rescores them."""
         moved: list[str] = []
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._upsert(conn, aliases, [{"connection": connection, "old_id": old, "new_id": new}
                                          for old, new in moves.items() if old != new], ["new_id"])
             for old, new in moves.items():
@@ -473,12 +499,12 @@ class StateStore:
     # --- the run log -----------------------------------------------------------------
 
     def start_run(self, connection: str, now: datetime) -> int:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             inserted = conn.execute(sa.insert(runs).values(connection=connection, started_at=now, status="running"))
             return int(inserted.inserted_primary_key[0])  # type: ignore[index]  # an insert has its key
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any], now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(sa.update(runs).where(runs.c.id == run_id).values(finished_at=now, status=status,
                                                                            summary=summary))
 

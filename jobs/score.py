@@ -16,8 +16,9 @@ from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import read_jsonl
 from mqlsync.connector.config import LoadedModel
 from mqlsync.connector.errors import RecordRejected
-from mqlsync.connector.model import Activity, Contact, RuleHit, ScoreCard, Stage, Transition, iso
-from mqlsync.connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
+from mqlsync.connector.model import Activity, Contact, RuleHit, ScoreCard, Transition, iso
+from mqlsync.connector.scoring import Decision, SalesSignals, Scorer, decide, sales_text
+from mqlsync.connector.sync import initial_state
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,6 @@ def sample_batch(seed: int, contacts: int) -> Batch:
     batch = Batch(contacts=data.contacts)
     batch.add_activities(data.activities)
     return batch
-
-
-def initial_state(contact: Contact) -> StageState:
-    """A contact seen for the first time starts where the CRM shows it."""
-    return StageState(contact.crm_stage or Stage.LEAD, None)
 
 
 def score_batch(loaded: LoadedModel, batch: Batch, now: datetime,

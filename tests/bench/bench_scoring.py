@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from mqlsync.connector.config import load_model
 from mqlsync.connector.sample import ANCHOR, stream
 from mqlsync.connector.scoring import SalesSignals, Scorer, decide
-from mqlsync.jobs.score import initial_state
+from mqlsync.connector.sync import initial_state
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the generator's mean activity count per contact that yields ~10 per contact

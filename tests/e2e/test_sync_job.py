@@ -145,7 +145,7 @@ def test_the_state_store_works_the_same_on_postgresql(tmp_path):
 def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path):
     from mqlsync.connector.sample import generate
     from mqlsync.connector.scoring import Scorer
-    from mqlsync.jobs.sync import Keep
+    from mqlsync.connector.sync import Keep
 
     keep = Keep.of(LOADED)
     data = generate(seed=3, contacts=200)

@@ -1,5 +1,5 @@
-"""The directions of import are the architecture (DESIGN.md): the scoring core takes
-values and returns values, with no I/O, no clock, no logging and no CRM."""
+"""The directions of import are the architecture: the scoring core and the sync plan take
+values and return values, with no I/O, no clock, no logging and no CRM."""
 
 import ast
 from pathlib import Path
@@ -28,7 +28,8 @@ def imports_of(path: Path) -> set[str]:
 
 
 def core_files():
-    return sorted((ROOT / "connector" / "scoring").glob("*.py"))
+    # the scoring core, and the sync's decisions beside it
+    return sorted([*(ROOT / "connector" / "scoring").glob("*.py"), *(ROOT / "connector" / "sync").glob("*.py")])
 
 
 def test_scoring_core_imports_no_io_sdk_or_wiring():

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from mqlsync.connector.adapters.mapped import recorded
 from mqlsync.connector.config.mapping import ObjectMapping, WriteBack
-from mqlsync.connector.model import Stage
-from mqlsync.jobs.sync import adopt_from_crm
+from mqlsync.connector.model import Stage, StageRow
+from mqlsync.connector.sync import Adopted, adopt_from_crm
 
 WRITE_BACK = WriteBack(fields={"score": "s", "fit": "f", "grade": "g", "stage": "st", "mql": "m", "mql_at": "at",
                                "explanation": "x"},
@@ -39,30 +39,31 @@ def test_empty_unreadable_and_ambiguous_values():
 
 def test_a_person_the_state_knows_nothing_of_is_taken_as_the_crm_shows_them():
     shown = {"stage": "mql", "mql_at": "2026-11-30T02:31:07Z", "score": "74", "lifecycle": "mql"}
-    assert adopt_from_crm({"c1": shown}, {}, {}) == {"c1": ((Stage.MQL, T, T), shown)}
+    assert adopt_from_crm({"c1": shown}, {}, {}) == {"c1": Adopted(StageRow(Stage.MQL, T, T), shown)}
     # A stage past MQL keeps its qualification time, not as the time it got there.
     later = {"stage": "sql", "mql_at": "2026-11-30T02:31:07Z"}
-    assert adopt_from_crm({"c1": later}, {}, {}) == {"c1": ((Stage.SQL, None, T), later)}
+    assert adopt_from_crm({"c1": later}, {}, {}) == {"c1": Adopted(StageRow(Stage.SQL, None, T), later)}
 
 
 def test_a_later_qualification_in_the_crm_replaces_an_older_story():
     shown = {"stage": "mql", "mql_at": "2026-11-30T02:31:07Z", "score": "74"}
-    older = {"c1": (Stage.LEAD, datetime(2026, 11, 1, tzinfo=UTC), None)}
-    earlier = {"c1": (Stage.MQL, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))}
-    assert adopt_from_crm({"c1": shown}, older, {"c1": {"score": "12"}}) == {"c1": ((Stage.MQL, T, T), shown)}
-    assert adopt_from_crm({"c1": shown}, earlier, {"c1": {}}) == {"c1": ((Stage.MQL, T, T), shown)}
+    older = {"c1": StageRow(Stage.LEAD, datetime(2026, 11, 1, tzinfo=UTC), None)}
+    earlier = {"c1": StageRow(Stage.MQL, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))}
+    taken = {"c1": Adopted(StageRow(Stage.MQL, T, T), shown)}
+    assert adopt_from_crm({"c1": shown}, older, {"c1": {"score": "12"}}) == taken
+    assert adopt_from_crm({"c1": shown}, earlier, {"c1": {}}) == taken
 
 
 def test_the_states_own_story_stands_when_it_is_as_new_as_the_crms():
     shown = {"stage": "mql", "mql_at": "2026-11-30T02:31:07Z", "score": "74"}
-    same = {"c1": (Stage.MQL, T, T.replace(microsecond=450_000))}  # written with microseconds by 0.1.0
+    same = {"c1": StageRow(Stage.MQL, T, T.replace(microsecond=450_000))}  # written with microseconds by 0.1.0
     assert adopt_from_crm({"c1": shown}, same, {"c1": {"score": "70"}}) == {}
-    recycled = {"c1": (Stage.RECYCLED, T, None)}  # sales rejected it since: the CRM's stage field lags
+    recycled = {"c1": StageRow(Stage.RECYCLED, T, None)}  # sales rejected it since: the CRM's stage field lags
     assert adopt_from_crm({"c1": {"stage": "mql", "mql_at": None}}, recycled, {"c1": {}}) == {}
 
 
 def test_records_mqlsync_never_wrote_and_typed_stages():
     assert adopt_from_crm({"c1": {"stage": None, "score": None, "lifecycle": "lead"}}, {}, {}) == {}
     typed = {"stage": "hot lead", "score": "80"}  # someone typed in mqlsync's field
-    assert adopt_from_crm({"c1": typed}, {}, {}) == {"c1": (None, typed)}
+    assert adopt_from_crm({"c1": typed}, {}, {}) == {"c1": Adopted(None, typed)}
     assert adopt_from_crm({"c1": typed}, {}, {"c1": {"score": "80"}}) == {}
