@@ -87,7 +87,12 @@ class SalesforceWriter:
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()
         start = self._requests
-        records = [(w, self._fields(w)) for w in plan.updates]
+        records = []
+        for write in plan.updates:
+            try:
+                records.append((write, self._fields(write)))
+            except ValueError as exc:  # a value its field's type cannot hold: this record fails alone
+                result.failed.append(WriteFailure(contact_id=write.contact_id, reason=f"not written: {exc}"))
         result.updated.extend(w.contact_id for w, fields in records if not fields)
         self._update([(w.contact_id, f) for w, f in records if f], result)
         if self.mapping.mql_tag.list:
