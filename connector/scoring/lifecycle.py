@@ -72,7 +72,7 @@ def decide(state: StageState, card: ScoreCard, signals: SalesSignals, now: datet
     # Each step either moves forward along the funnel or acts on a sales signal newer
     # than the stage it leaves, so the chain is short; the bound is only a safeguard.
     for _ in range(len(Stage)):
-        moved = step(state, card, signals, now, spec, use_verdict=not verdict_used)
+        moved = step(state, card, signals, spec, use_verdict=not verdict_used)
         if moved is None:
             break
         to, reason = moved
@@ -84,8 +84,8 @@ def decide(state: StageState, card: ScoreCard, signals: SalesSignals, now: datet
     return Decision(state, tuple(transitions), mql_at)
 
 
-def step(state: StageState, card: ScoreCard, signals: SalesSignals, now: datetime,
-         spec: LifecycleSpec, use_verdict: bool = True) -> tuple[Stage, str] | None:
+def step(state: StageState, card: ScoreCard, signals: SalesSignals, spec: LifecycleSpec,
+         use_verdict: bool = True) -> tuple[Stage, str] | None:
     """One move along the funnel, or None. In order: opportunity and customer set in
     the CRM are adopted; a sales rejection newer than the current stage recycles; a
     recycled lead comes back only through a new acceptance or engagement after the

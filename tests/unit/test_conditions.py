@@ -179,3 +179,9 @@ def test_domain_in_reads_the_host_after_the_last_at_and_ignores_a_trailing_dot()
 def test_a_condition_on_a_list_valued_attribute_is_answered_not_crashed():
     assert check({"contains_any": ["trial"]}, ["trial", "paid"])  # unhashable: tested without the memo
     assert not check("paid", ["trial", "paid"])
+
+
+def test_a_domain_starting_with_x_and_the_host_after_the_last_at():
+    assert check({"domain_in": ["xing.com"]}, "a@xing.com")
+    assert domain_matches("odd@name@rival.io", frozenset({"rival.io"}))
+    assert not domain_matches("a@rival.io@evil.com", frozenset({"rival.io"}))

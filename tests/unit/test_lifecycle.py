@@ -251,3 +251,20 @@ def test_the_crm_stage_moves_a_lead_forward_and_is_adopted_with_its_reason():
     d = decide(StageState(), card(), SalesSignals(crm_stage=Stage.SQL), NOW)
     assert path(d) == ["lead", "sql"] and d.transitions[0].reason == "set to sql in the CRM"
     assert decide(at(Stage.SQL), card(), SalesSignals(crm_stage=Stage.SAL), NOW).transitions == ()
+
+
+def test_each_transition_says_why_in_words_sales_reads():
+    met = decide(at(Stage.SAL), card(), SalesSignals(sql_criteria=ALL_SQL), NOW)
+    assert met.transitions[0].reason == ("all SQL criteria met: buying_cycle, influencer, timeframe, "
+                                         "opportunity_size, next_step")
+    dq = decide(StageState(), card(disqualified_by=("competitor", "student")), SalesSignals(), NOW)
+    assert dq.transitions[0].reason == "disqualified by competitor, student"
+    back = decide(at(Stage.DISQUALIFIED), card(), SalesSignals(), NOW)
+    assert [(t.to_stage, t.reason) for t in back.transitions] == [(Stage.LEAD, "no disqualifier applies any more")]
+
+
+def test_an_acceptance_from_the_future_moves_a_recycled_lead_once():
+    future = NOW + timedelta(hours=2)
+    d = decide(StageState(Stage.RECYCLED, NOW), card(mql=True, engaged_days_ago=5),
+               SalesSignals(status="accepted", status_at=future), NOW)
+    assert path(d) == ["recycled", "sal"]

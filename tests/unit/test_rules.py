@@ -445,3 +445,53 @@ def test_the_sales_text_says_how_many_times_a_per_occurrence_rule_counted(tmp_pa
     text = sales_text(scorer.score(make_contact(), acts, NOW))
     assert "viewed a page +6 (\u00d73)" in text and "opened a mail +1," not in text and "opened a mail +1" in text
     assert "opened a mail +1 (" not in text
+
+
+def test_a_completeness_hit_lists_the_fields_filled_as_its_evidence(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: complete, kind: completeness, category: profile, label: complete, points: 2, per: field,
+           fields: [email, phone, company, country], min_present: 2}
+    """)
+    h = hit(scorer.score(make_contact(phone="+36 1 234", company="", country="HU"), [], NOW), "complete")
+    assert [e.field for e in h.evidence] == ["email", "phone", "country"]
+    assert (h.occurrences, h.points) == (3, 6)
+
+
+def test_a_custom_attribute_whose_name_has_a_dot_is_read_whole(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: tier, kind: field, category: profile, label: gold plan, points: 7, when: {attributes.plan.tier: gold}}
+    """)
+    assert hit(scorer.score(make_contact(attributes={"plan.tier": "gold"}), [], NOW), "tier").points == 7
+
+
+def test_points_are_kept_to_two_decimals_before_and_after_the_cap(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 10, cap: 3,
+           type: email_click, decay: {half_life_days: 7}}
+    """)
+    h = hit(scorer.score(make_contact(), [make_activity("email_click", 1)], NOW), "click")
+    assert (h.points, h.uncapped) == (3, 9.06)  # 10 * 0.5 ** (1/7) = 9.0572...
+    one = scorer_from(tmp_path, """
+        - {id: click, kind: activity, category: actions, label: clicked, points: 1,
+           type: email_click, decay: {half_life_days: 7}}
+    """)
+    assert hit(one.score(make_contact(), [make_activity("email_click", 1)], NOW), "click").points == 0.91
+
+
+def test_a_combination_counted_once_decays_from_its_newest_part(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - id: webinar
+          kind: combination
+          category: actions
+          label: registered and attended
+          points: 16
+          per: once
+          decay: {half_life_days: 2}
+          same: event_id
+          all_of:
+            - type: webinar_registration
+            - type: webinar_attendance
+    """)
+    acts = [make_activity("webinar_registration", 6, event_id="w1"), make_activity("webinar_attendance", 4,
+                                                                                   event_id="w1")]
+    assert hit(scorer.score(make_contact(), acts, NOW), "webinar").points == 4  # 16 * 0.5 ** (4 / 2)
