@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from pydantic import ValidationError
+
+from mqlsync.connector.adapters.jsonl import describe
 from mqlsync.connector.errors import RecordRejected
 from mqlsync.connector.model import Activity, ApplyResult, Contact, WritePlan
 
@@ -32,6 +35,16 @@ class Page:
     #: for contacts: what each record shows of mqlsync's own fields, in mqlsync's words
     #: (see mapped.recorded): a run whose state is lost, old or another's rebuilds from it
     recorded: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def saw(self, changed: datetime | None) -> None:
+        """A record changed (or happened) at `changed`: the watermark may advance to it."""
+        if changed is not None and (self.high_water is None or changed > self.high_water):
+            self.high_water = changed
+
+    def reject(self, origin: str, exc: Exception, record_id: str) -> None:
+        """A record that cannot be read: reported with its id and why, the rest goes on."""
+        reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        self.rejected.append(RecordRejected(origin, None, reason, record_id))
 
 
 @dataclass
@@ -73,20 +86,41 @@ class CRM(Protocol):
         """API requests made so far (for the run summary and the benchmarks)."""
 
 
-class Metered:
-    """What both adapters share about their calls: the requests counted so far and the
-    retry budget of their CRM's policy (needs `_requests` and `policy`)."""
+class Composed:
+    """A CRM adapter made of parts, each with one concern: `client` (the API under the
+    CRM's policy; it counts requests), `people` and `activity` (the readers) and
+    `writer`. The port's calls are the parts' calls; an adapter adds how it is built
+    (from the environment) and `ensure_fields`."""
 
-    _requests: int
+    client: Any
+    people: Any
+    activity: Any
+    writer: Any
 
     @property
     def requests(self) -> int:
-        return self._requests
+        return self.client.requests
 
     @property
     def budget_s(self) -> float:
-        return self.policy.budget_s
+        """Seconds one call may keep being retried before the run stops."""
+        return self.client.policy.budget_s
 
     @budget_s.setter
     def budget_s(self, value: float) -> None:
-        self.policy.budget_s = value
+        self.client.policy.budget_s = value
+
+    def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
+        return self.people.pull(since)
+
+    def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
+        return self.activity.pull(since)
+
+    def lifecycle_of(self, contact_id: str) -> str | None:
+        return self.people.lifecycle.get(contact_id)
+
+    def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
+        return self.writer.find_tasks(keys)
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        return self.writer.apply(plan)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import mqlsync.connector.crms.hubspot.adapter as adapter_module
+import mqlsync.connector.crms.hubspot.contacts as contacts_module
 import mqlsync.connector.crms.hubspot.sandbox.portal as sandbox_module
 from mqlsync.connector.config import load_mapping
 from mqlsync.connector.crms.hubspot.adapter import HubSpotAdapter
@@ -72,7 +72,7 @@ def test_contacts_read_back_as_the_sample_wrote_them(running):
 def test_incremental_search_reads_past_the_10000_cap_without_skipping_shared_timestamps(monkeypatch):
     # The cap made small so the test is quick; the logic is the same at 10,000.
     monkeypatch.setattr(sandbox_module, "SEARCH_CAP", 1000)
-    monkeypatch.setattr(adapter_module, "SEARCH_CAP", 1000)
+    monkeypatch.setattr(contacts_module, "SEARCH_CAP", 1000)
     portal = HubSpotSandbox(token=TOKEN, burst_limit=10_000)
     for i in range(1500):
         portal.add_contact({"firstname": f"P{i}", "email": f"p{i}@x.io"})

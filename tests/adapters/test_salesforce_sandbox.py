@@ -12,7 +12,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from mqlsync.connector.crms.salesforce.adapter import _Transport
+from mqlsync.connector.crms.salesforce.client import _Transport
 from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
 from mqlsync.connector.sandbox.server import SandboxServer
 

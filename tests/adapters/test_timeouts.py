@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import mqlsync.connector.crms.hubspot.adapter as hubspot_module
-import mqlsync.connector.crms.salesforce.adapter as salesforce_module
+import mqlsync.connector.crms.hubspot.client as hubspot_module
+import mqlsync.connector.crms.salesforce.client as salesforce_module
 import mqlsync.connector.http as http
 from mqlsync.connector.config import load_mapping
 from mqlsync.connector.errors import CRMUnavailable

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from mqlsync.connector.config import load_mapping  # noqa: E402
-from mqlsync.connector.crms.hubspot.adapter import LIST_PAGE, SEARCH_PAGE, HubSpotAdapter  # noqa: E402
+from mqlsync.connector.crms.hubspot.adapter import HubSpotAdapter  # noqa: E402
+from mqlsync.connector.crms.hubspot.contacts import LIST_PAGE, SEARCH_PAGE  # noqa: E402
 from mqlsync.connector.crms.hubspot.write import BATCH  # noqa: E402
 from mqlsync.connector.state import StateStore  # noqa: E402
 from mqlsync.jobs.sync import run_sync  # noqa: E402

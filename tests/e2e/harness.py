@@ -140,7 +140,7 @@ class Salesforce:
         import requests
         from simple_salesforce import Salesforce as Client
 
-        from mqlsync.connector.crms.salesforce.adapter import _Transport
+        from mqlsync.connector.crms.salesforce.client import _Transport
 
         # The sandbox speaks plain http on 127.0.0.1; simple-salesforce builds https URLs.
         session = requests.Session()

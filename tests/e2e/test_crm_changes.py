@@ -203,15 +203,16 @@ def test_a_first_run_stopped_after_the_field_writes_but_before_the_tasks_still_m
     world = World(crm, tmp_path, first_run=False)
     try:
         name = "_create_tasks" if crm == "hubspot" else "_upsert_tasks"
-        send = getattr(world.adapter, name)
+        writer = world.adapter.writer
+        send = getattr(writer, name)
 
         def killed(*args, **kwargs):  # the fields are written; the process dies before the tasks go out
             raise KeyboardInterrupt("killed")
 
-        setattr(world.adapter, name, killed)
+        setattr(writer, name, killed)
         with pytest.raises(KeyboardInterrupt):
             world.run()
-        setattr(world.adapter, name, send)
+        setattr(writer, name, send)
         # The CRM now shows MQLs (HubSpot: their lifecycle stage too) that have no task, and
         # mqlsync recorded no stage for them: only its journal of task keys knows.
         shown = [cid for cid, stage in world.stages().items() if stage == "mql"]

@@ -3,12 +3,7 @@ memory, a dry run writes nothing anywhere, and the daily rescore reads nothing."
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
-
-import pytest
-import sqlalchemy as sa
 
 import mqlsync.jobs.sync as sync_module
 from mqlsync.connector.config import load_mapping
@@ -108,38 +103,25 @@ def test_late_events_and_backdated_meetings_are_still_picked_up(tmp_path):
     assert any(a.type == "meeting" and a.attributes.get("title") == "Logged late" for a in ledger)
 
 
-POSTGRES = os.environ.get("MQLSYNC_TEST_POSTGRES_URL")
-
-
-@pytest.mark.skipif(not POSTGRES, reason="MQLSYNC_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL)")
-def test_the_state_store_works_the_same_on_postgresql(tmp_path):
+def test_the_state_store_works_the_same_on_postgresql(tmp_path, fresh_postgres):
     """PostgreSQL enforces what SQLite lets pass (column lengths, types): the same
     runs must give the same CRM and the same state on both."""
-    name = f"mqlsync_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        views = []
-        for store_url in (f"sqlite:///{tmp_path / 'lite.db'}", url):
-            running, crm, _ = synced(tmp_path, "unused.db", contacts=60)
-            store = StateStore(store_url)
-            try:
-                first = run_sync(LOADED, crm, store, NOW)
-                second = run_sync(LOADED, crm, store, NOW + timedelta(minutes=5))
-                rescore = run_sync(LOADED, crm, store, NOW + timedelta(days=30), rescore_only=True)
-                views.append((crm_view(running), first.writes, first.tasks_created, second.writes, rescore.writes,
-                              len(store.transitions_of("hubspot-main"))))
-            finally:
-                running.server.stop()
-                store.engine.dispose()
-        assert views[0] == views[1]
-        assert views[1][1] == 60 and views[1][3] == 0
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
+    views = []
+    for store_url in (f"sqlite:///{tmp_path / 'lite.db'}", fresh_postgres):
+        running, crm, _ = synced(tmp_path, "unused.db", contacts=60)
+        store = StateStore(store_url)
+        try:
+            first = run_sync(LOADED, crm, store, NOW)
+            second = run_sync(LOADED, crm, store, NOW + timedelta(minutes=5))
+            rescore = run_sync(LOADED, crm, store, NOW + timedelta(days=30), rescore_only=True)
+            views.append((crm_view(running), first.writes, first.tasks_created, second.writes, rescore.writes,
+                          len(store.transitions_of("hubspot-main"))))
+        finally:
+            running.server.stop()
+            store.engine.dispose()
+    assert views[0] == views[1]
+    assert views[1][1] == 60 and views[1][3] == 0
+
 
 
 def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path):

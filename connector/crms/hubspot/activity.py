@@ -1,21 +1,20 @@
-"""Reading HubSpot activity for the adapter: Events API event types, form submissions
-and marketing e-mail events, with people known only by e-mail resolved to contacts."""
+"""Reading HubSpot activity: Events API event types, form submissions, marketing e-mail
+events, marketing event participations and engagements (meetings, calls)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from pydantic import ValidationError
 
 from mqlsync.connector.adapters.base import Page
-from mqlsync.connector.adapters.jsonl import describe
-from mqlsync.connector.crms.hubspot.write import BATCH
-from mqlsync.connector.errors import ConfigError, ConfigIssue, RecordRejected
+from mqlsync.connector.config.mapping import Mapping as MappingFile
+from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
+from mqlsync.connector.crms.hubspot.contacts import ContactReader
+from mqlsync.connector.errors import ConfigError, ConfigIssue
 from mqlsync.connector.model import Activity
 
 log = logging.getLogger("mqlsync.hubspot")
@@ -37,49 +36,20 @@ ENGAGEMENT_SEARCH_CAP = 10_000
 MARKETING_EVENT_LOOKBACK = timedelta(days=60)
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
 def _iso_ms(value: str | None) -> int:
     if not value:
         return 0
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def search_since(fetch, since_ms: int, time_of, id_of, page_size: int, cap: int, what: str) -> Iterator[list]:
-    """Page a CRM search for records modified at or after `since_ms`, oldest first.
-    HubSpot's search cannot page past `cap` (10,000) results, so the search restarts
-    from the newest modification time seen: with >=, records sharing that millisecond
-    are read again (and dropped here as seen), never skipped."""
-    floor = since_ms
-    seen: set[str] = set()
-    while True:
-        after, newest, restarted = 0, floor, False
-        while True:
-            records, nxt = fetch(floor, after)
-            fresh = [r for r in records if id_of(r) not in seen]
-            seen.update(id_of(r) for r in records)
-            newest = max([newest] + [t for t in map(time_of, records) if t is not None])
-            yield fresh
-            if nxt is None:
-                return
-            after = int(nxt)
-            if after + page_size > cap:
-                restarted = True
-                break
-        if not restarted or newest == floor:
-            if restarted:
-                log.warning("more than %d %s share one modification time; the rest is read next run", cap, what)
-            return
-        floor = newest
-
-
 class ActivityReader:
-    """The activity half of HubSpotAdapter (mixed into it): needs its `mapping`,
-    `_call`, `events_api`, `contacts_batch`, `contacts_basic` and `_email_ids`."""
+    """Activity of contacts, source by source as the mapping lists them; people known
+    only by e-mail are found among the contacts (`people`)."""
 
-    def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
+    def __init__(self, client: HubSpotClient, mapping: MappingFile, people: ContactReader) -> None:
+        self.client, self.mapping, self.people = client, mapping, people
+
+    def pull(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
         """Activity since each source's watermark, source by source as the mapping
         lists them, reading a little earlier where HubSpot can deliver late."""
         for source in self.mapping.activities:
@@ -111,7 +81,7 @@ class ActivityReader:
     def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
         after = None
         while True:
-            result = self._call(self.events_api.get_page, object_type="contact", event_type=event_type,
+            result = self.client.call(self.client.events_api.get_page, object_type="contact", event_type=event_type,
                                 occurred_after=since, limit=100, sort=["ASCENDING"], after=after)
             page = Page()
             for event in result.results:
@@ -126,12 +96,12 @@ class ActivityReader:
     def _form_submissions(self, source, since: datetime | None) -> Iterator[Page]:
         """Every form's submissions, newest first, down to `since`. The person is the
         submission's e-mail, looked up among the contacts."""
-        floor = _ms(since) if since else None
-        for form in self._raw_pages("/marketing/v3/forms/", {"limit": 100}):
+        floor = ms(since) if since else None
+        for form in self.client.pages("/marketing/v3/forms/", {"limit": 100}):
             after = None
             while True:
                 query = {"limit": 50, **({"after": after} if after else {})}
-                result = self._raw_get(f"/form-integrations/v1/submissions/forms/{form['id']}", query)
+                result = self.client.get(f"/form-integrations/v1/submissions/forms/{form['id']}", query)
                 pending = []
                 older = False
                 for sub in result.get("results", []):
@@ -152,9 +122,9 @@ class ActivityReader:
     def _email_events(self, source, kind: str, since: datetime | None) -> Iterator[Page]:
         query: dict[str, Any] = {"eventType": kind, "limit": 1000}
         if since:
-            query["startTimestamp"] = _ms(since)
+            query["startTimestamp"] = ms(since)
         while True:
-            result = self._raw_get("/email/public/v1/events", query)
+            result = self.client.get("/email/public/v1/events", query)
             pending = [(e.get("recipient"), f"email:{e['id']}", datetime.fromtimestamp(e["created"] / 1000, UTC),
                         {k: e.get(v) for k, v in source.attributes.items()}) for e in result.get("events", [])]
             yield self._by_email(pending, source, f"e-mail {kind}")
@@ -166,15 +136,15 @@ class ActivityReader:
         """Marketing event participants in one state (REGISTERED, ATTENDED, ...), from the
         participant state API. It has no time filter, so an incremental run reads the
         events started or updated within MARKETING_EVENT_LOOKBACK of the watermark."""
-        floor = _ms(since - MARKETING_EVENT_LOOKBACK) if since else None
-        for event in self._raw_pages("/marketing/v3/marketing-events/", {"limit": 100}):
+        floor = ms(since - MARKETING_EVENT_LOOKBACK) if since else None
+        for event in self.client.pages("/marketing/v3/marketing-events/", {"limit": 100}):
             recent = max(_iso_ms(event.get("startDateTime")), _iso_ms(event.get("updatedAt")))
             if floor is not None and recent < floor:
                 continue
             after = None
             while True:
                 query = {"state": state, "limit": 100, **({"after": after} if after else {})}
-                result = self._raw_get(f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
+                result = self.client.get(f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
                                        query)
                 page = Page()
                 for item in result.get("results", []):
@@ -203,7 +173,7 @@ class ActivityReader:
         wanted = sorted({"hs_timestamp", "hs_lastmodifieddate", *source.attributes.values()})
 
         def fetch(floor: int, after: int):
-            result = self._raw_post(f"/crm/v3/objects/{kind}/search", {
+            result = self.client.post(f"/crm/v3/objects/{kind}/search", {
                 "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
                                                "value": str(floor)}]}],
                 "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
@@ -214,11 +184,11 @@ class ActivityReader:
             value = (record.get("properties") or {}).get("hs_lastmodifieddate")
             return _iso_ms(value) if value else None
 
-        for records in search_since(fetch, _ms(since) if since else 0, changed, lambda r: r["id"], 200,
+        for records in search_since(fetch, ms(since) if since else 0, changed, lambda r: r["id"], 200,
                                     ENGAGEMENT_SEARCH_CAP, kind):
             contacts: dict[str, list[str]] = {}
             for i in range(0, len(records), 1000):  # v4 association batch reads take 1,000 inputs
-                result = self._raw_post(f"/crm/v4/associations/{kind}/contacts/batch/read",
+                result = self.client.post(f"/crm/v4/associations/{kind}/contacts/batch/read",
                                         {"inputs": [{"id": r["id"]} for r in records[i:i + 1000]]})
                 for item in result.get("results", []):
                     contacts[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in item.get("to", [])]
@@ -240,7 +210,7 @@ class ActivityReader:
     def _by_email(self, pending, source, origin: str) -> Page:
         """Activities of people known by e-mail: those who are contacts, by their id.
         A recipient or submitter who is not a contact has nothing to score."""
-        ids = self._contact_ids([email for email, *_ in pending if email])
+        ids = self.people.ids_by_email([email for email, *_ in pending if email])
         page = Page()
         for email, activity_id, at, attributes in pending:
             cid = ids.get((email or "").lower())
@@ -254,60 +224,6 @@ class ActivityReader:
             page.activities.append(Activity(id=activity_id, contact_id=contact_id, type=source.type, at=at,
                                             attributes={k: v for k, v in attributes.items() if v is not None}))
         except ValidationError as exc:
-            page.rejected.append(RecordRejected(f"hubspot {origin}", None, describe(exc), activity_id))
+            page.reject(f"hubspot {origin}", exc, activity_id)
             return
-        if page.high_water is None or page.activities[-1].at > page.high_water:
-            page.high_water = page.activities[-1].at
-
-    def _contact_ids(self, emails: list[str]) -> dict[str, str | None]:
-        """e-mail -> contact id, from this run's pulls or by batch reads of 100 by the
-        unique `email` property (unknown addresses come back as a 207 and map to None)."""
-        unknown = sorted({e.lower() for e in emails} - set(self._email_ids))
-        for i in range(0, len(unknown), BATCH):
-            chunk = unknown[i:i + BATCH]
-            body = BatchReadInputSimplePublicObjectId(id_property="email", properties=["email"],
-                                                      inputs=[SimplePublicObjectId(id=e) for e in chunk])
-            result = self._call(self.contacts_batch.read, batch_read_input_simple_public_object_id=body)
-            for record in result.results:
-                self._email_ids[str((record.properties or {}).get("email") or "").lower()] = record.id
-            for email in chunk:
-                self._email_ids.setdefault(email, None)
-        return {e.lower(): self._email_ids.get(e.lower()) for e in emails}
-
-    def _raw_get(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
-        """GET an endpoint the SDK has no typed call for (or one whose typed models
-        demand more than we read), through the SDK's own client: same connection pool,
-        authentication, timeouts and ApiException as every other call."""
-        api_client = self.contacts_basic.api_client
-
-        def send(**kwargs):
-            response = api_client.call_api(path, "GET", query_params=list(query.items()),
-                                           header_params={"Accept": "application/json"}, auth_settings=["oauth2"],
-                                           response_types_map={}, _return_http_data_only=True,
-                                           _preload_content=False, **kwargs)
-            return json.loads(response.data or b"{}")
-
-        return self._call(send)
-
-    def _raw_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST to an endpoint through the SDK's own client (see _raw_get)."""
-        api_client = self.contacts_basic.api_client
-
-        def send(**kwargs):
-            response = api_client.call_api(path, "POST", body=body,
-                                           header_params={"Accept": "application/json",
-                                                          "Content-Type": "application/json"},
-                                           auth_settings=["oauth2"], response_types_map={},
-                                           _return_http_data_only=True, _preload_content=False, **kwargs)
-            return json.loads(response.data or b"{}")
-
-        return self._call(send)
-
-    def _raw_pages(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        after = None
-        while True:
-            result = self._raw_get(path, {**query, **({"after": after} if after else {})})
-            yield from result.get("results", [])
-            after = (result.get("paging") or {}).get("next", {}).get("after")
-            if not after:
-                return
+        page.saw(page.activities[-1].at)

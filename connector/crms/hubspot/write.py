@@ -1,4 +1,4 @@
-"""Writing a plan to HubSpot for the adapter: contact fields in batches of 100 (backward
+"""Writing a plan to HubSpot: contact fields in batches of 100 (backward
 lifecycle moves cleared first, a refused batch narrowed to the record at fault), the
 MQL tag as a list membership, and follow-up tasks matched to requests by key."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
@@ -16,7 +15,9 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectBatchInputForCreate,
 )
 
-from mqlsync.connector.errors import ConfigError, ConfigIssue
+from mqlsync.connector.adapters.writeback import crm_fields, tag_list_missing
+from mqlsync.connector.config.mapping import Mapping as MappingFile
+from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms
 from mqlsync.connector.http import describe, is_transient, status_of
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
@@ -34,36 +35,53 @@ ASSOCIATION_BATCH = 1000
 TASK_KEY_MARK = "mqlsync-task:"
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+class TextValues:
+    """HubSpot holds every property value as text; an empty string clears one."""
+
+    def field(self, key: str, value: str | None) -> str:
+        return "" if value is None else value
+
+    def tag(self, value: str | bool, on: bool) -> str:
+        return (str(value).lower() if isinstance(value, bool) else str(value)) if on else ""
 
 
-class PlanWriter:
-    """The writing half of HubSpotAdapter (mixed into it): needs its `mapping`, `obj`,
-    `_call`, `_requests` and the SDK API objects."""
+class MqlList:
+    """The MQL list (a static list of contacts), found by name once per run."""
 
-    def _properties(self, write: FieldWrite) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, value in write.values.items():
-            if key == "lifecycle":
-                if self.mapping.write_back.lifecycle and self.obj.stage_field and value is not None:
-                    crm_value = self.mapping.write_back.stage_values.get(value)
-                    if crm_value and crm_value != write.lifecycle_from:  # already there: nothing to send
-                        out[self.obj.stage_field] = crm_value
-                continue
-            prop = self.mapping.write_back.fields.get(key)
-            if prop:
-                out[prop] = "" if value is None else value
-        tag = self.mapping.mql_tag
-        if tag.field and "mql" in write.values and tag.field not in out:
-            on = write.values["mql"] == "true"
-            out[tag.field] = (str(tag.value).lower() if isinstance(tag.value, bool) else str(tag.value)) if on else ""
-        return out
+    def __init__(self, client: HubSpotClient, name: str | None) -> None:
+        self.client, self.name = client, name
+        self._id: str | None = None
+
+    def id(self, create: bool = False) -> str | None:
+        """The list's id, found by name (lists API v3); created as a MANUAL list of
+        contacts (object type 0-1) only by `setup`."""
+        if self._id:
+            return self._id
+        try:
+            found = self.client.call(self.client.lists_api.get_by_name, list_name=self.name, object_type_id="0-1")
+            self._id = found.list.list_id
+        except Exception as exc:
+            if status_of(exc) != 404:
+                raise
+            if not create:
+                return None
+            made = self.client.call(self.client.lists_api.create, list_create_request=ListCreateRequest(
+                name=self.name, object_type_id="0-1", processing_type="MANUAL"))
+            self._id = made.list.list_id
+        return self._id
+
+
+class Writer:
+    """A write plan to HubSpot: contact properties, the MQL list, follow-up tasks."""
+
+    def __init__(self, client: HubSpotClient, mapping: MappingFile, mql_list: MqlList) -> None:
+        self.client, self.mapping, self.mql_list = client, mapping, mql_list
+        self.obj = mapping.objects["contacts"]
 
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()
-        start = self._requests
-        writes = [(w, self._properties(w)) for w in plan.updates]
+        start = self.client.requests
+        writes = [(w, crm_fields(self.mapping, self.obj, w, TextValues())) for w in plan.updates]
         # HubSpot refuses a lifecycle stage that moves backward: clear it first.
         clears = [(w.contact_id, {self.obj.stage_field: ""}) for w, props in writes
                   if self.obj.stage_field in props and self._is_backward(w.lifecycle_from, props[self.obj.stage_field])]
@@ -77,34 +95,13 @@ class PlanWriter:
         tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
         if tasks:
             self._create_tasks(tasks, result)
-        result.requests = self._requests - start
+        result.requests = self.client.requests - start
         return result
 
-    def _list_id(self, create: bool = False) -> str | None:
-        """The MQL list's id, found by name (lists API v3); created as a MANUAL list of
-        contacts (object type 0-1) only by `setup`."""
-        if self._tag_list:
-            return self._tag_list
-        name = self.mapping.mql_tag.list
-        try:
-            found = self._call(self.lists_api.get_by_name, list_name=name, object_type_id="0-1")
-            self._tag_list = found.list.list_id
-        except Exception as exc:
-            if status_of(exc) != 404:
-                raise
-            if not create:
-                return None
-            made = self._call(self.lists_api.create, list_create_request=ListCreateRequest(
-                name=name, object_type_id="0-1", processing_type="MANUAL"))
-            self._tag_list = made.list.list_id
-        return self._tag_list
-
     def _tag_by_list(self, writes: list[FieldWrite], result: ApplyResult) -> None:
-        list_id = self._list_id()
+        list_id = self.mql_list.id()
         if list_id is None:
-            raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
-                                           f"the list {self.mapping.mql_tag.list!r} is not in HubSpot: "
-                                           "run `mqlsync setup` to create it")])
+            raise tag_list_missing("list", str(self.mapping.mql_tag.list), "HubSpot")
         failed = {f.contact_id for f in result.failed} | set(result.gone)
         writes = [w for w in writes if w.contact_id not in failed]
         for i in range(0, len(writes), BATCH):
@@ -112,7 +109,8 @@ class PlanWriter:
             change = MembershipChangeRequest(
                 record_ids_to_add=[w.contact_id for w in chunk if w.values["mql"] == "true"],
                 record_ids_to_remove=[w.contact_id for w in chunk if w.values["mql"] != "true"])
-            response = self._call(self.members_api.add_and_remove, list_id=list_id, membership_change_request=change)
+            response = self.client.call(self.client.members_api.add_and_remove, list_id=list_id,
+                                        membership_change_request=change)
             for cid in response.record_ids_missing or []:
                 if str(cid) not in result.gone:
                     result.gone.append(str(cid))
@@ -180,7 +178,7 @@ class PlanWriter:
     def _batch_update(self, chunk):
         body = BatchInputSimplePublicObjectBatchInput(
             inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
-        return self._call(self.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
+        return self.client.call(self.client.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
 
     def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
         """Batches of 100. A refused batch (one bad task refuses all) is retried one task
@@ -193,7 +191,7 @@ class PlanWriter:
                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}])
                 for t in chunk]
             try:
-                response = self._call(self.tasks_batch.create, idempotent=False,
+                response = self.client.call(self.client.tasks_batch.create, idempotent=False,
                                       batch_input_simple_public_object_batch_input_for_create=
                                       BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
             except Exception as exc:
@@ -232,7 +230,7 @@ class PlanWriter:
                     result.tasks[key] = created.id
 
     def _task_properties(self, task: TaskRequest, owner: bool = True) -> dict[str, str]:
-        props = {"hs_timestamp": str(_ms(task.due_at)), "hs_task_subject": task.subject,
+        props = {"hs_timestamp": str(ms(task.due_at)), "hs_task_subject": task.subject,
                  "hs_task_body": f"{task.body}\n\n{TASK_KEY_MARK}{task.key}", "hs_task_status": "NOT_STARTED",
                  "hs_task_type": "TODO"}
         if task.owner_id and owner:
@@ -248,18 +246,18 @@ class PlanWriter:
         contacts = sorted(set(keys.values()))
         task_ids: set[str] = set()
         for i in range(0, len(contacts), ASSOCIATION_BATCH):
-            result = self._raw_post("/crm/v4/associations/contacts/tasks/batch/read",
+            result = self.client.post("/crm/v4/associations/contacts/tasks/batch/read",
                                     {"inputs": [{"id": c} for c in contacts[i:i + ASSOCIATION_BATCH]]})
             for item in result.get("results", []):
                 task_ids.update(str(to["toObjectId"]) for to in item.get("to", []))
         found: dict[str, str] = {}
         ids = sorted(task_ids)
         for i in range(0, len(ids), BATCH):
-            result = self._raw_post("/crm/v3/objects/tasks/batch/read", {
+            result = self.client.post("/crm/v3/objects/tasks/batch/read", {
                 "inputs": [{"id": t} for t in ids[i:i + BATCH]], "properties": ["hs_task_body"]})
             for task in result.get("results", []):
                 key = task_key_of((task.get("properties") or {}).get("hs_task_body"))
-                if key in keys:
+                if key is not None and key in keys:
                     found[key] = str(task["id"])
         return found
 

@@ -1,4 +1,4 @@
-"""Writing a plan to Salesforce for the adapter: Lead and Contact fields through sObject
+"""Writing a plan to Salesforce: Lead and Contact fields through sObject
 Collections (200 records a request, allOrNone false, one SaveResult per record), the
 MQL tag as a checkbox or as membership of a campaign, and follow-up Tasks upserted on
 an external-id task key so a repeated request cannot create a second task."""
@@ -12,8 +12,11 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceError
 
 from mqlsync.connector.adapters.mapped import NUMBER_KEYS
+from mqlsync.connector.adapters.writeback import crm_fields, tag_list_missing
+from mqlsync.connector.config.mapping import Mapping as MappingFile
+from mqlsync.connector.crms.salesforce.client import SalesforceClient
+from mqlsync.connector.crms.salesforce.people import PeopleReader
 from mqlsync.connector.crms.salesforce.soql import soql_value
-from mqlsync.connector.errors import ConfigError, ConfigIssue
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
 log = logging.getLogger("mqlsync.salesforce")
@@ -23,22 +26,6 @@ log = logging.getLogger("mqlsync.salesforce")
 COLLECTION = 200
 #: the Task field holding mqlsync's idempotency key: Text, External ID, unique
 TASK_KEY_FIELD = "MQL_Task_Key__c"
-#: Tooling API CustomField metadata per write-back key ("CustomField", Metadata API
-#: Developer Guide: type, length, precision/scale, defaultValue for checkboxes)
-WRITE_BACK_METADATA: dict[str, dict[str, Any]] = {
-    **{key: {"label": label, "type": "Number", "precision": 18, "scale": 0}
-       for key, label in (("score", "MQL Score"), ("fit", "MQL Fit"), ("engagement", "MQL Engagement"),
-                          ("negative", "MQL Negative"))},
-    "grade": {"label": "MQL Grade", "type": "Text", "length": 10},
-    "stage": {"label": "MQL Stage", "type": "Text", "length": 20},
-    "mql": {"label": "Is MQL", "type": "Checkbox", "defaultValue": "false"},
-    "mql_at": {"label": "MQL Date", "type": "DateTime"},
-    "explanation": {"label": "MQL Explanation", "type": "LongTextArea", "length": 32768, "visibleLines": 6},
-    "model_version": {"label": "MQL Model Version", "type": "Text", "length": 64},
-    "task_key": {"label": "mqlsync Task Key", "type": "Text", "length": 255, "externalId": True, "unique": True},
-}
-#: key prefixes of Leads and Contacts (an id says which object it is)
-PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact"}
 
 
 def _reason(exc: BaseException) -> str:
@@ -56,37 +43,58 @@ def _saved(result: dict[str, Any]) -> str | None:
     return "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)
 
 
-class SalesforceWriter:
-    """The writing half of SalesforceAdapter (mixed into it): needs `mapping`, `people`,
-    `sf`, `_call`, `_kind` and `_lifecycle`."""
+class TypedValues:
+    """Salesforce fields are typed: numbers as numbers, the MQL flag as a checkbox, empty as null."""
 
-    def _object_of(self, contact_id: str) -> str:
-        return self._kind.get(contact_id) or PREFIX_OBJECT.get(contact_id[:3], "Lead")
+    def field(self, key: str, value: str | None) -> Any:
+        if value is None or value == "":
+            return None
+        if key in NUMBER_KEYS:
+            return float(value)
+        if key == "mql":
+            return value == "true"
+        return value
+
+    def tag(self, value: str | bool, on: bool) -> Any:
+        return value if on else (False if isinstance(value, bool) else None)
+
+
+class MqlCampaign:
+    """The MQL campaign, found by name once per run."""
+
+    def __init__(self, client: SalesforceClient, name: str | None) -> None:
+        self.client, self.name = client, name
+        self._id: str | None = None
+
+    def id(self, create: bool = False) -> str | None:
+        """The campaign's id, found by name; created (active) only by `setup`."""
+        if self._id:
+            return self._id
+        found = self.client.call(self.client.sf.query,
+                                 f"SELECT Id FROM Campaign WHERE Name = {soql_value(self.name)} LIMIT 1")
+        if found["records"]:
+            self._id = found["records"][0]["Id"]
+        elif create:
+            made = self.client.call(self.client.sf.restful, "sobjects/Campaign/", method="POST",
+                                    json={"Name": self.name, "IsActive": True, "Type": "Other"})
+            self._id = made["id"]
+        return self._id
+
+
+class Writer:
+    """A write plan to Salesforce: Lead and Contact fields, the MQL tag, follow-up Tasks."""
+
+    def __init__(self, client: SalesforceClient, mapping: MappingFile, people: PeopleReader,
+                 campaign: MqlCampaign) -> None:
+        self.client, self.mapping, self.people, self.campaign = client, mapping, people, campaign
 
     def _fields(self, write: FieldWrite) -> dict[str, Any]:
-        """The write in Salesforce field values: numbers as numbers, the MQL flag as a
-        checkbox, empty as null; the Lead's stage field where the mapping maps the stage."""
-        obj = self.people.get(self._object_of(write.contact_id))
-        out: dict[str, Any] = {}
-        for key, value in write.values.items():
-            if key == "lifecycle":
-                if self.mapping.write_back.lifecycle and obj is not None and obj.stage_field and value is not None:
-                    crm_value = self.mapping.write_back.stage_values.get(value)
-                    if crm_value and crm_value != self._lifecycle.get(write.contact_id):
-                        out[obj.stage_field] = crm_value
-                continue
-            field = self.mapping.write_back.fields.get(key)
-            if field:
-                out[field] = _typed(key, value)
-        tag = self.mapping.mql_tag
-        if tag.field and "mql" in write.values and tag.field not in out:
-            on = write.values["mql"] == "true"
-            out[tag.field] = (tag.value if on else (False if isinstance(tag.value, bool) else None))
-        return out
+        return crm_fields(self.mapping, self.people.objects.get(self.people.object_of(write.contact_id)), write,
+                          TypedValues())
 
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()
-        start = self._requests
+        start = self.client.requests
         records = []
         for write in plan.updates:
             try:
@@ -101,16 +109,16 @@ class SalesforceWriter:
         tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
         if tasks:
             self._upsert_tasks(tasks, result)
-        result.requests = self._requests - start
+        result.requests = self.client.requests - start
         return result
 
     def _update(self, items: list[tuple[str, dict[str, Any]]], result: ApplyResult) -> None:
         for i in range(0, len(items), COLLECTION):
             chunk = items[i:i + COLLECTION]
             body = {"allOrNone": False, "records": [
-                {"attributes": {"type": self._object_of(cid)}, "id": cid, **fields} for cid, fields in chunk]}
+                {"attributes": {"type": self.people.object_of(cid)}, "id": cid, **fields} for cid, fields in chunk]}
             try:
-                saved = self._call(self.sf.restful, "composite/sobjects", method="PATCH", json=body)
+                saved = self.client.call(self.client.sf.restful, "composite/sobjects", method="PATCH", json=body)
             except SalesforceError as exc:
                 for cid, _ in chunk:
                     result.failed.append(WriteFailure(contact_id=cid, reason=_reason(exc)))
@@ -127,26 +135,10 @@ class SalesforceWriter:
 
     # --- the MQL tag as a campaign ------------------------------------------------------
 
-    def _campaign(self, create: bool = False) -> str | None:
-        """The MQL campaign's id, found by name; created (active) only by `setup`."""
-        if self._campaign_id:
-            return self._campaign_id
-        name = self.mapping.mql_tag.list
-        found = self._call(self.sf.query, f"SELECT Id FROM Campaign WHERE Name = {soql_value(name)} LIMIT 1")
-        if found["records"]:
-            self._campaign_id = found["records"][0]["Id"]
-        elif create:
-            made = self._call(self.sf.restful, "sobjects/Campaign/", method="POST",
-                              json={"Name": name, "IsActive": True, "Type": "Other"})
-            self._campaign_id = made["id"]
-        return self._campaign_id
-
     def _tag_by_campaign(self, writes: list[FieldWrite], result: ApplyResult) -> None:
-        campaign = self._campaign()
+        campaign = self.campaign.id()
         if campaign is None:
-            raise ConfigError([ConfigIssue("mapping", None, "mql_tag.list",
-                                           f"the campaign {self.mapping.mql_tag.list!r} is not in Salesforce: "
-                                           "run `mqlsync setup` to create it")])
+            raise tag_list_missing("campaign", str(self.mapping.mql_tag.list), "Salesforce")
         adds = [w.contact_id for w in writes if w.values["mql"] == "true"]
         removes = [w.contact_id for w in writes if w.values["mql"] != "true"]
         members = self._members(campaign, adds + removes)
@@ -155,16 +147,16 @@ class SalesforceWriter:
             chunk = new[i:i + COLLECTION]
             body = {"allOrNone": False, "records": [
                 {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,
-                 ("LeadId" if self._object_of(cid) == "Lead" else "ContactId"): cid, "Status": "Responded"}
+                 ("LeadId" if self.people.object_of(cid) == "Lead" else "ContactId"): cid, "Status": "Responded"}
                 for cid in chunk]}
-            saved = self._call(self.sf.restful, "composite/sobjects", method="POST", json=body)
+            saved = self.client.call(self.client.sf.restful, "composite/sobjects", method="POST", json=body)
             for cid, outcome in zip(chunk, saved, strict=False):
                 problem = _saved(outcome)
                 if problem and "DUPLICATE_VALUE" not in problem:
                     result.failed.append(WriteFailure(contact_id=cid, reason=f"MQL campaign: {problem}"))
         gone = [members[cid] for cid in removes if cid in members]
         for i in range(0, len(gone), COLLECTION):
-            self._call(self.sf.restful, "composite/sobjects", method="DELETE",
+            self.client.call(self.client.sf.restful, "composite/sobjects", method="DELETE",
                        params={"ids": ",".join(gone[i:i + COLLECTION]), "allOrNone": "false"})
 
     def _members(self, campaign: str, ids: list[str]) -> dict[str, str]:
@@ -174,9 +166,9 @@ class SalesforceWriter:
             listed = ", ".join(soql_value(cid) for cid in ids[i:i + COLLECTION])
             soql = (f"SELECT Id, LeadId, ContactId FROM CampaignMember WHERE CampaignId = {soql_value(campaign)} "
                     f"AND (LeadId IN ({listed}) OR ContactId IN ({listed}))")
-            for page in self._pages(soql):
+            for page in self.client.pages(soql):
                 for row in page:
-                    out[row.get("ContactId") or row.get("LeadId")] = row["Id"]
+                    out[str(row.get("ContactId") or row.get("LeadId"))] = row["Id"]
                     if row.get("LeadId"):
                         out[row["LeadId"]] = row["Id"]
         return out
@@ -203,8 +195,8 @@ class SalesforceWriter:
             chunk = tasks[i:i + COLLECTION]
             body = {"allOrNone": False, "records": [self._task_record(t, owner) for t in chunk]}
             try:
-                saved = self._call(self.sf.restful, f"composite/sobjects/Task/{TASK_KEY_FIELD}", method="PATCH",
-                                   json=body)
+                saved = self.client.call(self.client.sf.restful, f"composite/sobjects/Task/{TASK_KEY_FIELD}",
+                                         method="PATCH", json=body)
             except SalesforceError as exc:
                 for task in chunk:
                     result.failed.append(WriteFailure(contact_id=task.contact_id,
@@ -227,11 +219,12 @@ class SalesforceWriter:
 
     def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
         """By the task key field, an external id (indexed and exact, unlike search)."""
-        keys = list(keys)
+        wanted = list(keys)
         found: dict[str, str] = {}
-        for i in range(0, len(keys), COLLECTION):
-            listed = ", ".join(soql_value(k) for k in keys[i:i + COLLECTION])
-            for page in self._pages(f"SELECT Id, {TASK_KEY_FIELD} FROM Task WHERE {TASK_KEY_FIELD} IN ({listed})"):
+        for i in range(0, len(wanted), COLLECTION):
+            listed = ", ".join(soql_value(k) for k in wanted[i:i + COLLECTION])
+            soql = f"SELECT Id, {TASK_KEY_FIELD} FROM Task WHERE {TASK_KEY_FIELD} IN ({listed})"
+            for page in self.client.pages(soql):
                 for row in page:
                     found[row[TASK_KEY_FIELD]] = row["Id"]
         return found
@@ -241,13 +234,3 @@ def _owner_gone(outcome: dict[str, Any]) -> bool:
     return any(e.get("statusCode") == "INACTIVE_OWNER_OR_USER" or
                (e.get("statusCode") == "INVALID_CROSS_REFERENCE_KEY" and "OwnerId" in (e.get("fields") or []))
                for e in outcome.get("errors") or [])
-
-
-def _typed(key: str, value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    if key in NUMBER_KEYS:
-        return float(value)
-    if key == "mql":
-        return value == "true"
-    return value

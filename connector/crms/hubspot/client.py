@@ -1,0 +1,128 @@
+"""One HubSpot portal's API under HubSpot's policy: the SDK's API objects built once,
+every call paced, retried, counted and given a timeout; raw calls through the same
+client for endpoints the SDK has no typed model for; and paging past search's cap."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import hubspot
+
+from mqlsync.connector.config.mapping import Limits
+from mqlsync.connector.crms.hubspot.policy import hubspot_policy
+from mqlsync.connector.http import NO_SDK_RETRIES
+
+log = logging.getLogger("mqlsync.hubspot")
+
+#: the burst limit paced to when the mapping sets none: Free/Starter's 100 per 10 s
+DEFAULT_BURST = 100
+#: (connect, read) seconds for every request
+REQUEST_TIMEOUT = (10, 60)
+
+
+def ms(value: datetime) -> int:
+    """A time as HubSpot's APIs take it: epoch milliseconds."""
+    return int(value.timestamp() * 1000)
+
+
+class HubSpotClient:
+    def __init__(self, token: str, host: str, limits: Limits) -> None:
+        self.sdk = hubspot.Client.create(access_token=token, host=host, retry=NO_SDK_RETRIES)
+        # Each `sdk.crm...` access builds a new API client with its own connection
+        # pool: build them once, so connections are reused across a run.
+        crm = self.sdk.crm
+        self.contacts_basic = crm.contacts.basic_api
+        self.contacts_search = crm.contacts.search_api
+        self.contacts_batch = crm.contacts.batch_api
+        self.tasks_batch = crm.objects.tasks.batch_api
+        self.properties_core = crm.properties.core_api
+        self.properties_groups = crm.properties.groups_api
+        self.events_api = self.sdk.events.events_api
+        self.lists_api = crm.lists.lists_api
+        self.members_api = crm.lists.memberships_api
+        self.policy = hubspot_policy(limits.retry_budget_s, limits.max_requests or DEFAULT_BURST, limits.per_seconds)
+        self.requests = 0
+
+    def call(self, fn, *args, idempotent: bool = True, **kwargs):
+        """One SDK call under HubSpot's policy (paced, retried), counted, with a timeout:
+        the SDK sets none, and a connection that hangs must fail and be retried."""
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+
+        @functools.wraps(fn)
+        def counted(*a, **k):
+            self.requests += 1
+            return fn(*a, **k)
+
+        return self.policy.call(counted, *args, idempotent=idempotent, **kwargs)
+
+    def get(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        """GET an endpoint the SDK has no typed call for (or one whose typed models
+        demand more than we read), through the SDK's own client: same connection pool,
+        authentication, timeouts and ApiException as every other call."""
+        api_client = self.contacts_basic.api_client
+
+        def send(**kwargs):
+            response = api_client.call_api(path, "GET", query_params=list(query.items()),
+                                           header_params={"Accept": "application/json"}, auth_settings=["oauth2"],
+                                           response_types_map={}, _return_http_data_only=True,
+                                           _preload_content=False, **kwargs)
+            return json.loads(response.data or b"{}")
+
+        return self.call(send)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to an endpoint through the SDK's own client (see get)."""
+        api_client = self.contacts_basic.api_client
+
+        def send(**kwargs):
+            response = api_client.call_api(path, "POST", body=body,
+                                           header_params={"Accept": "application/json",
+                                                          "Content-Type": "application/json"},
+                                           auth_settings=["oauth2"], response_types_map={},
+                                           _return_http_data_only=True, _preload_content=False, **kwargs)
+            return json.loads(response.data or b"{}")
+
+        return self.call(send)
+
+    def pages(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every result of a paged GET, following paging.next.after."""
+        after = None
+        while True:
+            result = self.get(path, {**query, **({"after": after} if after else {})})
+            yield from result.get("results", [])
+            after = (result.get("paging") or {}).get("next", {}).get("after")
+            if not after:
+                return
+
+
+def search_since(fetch, since_ms: int, time_of, id_of, page_size: int, cap: int, what: str) -> Iterator[list]:
+    """Page a CRM search for records modified at or after `since_ms`, oldest first.
+    HubSpot's search cannot page past `cap` (10,000) results, so the search restarts
+    from the newest modification time seen: with >=, records sharing that millisecond
+    are read again (and dropped here as seen), never skipped."""
+    floor = since_ms
+    seen: set[str] = set()
+    while True:
+        after, newest, restarted = 0, floor, False
+        while True:
+            records, nxt = fetch(floor, after)
+            fresh = [r for r in records if id_of(r) not in seen]
+            seen.update(id_of(r) for r in records)
+            newest = max([newest] + [t for t in map(time_of, records) if t is not None])
+            yield fresh
+            if nxt is None:
+                return
+            after = int(nxt)
+            if after + page_size > cap:
+                restarted = True
+                break
+        if not restarted or newest == floor:
+            if restarted:
+                log.warning("more than %d %s share one modification time; the rest is read next run", cap, what)
+            return
+        floor = newest
