@@ -10,7 +10,7 @@ from typing import Any, Protocol, cast
 from mqlsync.connector.adapters.base import SetupReport
 from mqlsync.connector.config.mapping import Mapping, ObjectMapping
 from mqlsync.connector.errors import ConfigError, ConfigIssue
-from mqlsync.connector.model import FieldWrite
+from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
 
 
 class Values(Protocol):
@@ -77,3 +77,45 @@ def ensure_tag_list(report: SetupReport, what: str, tag_list: TagList, dry_run: 
     report.created.append(name)
     if not dry_run:
         tag_list.id(create=True)
+
+
+class PlanWriter:
+    """How every CRM writes a plan, in this order: each contact's fields (a record
+    whose values its field types cannot hold fails alone), the MQL tag as membership of
+    a list or campaign for the contacts written, then the tasks of the contacts still
+    there. A CRM's writer gives the steps; each reports per record into the result."""
+
+    client: Any
+    mapping: Mapping
+
+    def fields(self, write: FieldWrite) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
+        raise NotImplementedError
+
+    def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        raise NotImplementedError
+
+    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        raise NotImplementedError
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        result = ApplyResult()
+        start = self.client.requests
+        records = []
+        for write in plan.updates:
+            try:
+                records.append((write, self.fields(write)))
+            except ValueError as exc:  # a value its field's type cannot hold
+                result.failed.append(WriteFailure(contact_id=write.contact_id, reason=f"not written: {exc}"))
+        result.updated.extend(w.contact_id for w, fields in records if not fields)
+        self.update([(w, f) for w, f in records if f], result)
+        if self.mapping.mql_tag.list:
+            failed = {f.contact_id for f in result.failed} | set(result.gone)
+            self.tag([w for w, _ in records if "mql" in w.values and w.contact_id not in failed], result)
+        tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
+        if tasks:
+            self.make_tasks(tasks, result)
+        result.requests = self.client.requests - start
+        return result

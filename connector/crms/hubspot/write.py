@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
@@ -15,11 +16,11 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectBatchInputForCreate,
 )
 
-from mqlsync.connector.adapters.writeback import crm_fields, tag_list_missing
+from mqlsync.connector.adapters.writeback import PlanWriter, crm_fields, tag_list_missing
 from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms
 from mqlsync.connector.http import describe, is_transient, status_of
-from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure
 
 log = logging.getLogger("mqlsync.hubspot")
 
@@ -71,39 +72,34 @@ class MqlList:
         return self._id
 
 
-class Writer:
+class Writer(PlanWriter):
     """A write plan to HubSpot: contact properties, the MQL list, follow-up tasks."""
 
     def __init__(self, client: HubSpotClient, mapping: MappingFile, mql_list: MqlList) -> None:
         self.client, self.mapping, self.mql_list = client, mapping, mql_list
         self.obj = mapping.objects["contacts"]
 
-    def apply(self, plan: WritePlan) -> ApplyResult:
-        result = ApplyResult()
-        start = self.client.requests
-        writes = [(w, crm_fields(self.mapping, self.obj, w, TextValues())) for w in plan.updates]
+    def fields(self, write: FieldWrite) -> dict[str, Any]:
+        return crm_fields(self.mapping, self.obj, write, TextValues())
+
+    def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
         # HubSpot refuses a lifecycle stage that moves backward: clear it first.
-        clears = [(w.contact_id, {self.obj.stage_field: ""}) for w, props in writes
-                  if self.obj.stage_field in props and self._is_backward(w.lifecycle_from, props[self.obj.stage_field])]
-        if clears:
-            failed = self._update([(cid, p) for cid, p in clears], result, record_success=False)
-            writes = [(w, p) for w, p in writes if w.contact_id not in failed]
-        self._update([(w.contact_id, p) for w, p in writes if p], result)
-        result.updated.extend(w.contact_id for w, p in writes if not p)
-        if self.mapping.mql_tag.list:
-            self._tag_by_list([w for w, _ in writes if "mql" in w.values], result)
-        tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
-        if tasks:
-            self._create_tasks(tasks, result)
-        result.requests = self.client.requests - start
-        return result
+        stage = self.obj.stage_field
+        clears = [(w.contact_id, {stage: ""}) for w, props in items
+                  if stage in props and self._is_backward(w.lifecycle_from, props[stage])]
+        failed = self._update(clears, result, record_success=False) if clears else set()
+        self._update([(w.contact_id, p) for w, p in items if w.contact_id not in failed], result)
+
+    def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        self._tag_by_list(writes, result)
+
+    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        self._create_tasks(tasks, result)
 
     def _tag_by_list(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         list_id = self.mql_list.id()
         if list_id is None:
             raise tag_list_missing("list", str(self.mapping.mql_tag.list), "HubSpot")
-        failed = {f.contact_id for f in result.failed} | set(result.gone)
-        writes = [w for w in writes if w.contact_id not in failed]
         for i in range(0, len(writes), BATCH):
             chunk = writes[i:i + BATCH]
             change = MembershipChangeRequest(

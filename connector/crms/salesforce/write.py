@@ -12,12 +12,12 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceError
 
 from mqlsync.connector.adapters.mapped import NUMBER_KEYS
-from mqlsync.connector.adapters.writeback import crm_fields, tag_list_missing
+from mqlsync.connector.adapters.writeback import PlanWriter, crm_fields, tag_list_missing
 from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
 from mqlsync.connector.crms.salesforce.people import PeopleReader
 from mqlsync.connector.crms.salesforce.soql import soql_value
-from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure
 
 log = logging.getLogger("mqlsync.salesforce")
 
@@ -81,36 +81,25 @@ class MqlCampaign:
         return self._id
 
 
-class Writer:
+class Writer(PlanWriter):
     """A write plan to Salesforce: Lead and Contact fields, the MQL tag, follow-up Tasks."""
 
     def __init__(self, client: SalesforceClient, mapping: MappingFile, people: PeopleReader,
                  campaign: MqlCampaign) -> None:
         self.client, self.mapping, self.people, self.campaign = client, mapping, people, campaign
 
-    def _fields(self, write: FieldWrite) -> dict[str, Any]:
+    def fields(self, write: FieldWrite) -> dict[str, Any]:
         return crm_fields(self.mapping, self.people.objects.get(self.people.object_of(write.contact_id)), write,
                           TypedValues())
 
-    def apply(self, plan: WritePlan) -> ApplyResult:
-        result = ApplyResult()
-        start = self.client.requests
-        records = []
-        for write in plan.updates:
-            try:
-                records.append((write, self._fields(write)))
-            except ValueError as exc:  # a value its field's type cannot hold: this record fails alone
-                result.failed.append(WriteFailure(contact_id=write.contact_id, reason=f"not written: {exc}"))
-        result.updated.extend(w.contact_id for w, fields in records if not fields)
-        self._update([(w.contact_id, f) for w, f in records if f], result)
-        if self.mapping.mql_tag.list:
-            failed = {f.contact_id for f in result.failed} | set(result.gone)
-            self._tag_by_campaign([w for w, _ in records if "mql" in w.values and w.contact_id not in failed], result)
-        tasks = [t for t in plan.tasks if t.contact_id not in set(result.gone)]
-        if tasks:
-            self._upsert_tasks(tasks, result)
-        result.requests = self.client.requests - start
-        return result
+    def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
+        self._update([(w.contact_id, f) for w, f in items], result)
+
+    def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
+        self._tag_by_campaign(writes, result)
+
+    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        self._upsert_tasks(tasks, result)
 
     def _update(self, items: list[tuple[str, dict[str, Any]]], result: ApplyResult) -> None:
         for i in range(0, len(items), COLLECTION):
