@@ -21,11 +21,11 @@ from rich.table import Table
 from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import default_model_path, load_model, validate_file
-from mqlsync.connector.crms import crm_kind
-from mqlsync.connector.crms import names as crm_names
 from mqlsync.connector.errors import ConfigError, MqlsyncError
 from mqlsync.connector.model import as_utc
 from mqlsync.connector.redact import RedactingFilter, redact
+from mqlsync.connector.registry import crm_kind
+from mqlsync.connector.registry import names as crm_names
 from mqlsync.connector.scoring import fmt
 from mqlsync.connector.scoring.explain import hit_points
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
-from mqlsync.connector.crms import crm_kind
+from mqlsync.connector.registry import crm_kind
 
 
 def adapter_for(loaded: LoadedMapping, env: Mapping[str, str] | None = None) -> CRM:

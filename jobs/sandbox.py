@@ -10,7 +10,7 @@ from typing import Any
 from mqlsync.connector import sample
 from mqlsync.connector.config import load_mapping
 from mqlsync.connector.config.load import MAPPINGS_DIR
-from mqlsync.connector.crms import CrmKind, crm_kind
+from mqlsync.connector.registry import CrmKind, crm_kind
 from mqlsync.connector.sandbox.server import Faults, SandboxServer
 
 

@@ -31,9 +31,9 @@ from mqlsync.connector.config.scoring import (
     Rule,
     ScoringModel,
 )
-from mqlsync.connector.crms import UnknownCRM, crm_kind
 from mqlsync.connector.errors import ConfigError, ConfigIssue
 from mqlsync.connector.model import CONTACT_FIELDS
+from mqlsync.connector.registry import UnknownCRM, crm_kind
 from mqlsync.connector.yamlsource import Located, Path_, load_yaml, parse_yaml, suggest
 
 #: where the shipped lists (free-mail domains) live

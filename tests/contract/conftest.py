@@ -14,8 +14,8 @@ import pytest
 from mqlsync.connector import sample
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import load_mapping
-from mqlsync.connector.crms import crm_kind
 from mqlsync.connector.model import FieldWrite
+from mqlsync.connector.registry import crm_kind
 from mqlsync.connector.sandbox.server import SandboxServer
 from tests.conftest import ROOT
 from tests.fakes import FakeCRM

@@ -67,8 +67,8 @@ def crm_names() -> set[str]:
 
 
 def test_outside_its_folder_no_code_names_a_crm():
-    # The rest of mqlsync knows a CRM only through connector/crms (CrmKind and the
-    # registry): no branch on a CRM's name, no import of a CRM's modules.
+    # The rest of mqlsync knows a CRM only through connector/registry.py (CrmKind and
+    # the entry points): no branch on a CRM's name, no import of a CRM's modules.
     names = crm_names()
     assert names >= {"hubspot", "salesforce"}
     found = []

@@ -6,13 +6,13 @@ import textwrap
 
 import pytest
 
-from mqlsync.connector import crms
+from mqlsync.connector import registry
 from mqlsync.connector.config import load_mapping, validate_file
 from mqlsync.connector.errors import ConfigError
 from tests.conftest import ROOT
 
 THIRD = '''
-from mqlsync.connector.crms import Seeded
+from mqlsync.connector.registry import Seeded
 
 
 class Pipedrive:
@@ -53,9 +53,9 @@ def third_crm(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mqlsync-pipedrive\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[mqlsync.crms]\npipedrive = mqlsync_pipedrive:KIND\n")
     monkeypatch.syspath_prepend(str(site))
-    crms.kinds.cache_clear()
+    registry.kinds.cache_clear()
     yield
-    crms.kinds.cache_clear()
+    registry.kinds.cache_clear()
 
 
 def mapping_for(tmp_path, crm: str, source: str) -> str:
@@ -72,8 +72,8 @@ def mapping_for(tmp_path, crm: str, source: str) -> str:
 
 
 def test_the_two_shipped_crms_are_registered_under_their_names():
-    assert crms.names() == ("hubspot", "salesforce")
-    assert [(k.name, k.label) for k in crms.kinds().values()] == [("hubspot", "HubSpot"),
+    assert registry.names() == ("hubspot", "salesforce")
+    assert [(k.name, k.label) for k in registry.kinds().values()] == [("hubspot", "HubSpot"),
                                                                   ("salesforce", "Salesforce")]
 
 
@@ -86,7 +86,7 @@ def test_a_mapping_naming_no_installed_crm_is_refused_at_its_line_with_a_suggest
 
 
 def test_a_crm_from_its_own_package_is_found_and_checks_its_mappings(tmp_path, third_crm):
-    assert crms.names() == ("hubspot", "pipedrive", "salesforce")
+    assert registry.names() == ("hubspot", "pipedrive", "salesforce")
     assert load_mapping(mapping_for(tmp_path, "pipedrive", "activities:call")).mapping.crm == "pipedrive"
     path = mapping_for(tmp_path, "pipedrive", "events:e_visited_page")
     with pytest.raises(ConfigError) as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mqlsync.connector.config.mapping import Mapping
-from mqlsync.connector.crms import Report
+from mqlsync.connector.registry import Report
 from mqlsync.connector.yamlsource import suggest
 
 #: the HubSpot activity sources the adapter reads: kind -> what follows the colon

@@ -8,9 +8,9 @@ from collections.abc import Mapping as MappingT
 from typing import Any
 
 from mqlsync.connector.config.mapping import Mapping
-from mqlsync.connector.crms import Report, Seeded
 from mqlsync.connector.crms.salesforce import rules
 from mqlsync.connector.model import Activity, Contact
+from mqlsync.connector.registry import Report, Seeded
 
 
 class Salesforce:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mqlsync.connector.config.mapping import Mapping
-from mqlsync.connector.crms import Report
+from mqlsync.connector.registry import Report
 from mqlsync.connector.yamlsource import suggest
 
 #: Salesforce's standard activity objects: the field naming the person and the time
