@@ -5,12 +5,15 @@ HubSpot, typed in Salesforce): each passes its own `Values`."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol, cast
 
 from mqlsync.connector.adapters.base import SetupReport
 from mqlsync.connector.config.mapping import Mapping, ObjectMapping
 from mqlsync.connector.errors import ConfigError, ConfigIssue
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure, WritePlan
+
+log = logging.getLogger("mqlsync.write")
 
 
 class Values(Protocol):
@@ -97,8 +100,20 @@ class PlanWriter:
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         raise NotImplementedError
 
-    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+    def send_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool) -> list[TaskRequest]:
+        """Create the tasks (with their owners, or without when `owner` is false);
+        return those the CRM refused because of their owner (gone or inactive)."""
         raise NotImplementedError
+
+    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
+        """A task whose owner the CRM refuses is made without an owner (the integration
+        user owns it) rather than not at all, and the log says so."""
+        orphans = self.send_tasks(tasks, result, owner=True)
+        for task in orphans:
+            log.warning("task for %s created without an owner: owner %s is inactive or no longer exists in the CRM",
+                        task.contact_id, task.owner_id)
+        if orphans:
+            self.send_tasks(orphans, result, owner=False)
 
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()

@@ -165,7 +165,7 @@ def test_tasks_are_created_for_the_owner_associated_to_the_contact_and_found_by_
     assert crm.find_tasks(lookup) == {tasks[1].key: result.tasks[tasks[1].key]}
 
 
-def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_others(running):
+def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_others(running, caplog):
     crm, portal, ids, data = running
     contacts = list(ids.values())[:4]
     due = datetime(2026, 11, 24, 9, tzinfo=UTC)
@@ -176,6 +176,9 @@ def test_a_task_whose_owner_left_is_created_unassigned_and_refuses_none_of_the_o
     assert result.failed == [] and set(result.tasks) == {t.key for t in tasks}
     got = {t.contact_id: portal.tasks[result.tasks[t.key]]["properties"].get("hubspot_owner_id") for t in tasks}
     assert got == {contacts[0]: "1000002", contacts[1]: None, contacts[2]: "1000003", contacts[3]: "1000004"}
+    warned = [r.getMessage() for r in caplog.records if "created without an owner" in r.getMessage()]
+    assert warned == [f"task for {contacts[1]} created without an owner: owner 55555555 is inactive or no longer "
+                      "exists in the CRM"]
 
 
 def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):

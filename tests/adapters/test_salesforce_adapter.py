@@ -209,7 +209,7 @@ def test_tasks_are_upserted_on_their_key_so_a_repeat_creates_none(running):
     assert crm.find_tasks({task.key: lead.id, "salesforce-main:nobody:x": "nobody"}) == {task.key: row["Id"]}
 
 
-def test_a_task_whose_owner_is_inactive_is_created_unassigned(running):
+def test_a_task_whose_owner_is_inactive_is_created_unassigned(running, caplog):
     crm, org, ids, data = running
     contacts, _ = pull(crm)
     crm.ensure_fields()
@@ -226,6 +226,9 @@ def test_a_task_whose_owner_is_inactive_is_created_unassigned(running):
     rows = {org.get("Task", result.tasks[t.key])["WhoId"]: org.get("Task", result.tasks[t.key])["OwnerId"]
             for t in tasks}
     assert rows[leads[0].id] == tasks[0].owner_id and rows[leads[1].id] is None
+    warned = [r.getMessage() for r in caplog.records if "created without an owner" in r.getMessage()]
+    assert warned == [f"task for {leads[1].id} created without an owner: owner {gone} is inactive or no longer "
+                      "exists in the CRM"]
 
 
 def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):

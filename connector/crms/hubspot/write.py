@@ -5,7 +5,6 @@ MQL tag as a list membership, and follow-up tasks matched to requests by key."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +20,6 @@ from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms
 from mqlsync.connector.http import describe, is_transient, status_of
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure
-
-log = logging.getLogger("mqlsync.hubspot")
 
 #: batch endpoints take at most 100 inputs (CRM API reference)
 BATCH = 100
@@ -93,8 +90,8 @@ class Writer(PlanWriter):
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         self._tag_by_list(writes, result)
 
-    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
-        self._create_tasks(tasks, result)
+    def send_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool) -> list[TaskRequest]:
+        return self._create_tasks(tasks, result, owner)
 
     def _tag_by_list(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         list_id = self.mql_list.id()
@@ -176,10 +173,11 @@ class Writer(PlanWriter):
             inputs=[SimplePublicObjectBatchInput(id=cid, properties=props) for cid, props in chunk])
         return self.client.call(self.client.contacts_batch.update, batch_input_simple_public_object_batch_input=body)
 
-    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
+    def _create_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool) -> list[TaskRequest]:
         """Batches of 100. A refused batch (one bad task refuses all) is retried one task
-        at a time, so the others are created; a task whose owner no longer exists is
-        created without an owner rather than not at all."""
+        at a time, so the others are created; a task refused for its owner
+        (INVALID_OWNER_ID) is returned, to be made without one."""
+        orphans: list[TaskRequest] = []
         for i in range(0, len(tasks), BATCH):
             chunk = tasks[i:i + BATCH]
             inputs = [SimplePublicObjectBatchInputForCreate(properties=self._task_properties(t, owner), associations=[
@@ -208,12 +206,10 @@ class Writer(PlanWriter):
                     raise
                 if status_of(exc) == 400 and len(chunk) > 1:
                     for task in chunk:
-                        self._create_tasks([task], result, owner)
+                        orphans += self._create_tasks([task], result, owner)
                 elif status_of(exc) == 400 and owner and chunk[0].owner_id and "INVALID_OWNER_ID" in str(
                         getattr(exc, "body", "")):
-                    log.warning("task for contact %s created without an owner: owner %s no longer exists in "
-                                "HubSpot", chunk[0].contact_id, chunk[0].owner_id)
-                    self._create_tasks(chunk, result, owner=False)
+                    orphans += chunk
                 else:
                     for task in chunk:
                         result.failed.append(WriteFailure(contact_id=task.contact_id,
@@ -224,6 +220,7 @@ class Writer(PlanWriter):
                 key = task_key_of((created.properties or {}).get("hs_task_body"))
                 if key:
                     result.tasks[key] = created.id
+        return orphans
 
     def _task_properties(self, task: TaskRequest, owner: bool = True) -> dict[str, str]:
         props = {"hs_timestamp": str(ms(task.due_at)), "hs_task_subject": task.subject,

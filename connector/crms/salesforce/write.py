@@ -5,7 +5,6 @@ an external-id task key so a repeated request cannot create a second task."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +17,6 @@ from mqlsync.connector.crms.salesforce.client import SalesforceClient
 from mqlsync.connector.crms.salesforce.people import PeopleReader
 from mqlsync.connector.crms.salesforce.soql import soql_value
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure
-
-log = logging.getLogger("mqlsync.salesforce")
 
 #: sObject Collections take up to 200 records a request (REST API guide, "sObject
 #: Collections"); SOQL IN lists are kept to the same size so queries stay short
@@ -98,8 +95,8 @@ class Writer(PlanWriter):
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         self._tag_by_campaign(writes, result)
 
-    def make_tasks(self, tasks: list[TaskRequest], result: ApplyResult) -> None:
-        self._upsert_tasks(tasks, result)
+    def send_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool) -> list[TaskRequest]:
+        return self._upsert_tasks(tasks, result, owner)
 
     def _update(self, items: list[tuple[str, dict[str, Any]]], result: ApplyResult) -> None:
         for i in range(0, len(items), COLLECTION):
@@ -175,10 +172,10 @@ class Writer(PlanWriter):
             record["Priority"] = task.priority
         return record
 
-    def _upsert_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool = True) -> None:
+    def _upsert_tasks(self, tasks: list[TaskRequest], result: ApplyResult, owner: bool) -> list[TaskRequest]:
         """Upsert on the task key ("Upsert Records Using sObject Collections"): sent
-        twice, the same key updates the one task instead of making a second. A task whose
-        owner is inactive or gone is created without one (the integration user owns it)."""
+        twice, the same key updates the one task instead of making a second. A task refused
+        because its owner is inactive or gone is returned, to be made without one."""
         orphans: list[TaskRequest] = []
         for i in range(0, len(tasks), COLLECTION):
             chunk = tasks[i:i + COLLECTION]
@@ -200,11 +197,7 @@ class Writer(PlanWriter):
                                                       reason=f"task not created: {problem}"))
                 else:
                     result.tasks[task.key] = outcome["id"]
-        for task in orphans:
-            log.warning("task for %s created without an owner: owner %s is inactive or no longer exists",
-                        task.contact_id, task.owner_id)
-        if orphans:
-            self._upsert_tasks(orphans, result, owner=False)
+        return orphans
 
     def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
         """By the task key field, an external id (indexed and exact, unlike search)."""
