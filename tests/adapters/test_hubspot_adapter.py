@@ -210,10 +210,10 @@ def test_every_sample_activity_comes_back_once_through_its_hubspot_api(running):
 
 def test_a_form_submitter_who_is_not_a_contact_is_skipped_quietly(running):
     crm, portal, ids, data = running
-    guid = portal.add_form("Newsletter")
-    portal.add_submission(guid, {"email": "stranger@nowhere.example"}, 1_790_000_000_000, "/newsletter")
+    guid = portal.activity.add_form("Newsletter")
+    portal.activity.add_submission(guid, {"email": "stranger@nowhere.example"}, 1_790_000_000_000, "/newsletter")
     first = portal.contacts[next(iter(ids.values()))]["properties"]["email"]
-    portal.add_submission(guid, {"email": first.upper()}, 1_790_000_000_001, "/newsletter")
+    portal.activity.add_submission(guid, {"email": first.upper()}, 1_790_000_000_001, "/newsletter")
     newsletter = [a for page in crm.pull_activities({}) for a in page.activities
                   if a.attributes.get("form_name") == "Newsletter"]
     assert [a.contact_id for a in newsletter] == [next(iter(ids.values()))]
@@ -304,11 +304,11 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     portal, ids, data = seeded
     since = datetime(2026, 11, 1, tzinfo=UTC)
     ms = lambda d: int((since - timedelta(days=d)).timestamp() * 1000)  # noqa: E731
-    old = portal.add_marketing_event("Old webinar", "old-1", ms(120))
-    recent = portal.add_marketing_event("Recent webinar", "new-1", ms(10))
+    old = portal.activity.add_marketing_event("Old webinar", "old-1", ms(120))
+    recent = portal.activity.add_marketing_event("Recent webinar", "new-1", ms(10))
     cid = next(iter(ids.values()))
-    portal.add_participation(old, cid, None, "ATTENDED", ms(119), 1800)
-    portal.add_participation(recent, cid, None, "ATTENDED", ms(9), 2700)
+    portal.activity.add_participation(old, cid, None, "ATTENDED", ms(119), 1800)
+    portal.activity.add_participation(recent, cid, None, "ATTENDED", ms(9), 2700)
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
         pages = crm.pull_activities({src.source: since for src in MAPPING.activities})

@@ -178,7 +178,7 @@ def test_task_is_created_with_its_contact_association_and_found_by_it(client, po
 def test_events_page_by_cursor_and_filter_by_time(client, portal):
     cid = sorted(portal.contacts, key=int)[0]
     for minute in range(30):
-        portal.add_event("e_visited_page", cid, 1_790_000_000_000 + minute * 60_000, {"hs_url": f"/p{minute}"})
+        portal.activity.add_event("e_visited_page", cid, 1_790_000_000_000 + minute * 60_000, {"hs_url": f"/p{minute}"})
     got, after = [], None
     while True:
         page = client.events.events_api.get_page(object_type="contact", event_type="e_visited_page",
@@ -255,7 +255,7 @@ def test_the_sandbox_listens_on_loopback_only(portal):
 
 def test_email_events_filter_by_type_and_time_and_page_by_offset(client, portal):
     for i in range(25):
-        portal.add_email_event("OPEN" if i % 5 else "CLICK", f"p{i}@northwind.hu", 1_790_000_000_000 + i, 1001,
+        portal.activity.add_email_event("OPEN" if i % 5 else "CLICK", f"p{i}@northwind.hu", 1_790_000_000_000 + i, 1001,
                                "https://x.io" if i % 5 == 0 else None)
     api = client.crm.contacts.basic_api.api_client
     pages, query = [], [("eventType", "OPEN"), ("startTimestamp", "1790000000003"), ("limit", "7")]

@@ -117,7 +117,7 @@ def visit_pricing(world: World, cid: str) -> None:
     for i in range(13):
         url = "https://www.mqlsync.example/pricing" if i < 3 else f"https://www.mqlsync.example/blog/{i}"
         if world.crm == "hubspot":
-            org.add_event("e_visited_page", cid, int((when + i) * 1000), {"hs_url": url})
+            org.activity.add_event("e_visited_page", cid, int((when + i) * 1000), {"hs_url": url})
         else:
             org.insert("Marketing_Activity__c", {"Lead__c": cid, "Type__c": "page_view", "URL__c": url,
                                                  "Name": "page view",

@@ -89,7 +89,7 @@ def test_late_events_and_backdated_meetings_are_still_picked_up(tmp_path):
         cid = next(iter(portal.contacts))
         watermark = store.watermark("hubspot-main", "activities:events:e_visited_page")
         # HubSpot's analytics can deliver a page view after a run that should have seen it...
-        portal.add_event("e_visited_page", cid, int((watermark - timedelta(minutes=30)).timestamp() * 1000),
+        portal.activity.add_event("e_visited_page", cid, int((watermark - timedelta(minutes=30)).timestamp() * 1000),
                          {"hs_url": "https://www.mqlsync.example/pricing"})
         # ...and a rep may log today a meeting that took place last week.
         portal.add_engagement("meetings", cid, int((NOW - timedelta(days=7)).timestamp() * 1000),

@@ -7,20 +7,29 @@ import base64
 import bisect
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqlsync.connector.crms.hubspot.sandbox.wire import PORTAL_ID, _iso, _ms, error
 from mqlsync.connector.sandbox.server import Request, Response
 
+if TYPE_CHECKING:
+    from mqlsync.connector.crms.hubspot.sandbox.portal import HubSpotSandbox
 
-class ActivityAPIs:
-    """Mixed into HubSpotSandbox: needs its `lock` and `now_ms`."""
+
+def _cursor(request: Request, name: str) -> int:
+    """A paging cursor the sandbox handed out (base64 of an offset); 0 when absent."""
+    raw = request.arg(name)
+    return int(base64.urlsafe_b64decode(raw).decode()) if raw else 0
+
+
+class PortalActivity:
+    """The portal's activity and the APIs that serve it (state under `portal`'s lock)."""
 
     event_count = 0
     submission_count = 0
 
-    def _init_activity(self) -> list[tuple[str, re.Pattern, Any]]:
-        """Set up the activity state; return the routes it serves."""
+    def __init__(self, portal: HubSpotSandbox) -> None:
+        self.portal = portal
         self.events_by_type: dict[str, list[dict[str, Any]]] = {}
         self._events_sorted: set[str] = set()
         self.forms: dict[str, dict[str, Any]] = {}
@@ -28,6 +37,8 @@ class ActivityAPIs:
         self.email_by_type: dict[str, list[dict[str, Any]]] = {}
         self.marketing_events: dict[str, dict[str, Any]] = {}
         self._email_sorted: set[str] = set()
+
+    def routes(self) -> list[tuple[str, re.Pattern, Any]]:
         return [
             ("GET", re.compile(r"/events/v3/events/?"), self.list_events),
             ("GET", re.compile(r"/marketing/v3/forms/?"), self.list_forms),
@@ -39,7 +50,7 @@ class ActivityAPIs:
         ]
 
     def add_event(self, event_type: str, contact_id: str, occurred_ms: int, properties: dict[str, str]) -> None:
-        with self.lock:
+        with self.portal.lock:
             self.event_count += 1
             self.events_by_type.setdefault(event_type, []).append(
                 {"id": str(uuid.UUID(int=self.event_count)), "eventType": event_type, "objectType": "contact",
@@ -48,7 +59,7 @@ class ActivityAPIs:
 
     def add_form(self, name: str) -> str:
         """A HubSpot form (GET /marketing/v3/forms/ lists them); returns its guid."""
-        with self.lock:
+        with self.portal.lock:
             for guid, form in self.forms.items():
                 if form["name"] == name:
                     return guid
@@ -58,7 +69,7 @@ class ActivityAPIs:
             return guid
 
     def add_submission(self, form_guid: str, values: dict[str, str], submitted_ms: int, page_url: str) -> None:
-        with self.lock:
+        with self.portal.lock:
             form = self.forms[form_guid]
             self.submission_count += 1  # conversion ids are unique across the portal
             form["submissions"].append({"conversionId": str(uuid.UUID(int=0x7000000 + self.submission_count)),
@@ -70,7 +81,7 @@ class ActivityAPIs:
                         url: str | None = None) -> None:
         """A marketing e-mail event as the Email Events API reports it: id, created (ms),
         type, recipient, portalId, appId, emailCampaignId, and url for clicks."""
-        with self.lock:
+        with self.portal.lock:
             event = {"id": str(uuid.UUID(int=0x9000000 + len(self.email_events))), "created": created_ms,
                      "type": kind, "recipient": recipient, "portalId": PORTAL_ID, "appId": 113,
                      "appName": "BatchEmail", "emailCampaignId": campaign_id}
@@ -102,11 +113,11 @@ class ActivityAPIs:
         """GET /events/v3/events: occurrences of one event type, filterable by object
         and time, paged by an opaque cursor (event analytics API reference)."""
         limit = min(int(request.arg("limit", "20")), 100)
-        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        offset = _cursor(request, "after")
         event_type, object_id = request.arg("eventType"), request.arg("objectId")
         after_ms, before_ms = _ms(request.arg("occurredAfter")), _ms(request.arg("occurredBefore"))
         descending = (request.arg("sort") or "DESCENDING").upper().startswith("DESC")
-        with self.lock:
+        with self.portal.lock:
             if event_type:
                 rows = self._events_of(event_type)
             else:
@@ -148,8 +159,8 @@ class ActivityAPIs:
         limit = int(request.arg("limit", "20"))
         if not 1 <= limit <= 50:
             return error(400, "VALIDATION_ERROR", f"limit must be between 1 and 50, got {limit}")
-        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
-        with self.lock:
+        offset = _cursor(request, "after")
+        with self.portal.lock:
             if not form.get("sorted", True):
                 form["submissions"].sort(key=lambda x: (-x["submittedAt"], x["conversionId"]))
                 form["sorted"] = True
@@ -165,14 +176,14 @@ class ActivityAPIs:
         """GET /email/public/v1/events (email analytics API v1): filtered by type,
         recipient and a created time range, paged by `offset` while `hasMore`."""
         limit = min(int(request.arg("limit", "100")), 1000)
-        offset = int(base64.urlsafe_b64decode(request.arg("offset")).decode()) if request.arg("offset") else 0
+        offset = _cursor(request, "offset")
         kind, recipient = request.arg("eventType"), request.arg("recipient")
         start, end = _ms(request.arg("startTimestamp")), _ms(request.arg("endTimestamp"))
-        with self.lock:
+        with self.portal.lock:
             events = self._email_of(kind.upper() if kind else None)
             created = lambda e: e["created"]  # noqa: E731
             lo = bisect.bisect_left(events, start, key=created) if start is not None else 0
-            hi = bisect.bisect_right(events, end, key=created) if end is not None else len(events)
+            hi: int | None = bisect.bisect_right(events, end, key=created) if end is not None else len(events)
             if recipient:
                 events, lo, hi = [e for e in events[lo:hi] if e["recipient"] == recipient], 0, None
             total = (hi if hi is not None else len(events)) - lo
@@ -186,7 +197,7 @@ class ActivityAPIs:
 
     def add_marketing_event(self, name: str, external_id: str, start_ms: int) -> str:
         """A marketing event as a webinar integration records it; returns its objectId."""
-        with self.lock:
+        with self.portal.lock:
             for oid, event in self.marketing_events.items():
                 if event["externalEventId"] == external_id:
                     return oid
@@ -200,7 +211,7 @@ class ActivityAPIs:
 
     def add_participation(self, event_id: str, contact_id: str, email: str | None, state: str, occurred_ms: int,
                           duration_s: int | None = None) -> None:
-        with self.lock:
+        with self.portal.lock:
             event = self.marketing_events[event_id]
             self.participation_count += 1
             props: dict[str, Any] = {"attendanceState": state, "occurredAt": occurred_ms}
@@ -213,7 +224,7 @@ class ActivityAPIs:
                                                     "externalAccountId": event["externalAccountId"],
                                                     "externalEventId": event["externalEventId"]}},
                 "properties": props})
-            event["updatedAt"] = _iso(max(_ms(event["updatedAt"]), occurred_ms))
+            event["updatedAt"] = _iso(max(_ms(event["updatedAt"]) or 0, occurred_ms))
 
     participation_count = 0
 
@@ -234,9 +245,9 @@ class ActivityAPIs:
         if event is None:
             return error(404, "OBJECT_NOT_FOUND", f"Marketing event {match.group(1)} does not exist")
         limit = min(int(request.arg("limit", "10")), 100)
-        offset = int(base64.urlsafe_b64decode(request.arg("after")).decode()) if request.arg("after") else 0
+        offset = _cursor(request, "after")
         state = request.arg("state")
-        with self.lock:
+        with self.portal.lock:
             rows = [p for p in event["participations"] if not state or p["properties"]["attendanceState"] == state]
         body: dict[str, Any] = {"results": rows[offset:offset + limit], "total": len(rows)}
         if offset + limit < len(rows):

@@ -13,9 +13,9 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from mqlsync.connector.crms.hubspot.sandbox.activity import ActivityAPIs
+from mqlsync.connector.crms.hubspot.sandbox.activity import PortalActivity
 from mqlsync.connector.crms.hubspot.sandbox.wire import _iso, _ms, error
 from mqlsync.connector.sandbox.server import BurstLimiter, Emulation, Request, Response
 
@@ -85,7 +85,7 @@ LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifi
                    "customer", "evangelist"]
 
 
-class HubSpotSandbox(ActivityAPIs, Emulation):
+class HubSpotSandbox(Emulation):
     """The portal: contacts, property definitions, owners, tasks and events."""
 
     name = "hubspot"
@@ -144,7 +144,8 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         ]
         self.engagements: dict[str, dict[str, dict[str, Any]]] = {"meetings": {}, "calls": {}}
         self.lists: dict[str, dict[str, Any]] = {}
-        self.routes += self._init_activity()
+        self.activity = PortalActivity(self)
+        self.routes += self.activity.routes()
 
     # --- the portal's state ------------------------------------------------------------
 
@@ -205,7 +206,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
             ids = [i for i in (props.get("hs_merged_object_ids") or "").split(";") if i]
             ids += [merged] + [i for i in (old["properties"].get("hs_merged_object_ids") or "").split(";") if i]
             self.touch(primary, {"hs_merged_object_ids": ";".join(ids)})
-            for events in self.events_by_type.values():
+            for events in self.activity.events_by_type.values():
                 for event in events:
                     if str(event.get("objectId")) == merged:
                         event["objectId"] = primary
@@ -235,37 +236,38 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         if request.path == "/__sandbox/merge" and request.method == "POST":
             return Response(200, {"id": self.merge(str(body["primary"]), str(body["merged"]))})
         if request.path == "/__sandbox/events" and request.method == "POST":
-            self.add_event(str(body["eventType"]), str(body["contactId"]), _ms(body["occurredAt"]) or self.now_ms(),
-                           dict(body.get("properties") or {}))
-            return Response(201, {"events": self.event_count})
+            self.activity.add_event(str(body["eventType"]), str(body["contactId"]),
+                                    _ms(body["occurredAt"]) or self.now_ms(), dict(body.get("properties") or {}))
+            return Response(201, {"events": self.activity.event_count})
         if request.path == "/__sandbox/contacts" and request.method == "GET":
             with self.lock:
                 return Response(200, {"results": [{"id": c["id"], "properties": dict(c["properties"])}
                                                   for c in self.contacts.values()]})
         if request.path == "/__sandbox/form-submissions" and request.method == "POST":
-            guid = self.add_form(str(body["formName"]))
-            self.add_submission(guid, dict(body.get("values") or {}), _ms(body["submittedAt"]) or self.now_ms(),
-                                str(body.get("pageUrl", "")))
+            guid = self.activity.add_form(str(body["formName"]))
+            self.activity.add_submission(guid, dict(body.get("values") or {}),
+                                         _ms(body["submittedAt"]) or self.now_ms(), str(body.get("pageUrl", "")))
             return Response(201, {"form": guid})
         if request.path == "/__sandbox/email-events" and request.method == "POST":
-            self.add_email_event(str(body["type"]), str(body["recipient"]), _ms(body["created"]) or self.now_ms(),
-                                 int(body.get("emailCampaignId", 0)), body.get("url"))
-            return Response(201, {"events": len(self.email_events)})
+            self.activity.add_email_event(str(body["type"]), str(body["recipient"]),
+                                          _ms(body["created"]) or self.now_ms(), int(body.get("emailCampaignId", 0)),
+                                          body.get("url"))
+            return Response(201, {"events": len(self.activity.email_events)})
         if request.path == "/__sandbox/counts" and request.method == "GET":
             with self.lock:
                 email: dict[str, int] = {}
-                for e in self.email_events:
+                for e in self.activity.email_events:
                     email[e["type"]] = email.get(e["type"], 0) + 1
                 participations: dict[str, dict[str, int]] = {}
-                for oid, event in self.marketing_events.items():
+                for oid, event in self.activity.marketing_events.items():
                     for item in event["participations"]:
                         state = item["properties"]["attendanceState"]
                         participations.setdefault(state, {}).setdefault(oid, 0)
                         participations[state][oid] += 1
                 return Response(200, {"contacts": len(self.contacts), "participations": participations,
                                       "engagements": {k: len(v) for k, v in self.engagements.items()},
-                                      "events": {t: len(v) for t, v in self.events_by_type.items()},
-                                      "forms": {g: len(f["submissions"]) for g, f in self.forms.items()},
+                                      "events": {t: len(v) for t, v in self.activity.events_by_type.items()},
+                                      "forms": {g: len(f["submissions"]) for g, f in self.activity.forms.items()},
                                       "email_events": email})
         if request.path == "/__sandbox/lists" and request.method == "GET":
             return Response(200, {"results": [dict(self._list_public(r), members=sorted(r["members"]))
@@ -723,7 +725,7 @@ class HubSpotSandbox(ActivityAPIs, Emulation):
         if problems:
             return error(400, "VALIDATION_ERROR", problems[0])
         started = _iso(self.now_ms())
-        created = [self._task_public(self._new_task(item)) for item in inputs]
+        created = [self._task_public(cast("dict[str, Any]", self._new_task(item))) for item in inputs]  # validated
         return self._batch_response(created, [], started, "create", ok_status=201)
 
     def _validate_task(self, item: dict[str, Any]) -> str | None:

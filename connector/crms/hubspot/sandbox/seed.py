@@ -56,30 +56,30 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
         attrs = {k: str(v) for k, v in activity.attributes.items() if v is not None}
         email = emails.get(activity.contact_id)
         if activity.type == "page_view":
-            sandbox.add_event("e_visited_page", hs_id, at_ms, {"hs_url": attrs.get("url", "")})
+            sandbox.activity.add_event("e_visited_page", hs_id, at_ms, {"hs_url": attrs.get("url", "")})
         elif activity.type == "form_submission" and email:
             # A HubSpot form: the visitor's e-mail and the hidden fields naming the offer.
             values = {"email": email}
             for field in ("form_type", "asset_type", "asset_id"):
                 if field in attrs:
                     values[f"mqlsync_{field}"] = attrs[field]
-            guid = sandbox.add_form(attrs.get("form_name") or "Contact us")
-            sandbox.add_submission(guid, values, at_ms, "https://www.mqlsync.example/resources")
+            guid = sandbox.activity.add_form(attrs.get("form_name") or "Contact us")
+            sandbox.activity.add_submission(guid, values, at_ms, "https://www.mqlsync.example/resources")
         elif activity.type in ("email_open", "email_click") and email:
             campaign = 1000 + int(attrs.get("campaign_id", "nl-0").rsplit("-", 1)[-1] or 0)
-            sandbox.add_email_event("OPEN" if activity.type == "email_open" else "CLICK", email, at_ms, campaign,
-                                    attrs.get("url"))
+            kind = "OPEN" if activity.type == "email_open" else "CLICK"
+            sandbox.activity.add_email_event(kind, email, at_ms, campaign, attrs.get("url"))
         elif activity.type in ("webinar_registration", "webinar_attendance"):
             # Webinars as a webinar integration records them: marketing events and their
             # participants (REGISTERED, ATTENDED with the time spent).
-            event = sandbox.add_marketing_event(attrs.get("event_name", "Webinar"), attrs.get("event_id", "webinar"),
-                                                at_ms)
+            event = sandbox.activity.add_marketing_event(attrs.get("event_name", "Webinar"),
+                                                         attrs.get("event_id", "webinar"), at_ms)
             attended = activity.type == "webinar_attendance"
-            sandbox.add_participation(event, hs_id, email, "ATTENDED" if attended else "REGISTERED", at_ms,
+            sandbox.activity.add_participation(event, hs_id, email, "ATTENDED" if attended else "REGISTERED", at_ms,
                                       int(float(attrs.get("minutes", 0)) * 60) if attended else None)
         elif activity.type in CUSTOM_EVENTS:
             # Tracked as custom behavioral events, named pe{portalId}_{name} by HubSpot.
-            sandbox.add_event(f"pe{PORTAL_ID}_{activity.type}", hs_id, at_ms, attrs)
+            sandbox.activity.add_event(f"pe{PORTAL_ID}_{activity.type}", hs_id, at_ms, attrs)
     return ids
 
 

@@ -9,24 +9,28 @@ import csv
 import io
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqlsync.connector.crms.salesforce.sandbox.schema import error, sf_datetime
 from mqlsync.connector.crms.salesforce.sandbox.soql import SoqlError
 from mqlsync.connector.sandbox.server import Request, Response
+
+if TYPE_CHECKING:
+    from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
 
 #: results per page when maxRecords is not given; Salesforce picks a size by volume
 #: ("Get Results for a Query Job": maxRecords is optional)
 DEFAULT_MAX_RECORDS = 50_000
 
 
-class SalesforceBulk:
-    """Mixed into SalesforceSandbox: needs its `_parse`, `rows`, `now` and `lock`."""
+class BulkJobs:
+    """The org's Bulk API 2.0 query jobs, run over `org`'s records."""
 
-    def __init__(self) -> None:
+    def __init__(self, org: SalesforceSandbox) -> None:
+        self.org = org
         self.jobs: dict[str, dict[str, Any]] = {}
 
-    def bulk_routes(self, v: str) -> list:
+    def routes(self, v: str) -> list:
         return [
             ("POST", re.compile(v + r"/jobs/query/?"), self.bulk_create),
             ("GET", re.compile(v + r"/jobs/query/(750\w+)/?"), self.bulk_get),
@@ -42,7 +46,7 @@ class SalesforceBulk:
         if body.get("columnDelimiter", "COMMA") != "COMMA" or body.get("lineEnding", "LF") != "LF":
             return error(400, "INVALIDJOB", "the sandbox serves COMMA-delimited, LF-terminated CSV only")
         try:
-            query = self._parse(str(body.get("query") or ""))
+            query = self.org._parse(str(body.get("query") or ""))
         except SoqlError as exc:
             return error(400, exc.code, exc.message)
         # "Understanding Bulk API 2.0 Query", SOQL considerations: no aggregate functions;
@@ -53,9 +57,9 @@ class SalesforceBulk:
             return error(400, "INVALIDJOB", "Bulk API 2.0 query jobs do not support ORDER BY or LIMIT")
         # The job's rows are taken now; Salesforce runs the query asynchronously, which
         # a client sees only as the states it polls through.
-        rows = self.rows(query, include_deleted=operation == "queryAll")
+        rows = self.org.rows(query, include_deleted=operation == "queryAll")
         job_id = "750" + uuid.uuid4().hex[:15].upper()
-        created = sf_datetime(self.now())
+        created = sf_datetime(self.org.now())
         self.jobs[job_id] = {
             "info": {"id": job_id, "operation": operation, "object": query.object, "createdById": "005000000000001AAA",
                      "createdDate": created, "systemModstamp": created, "state": "UploadComplete",
@@ -96,7 +100,7 @@ class SalesforceBulk:
         writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(job["fields"])
         for record in page:
-            writer.writerow([_csv(self.runner.value(job["object"], record, f)) for f in job["fields"]])
+            writer.writerow([_csv(self.org.runner.value(job["object"], record, f)) for f in job["fields"]])
         more = start + size < len(job["rows"])
         headers = {"Content-Type": "text/csv", "Sforce-NumberOfRecords": str(len(page)),
                    "Sforce-Locator": str(start + size) if more else "null"}
@@ -109,5 +113,5 @@ def _csv(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if hasattr(value, "tzinfo"):
-        return sf_datetime(value).replace("+0000", "Z")
+        return str(sf_datetime(value)).replace("+0000", "Z")
     return str(value)

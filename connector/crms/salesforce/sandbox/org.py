@@ -1,7 +1,7 @@
 """A Salesforce org in memory, answering the REST API requests simple-salesforce sends
 for mqlsync: SOQL query/queryAll with query locators, sObject describe, single and
 collection create/update/upsert/delete, limits, and the Tooling API's CustomField;
-Bulk API 2.0 query jobs come from SalesforceBulk (salesforce_bulk.py).
+Bulk API 2.0 query jobs are BulkJobs (bulk.py); saving records is Saves (write.py).
 
 Each behaviour cites the REST API Developer Guide page it follows
 (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/)."""
@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mqlsync.connector.crms.salesforce.sandbox.bulk import SalesforceBulk
+from mqlsync.connector.crms.salesforce.sandbox.bulk import BulkJobs
 from mqlsync.connector.crms.salesforce.sandbox.schema import (
     API_VERSION,
     KEY_PREFIX,
@@ -27,7 +27,7 @@ from mqlsync.connector.crms.salesforce.sandbox.schema import (
     sf_datetime,
 )
 from mqlsync.connector.crms.salesforce.sandbox.soql import Query, Runner, SoqlError, parse, parse_datetime
-from mqlsync.connector.crms.salesforce.sandbox.write import SalesforceWrites
+from mqlsync.connector.crms.salesforce.sandbox.write import Saves
 from mqlsync.connector.sandbox.server import Emulation, Request, Response
 
 V = r"/services/data/v(\d+\.\d)"
@@ -44,7 +44,7 @@ RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
     for obj, fields in STANDARD.items()}
 
 
-class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
+class SalesforceSandbox(Emulation):
     """The org: records by object, their describe metadata, and the API limits."""
 
     name = "salesforce"
@@ -64,22 +64,24 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
         #: ids whose writes fail with UNABLE_TO_LOCK_ROW (another transaction holds them)
         self.locked: set[str] = set()
         self.last_ms = 0
-        self.runner = Runner(_TypesView(self), self.relationships, self.get)
-        SalesforceBulk.__init__(self)
+        self.types = _TypesView(self)
+        self.runner = Runner(self.types, self.relationships, self.get)
+        self.saves = Saves(self)
+        self.bulk = BulkJobs(self)
         self.routes = [
             ("GET", re.compile(V + r"/(query|queryAll)/?"), self.query),
             ("GET", re.compile(V + r"/(query|queryAll)/(01g[\w]+-\d+)"), self.query_more),
             ("GET", re.compile(V + r"/sobjects/(\w+)/describe/?"), self.describe),
-            ("POST", re.compile(V + r"/sobjects/(\w+)/?"), self.create_one),
+            ("POST", re.compile(V + r"/sobjects/(\w+)/?"), self.saves.create_one),
             ("GET", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.get_one),
-            ("PATCH", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.update_one),
-            ("POST", re.compile(V + r"/composite/sobjects/?"), self.collection_create),
-            ("PATCH", re.compile(V + r"/composite/sobjects/?"), self.collection_update),
-            ("PATCH", re.compile(V + r"/composite/sobjects/(\w+)/(\w+)/?"), self.collection_upsert),
-            ("DELETE", re.compile(V + r"/composite/sobjects/?"), self.collection_delete),
+            ("PATCH", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.saves.update_one),
+            ("POST", re.compile(V + r"/composite/sobjects/?"), self.saves.collection_create),
+            ("PATCH", re.compile(V + r"/composite/sobjects/?"), self.saves.collection_update),
+            ("PATCH", re.compile(V + r"/composite/sobjects/(\w+)/(\w+)/?"), self.saves.collection_upsert),
+            ("DELETE", re.compile(V + r"/composite/sobjects/?"), self.saves.collection_delete),
             ("GET", re.compile(V + r"/limits/?"), self.limits),
             ("POST", re.compile(V + r"/tooling/sobjects/CustomField/?"), self.create_custom_field),
-            *self.bulk_routes(V),
+            *self.bulk.routes(V),
         ]
 
     # --- the org's data -------------------------------------------------------------
@@ -100,7 +102,7 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
                 self.relationships[obj] = {}
                 self.prefixes[obj] = f"a0{chr(ord('A') + len([o for o in self.fields if o.endswith('__c')]))}"
             extra = dict(extra or {})
-            self.runner.types.cache.pop(obj, None)
+            self.types.cache.pop(obj, None)
             self.fields[obj][name] = field_def(name, type_, extra, custom=name.endswith("__c"), label=label)
             if type_ == "reference" and extra.get("referenceTo"):
                 rel = name[:-3] + "__r" if name.endswith("__c") else name.removesuffix("Id")
@@ -122,7 +124,8 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
             when = at or self.now()
             record_id = self.ids.new(self.prefixes[obj])
             # A checkbox is never null in Salesforce: false until set.
-            record = {name: (False if meta["type"] == "boolean" else None) for name, meta in self.fields[obj].items()}
+            record: dict[str, Any] = {name: (False if meta["type"] == "boolean" else None)
+                                      for name, meta in self.fields[obj].items()}
             record.update({"Id": record_id, "IsDeleted": False, "CreatedDate": when, "LastModifiedDate": when,
                            "SystemModstamp": max(when, self.now()) if at else when})
             for name, value in values.items():
@@ -345,7 +348,7 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
         """GET /limits ("Limits"): the allocations and what remains of them."""
         return Response(200, {
             "DailyApiRequests": {"Max": self.daily_limit, "Remaining": max(0, self.daily_limit - self.daily_used)},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(self.jobs)},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(self.bulk.jobs)},
             "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
         })
 
@@ -405,7 +408,7 @@ class SalesforceSandbox(SalesforceWrites, SalesforceBulk, Emulation):
                 self.touch(obj, record_id, body)
             elif request.method == "DELETE":
                 self.delete(obj, record_id)
-            return Response(200, self.project(obj, self.get(obj, record_id), list(self.fields[obj])))
+            return Response(200, self.project(obj, self.records[obj][record_id], list(self.fields[obj])))
         if m := re.fullmatch(r"/__sandbox/convert/(\w+)", request.path):
             if self.get("Lead", m.group(1)) is None:
                 return Response(404, {"message": "no such lead"})

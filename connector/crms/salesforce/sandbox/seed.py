@@ -99,9 +99,9 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
                                  "StartDateTime": contact.sales_status_at, "DurationInMinutes": 30},
                        at=contact.sales_status_at)
     for activity in sorted(activities, key=lambda a: a.at):
-        who = ids.get(activity.contact_id)
-        if who is None:
+        if activity.contact_id not in ids:
             continue
+        who = ids[activity.contact_id]
         attrs = activity.attributes
         if activity.type in ("webinar_registration", "webinar_attendance"):
             attended = activity.type == "webinar_attendance"

@@ -73,7 +73,7 @@ class _Parser:
             if not m or m.end() == pos:
                 bad = text[pos:].strip().split()[0] if text[pos:].strip() else text[pos:]
                 raise self._malformed(f"unexpected token: '{bad}'")
-            kind = m.lastgroup
+            kind = m.lastgroup or ""  # every alternative of _TOKEN is a named group
             value, at = m.group(kind), m.start(kind)
             if kind == "word" and value.upper() in KEYWORDS:
                 kind, value = "kw", value.upper()
@@ -294,7 +294,7 @@ class Runner:
         parts = name.split(".")
         if len(parts) == 2:
             ref, parent_obj = self.relationships[obj][parts[0]]
-            parent = self.fetch(parent_obj, record.get(ref)) if record.get(ref) else None
+            parent = self.fetch(parent_obj, ref_id) if (ref_id := record.get(ref)) else None
             return None if parent is None else _get(parent, parts[1])
         return _get(record, name)
 

@@ -8,31 +8,37 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqlsync.connector.crms.salesforce.sandbox.schema import error, record_error
 from mqlsync.connector.crms.salesforce.sandbox.soql import parse_datetime
 from mqlsync.connector.sandbox.server import Request, Response
 
+if TYPE_CHECKING:
+    from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
+
 #: sObject Collections take up to 200 records a request ("sObject Collections").
 COLLECTION_MAX = 200
 
 
-class SalesforceWrites:
-    """Mixed into SalesforceSandbox: needs its `fields`, `lock`, `records`, `get`,
-    `insert`, `touch`, `delete`, `object_of`, `_canonical` and `locked`."""
+class Saves:
+    """The org's save endpoints (single records and sObject Collections), over `org`'s
+    records and metadata."""
+
+    def __init__(self, org: SalesforceSandbox) -> None:
+        self.org = org
 
 
     def _validate(self, obj: str, values: dict[str, Any], creating: bool,
                   record: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Field values checked as Salesforce checks them on save: unknown fields, fields
         not writable, restricted picklists, types, required fields, references."""
-        fields = self.fields[obj]
+        fields = self.org.fields[obj]
         clean: dict[str, Any] = {}
         for name, value in values.items():
             if name in ("attributes", "Id", "id"):
                 continue
-            canonical = self._canonical(obj, name)
+            canonical = self.org._canonical(obj, name)
             if canonical is None:
                 return {}, [record_error("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj}",
                                          [name])]
@@ -55,11 +61,12 @@ class SalesforceWrites:
                 return {}, [record_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{canonical}]",
                                          [canonical])]
             if meta["type"] == "reference" and value not in (None, ""):
-                target = self.object_of(value)
-                if target not in meta["referenceTo"] or self.get(target, value) is None:
+                target = self.org.object_of(value)
+                referenced = self.org.get(target, value) if target and target in meta["referenceTo"] else None
+                if target is None or referenced is None:
                     return {}, [record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
                                              [canonical])]
-                if target == "User" and not self.get(target, value).get("IsActive", True):
+                if target == "User" and not referenced.get("IsActive", True):
                     return {}, [record_error("INACTIVE_OWNER_OR_USER", "owner or user is inactive.",
                                              [canonical])]
             clean[canonical] = value
@@ -74,14 +81,14 @@ class SalesforceWrites:
 
     def _save(self, obj: str, values: dict[str, Any], record_id: str | None = None) -> dict[str, Any]:
         """One record created (no id) or updated, as a SaveResult."""
-        with self.lock:
-            if obj not in self.fields:
+        with self.org.lock:
+            if obj not in self.org.fields:
                 return {"success": False, "errors": [record_error("INVALID_TYPE", f"sObject type '{obj}' is not "
                                                                                   "supported.")]}
             if record_id is not None:
-                record = self.get(obj, record_id)
-                if record is None or self.object_of(record_id) != obj:
-                    code = "MALFORMED_ID" if self.object_of(record_id) != obj else "INVALID_CROSS_REFERENCE_KEY"
+                record = self.org.get(obj, record_id)
+                if record is None or self.org.object_of(record_id) != obj:
+                    code = "MALFORMED_ID" if self.org.object_of(record_id) != obj else "INVALID_CROSS_REFERENCE_KEY"
                     return {"id": record_id, "success": False,
                             "errors": [record_error(code, f"{obj} ID: id value of incorrect type: {record_id}"
                                                     if code == "MALFORMED_ID" else "invalid cross reference id")]}
@@ -92,7 +99,7 @@ class SalesforceWrites:
                     return {"id": record_id, "success": False,
                             "errors": [record_error("CANNOT_UPDATE_CONVERTED_LEAD",
                                                     "cannot reference converted lead")]}
-                if record_id in self.locked:
+                if record_id in self.org.locked:
                     return {"id": record_id, "success": False,
                             "errors": [record_error("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to "
                                                                           f"this record or 1 records: {record_id}")]}
@@ -105,9 +112,9 @@ class SalesforceWrites:
                     clean.setdefault("Priority", "Normal")
                 if obj == "Lead":
                     clean.setdefault("Status", "Open - Not Contacted")
-                record_id = self.insert(obj, clean)
+                record_id = self.org.insert(obj, clean)
             else:
-                self.touch(obj, record_id, clean)
+                self.org.touch(obj, record_id, clean)
             return {"id": record_id, "success": True, "errors": []}
 
     def create_one(self, request: Request, m: re.Match) -> Response:
@@ -121,7 +128,7 @@ class SalesforceWrites:
     def update_one(self, request: Request, m: re.Match) -> Response:
         """PATCH /sobjects/{type}/{id} ("Update a Record"): 204, or an error list."""
         obj, record_id = m.group(2), m.group(3)
-        if self.get(obj, record_id) is None:
+        if self.org.get(obj, record_id) is None:
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         result = self._save(obj, request.body if isinstance(request.body, dict) else {}, record_id)
         if not result["success"]:
@@ -150,12 +157,12 @@ class SalesforceWrites:
     def _run_collection(self, records: list[dict], all_or_none: bool, save) -> Response:
         # allOrNone false: each record succeeds or fails alone, results in request order;
         # allOrNone true: one failure rolls all back ("sObject Collections").
-        with self.lock:
-            snapshot = {obj: {k: dict(v) for k, v in recs.items()} for obj, recs in self.records.items()} \
+        with self.org.lock:
+            snapshot = {obj: {k: dict(v) for k, v in recs.items()} for obj, recs in self.org.records.items()} \
                 if all_or_none else None
             results = [save(record) for record in records]
-            if all_or_none and not all(r["success"] for r in results):
-                self.records = snapshot
+            if snapshot is not None and not all(r["success"] for r in results):
+                self.org.records = snapshot
                 results = [r if not r["success"] else
                            {"id": r.get("id"), "success": False,
                             "errors": [record_error("ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -186,7 +193,7 @@ class SalesforceWrites:
         sObject Collections"): a record whose external id exists is updated, else created;
         each result says which (`created`)."""
         obj, key_field = m.group(2), m.group(3)
-        meta = self.fields.get(obj, {}).get(key_field)
+        meta = self.org.fields.get(obj, {}).get(key_field)
         if meta is None or not meta["externalId"]:
             return error(400, "INVALID_FIELD", f"Field name provided, {key_field} is not an External ID or "
                                                f"indexed field for {obj}")
@@ -200,8 +207,8 @@ class SalesforceWrites:
             if key in (None, ""):
                 return {"success": False, "errors": [record_error("MISSING_ARGUMENT",
                                                                   f"{key_field} not specified")]}
-            with self.lock:
-                existing = next((r["Id"] for r in self.records[obj].values()
+            with self.org.lock:
+                existing = next((r["Id"] for r in self.org.records[obj].values()
                                  if r.get(key_field) == key and not r["IsDeleted"]), None)
                 values = {k: v for k, v in record.items() if k != key_field} if existing else record
                 result = self._save(obj, values, existing)
@@ -216,15 +223,15 @@ class SalesforceWrites:
         if len(ids) > COLLECTION_MAX:
             return error(400, "EXCEEDED_ID_LIMIT", f"cannot delete more than {COLLECTION_MAX} records")
         results = []
-        with self.lock:
+        with self.org.lock:
             for record_id in ids:
-                obj = self.object_of(record_id)
-                record = self.get(obj, record_id) if obj else None
-                if record is None or record["IsDeleted"]:
+                obj = self.org.object_of(record_id)
+                record = self.org.get(obj, record_id) if obj else None
+                if obj is None or record is None or record["IsDeleted"]:
                     results.append({"id": record_id, "success": False,
                                     "errors": [record_error("ENTITY_IS_DELETED", "entity is deleted")]})
                     continue
-                self.delete(obj, record_id)
+                self.org.delete(obj, record_id)
                 results.append({"id": record_id, "success": True, "errors": []})
         return Response(200, results)
 
