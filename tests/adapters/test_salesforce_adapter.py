@@ -175,6 +175,16 @@ def test_write_back_fields_status_checkbox_and_numbers(running):
     assert org.get("Lead", lead)["MQL_Date__c"] is None
 
 
+def test_leads_and_contacts_interleaved_in_a_plan_are_written_in_few_type_runs(running):
+    crm, org, ids, data = running
+    leads = [v for v in ids.values() if v.startswith("00Q")][:12]
+    contacts = [org.insert("Contact", {"LastName": f"Extra {i}"}) for i in range(12)]
+    interleaved = [cid for pair in zip(leads, contacts, strict=True) for cid in pair]  # 24 runs if sent as is
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"score": "40"}) for cid in interleaved]))
+    assert result.failed == [] and sorted(result.updated) == sorted(interleaved)
+    assert all(org.get("Lead" if c.startswith("00Q") else "Contact", c)["MQL_Score__c"] == 40 for c in interleaved)
+
+
 def test_a_refused_record_fails_alone_with_salesforce_reason(running):
     crm, org, ids, data = running
     contacts, _ = pull(crm)

@@ -120,6 +120,25 @@ def test_collections_all_or_none_rolls_back_and_refuses_over_200(sf, org):
     assert caught.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
+def test_a_collection_may_hold_at_most_ten_runs_of_one_object_type(sf, org):
+    # "A single request can process up to 10 chunks" (sObject Collections): Leads and
+    # Contacts interleaved make a chunk of every run.
+    leads = list(org.records["Lead"])[:6]
+    contacts = [org.insert("Contact", {"LastName": f"C{i}"}) for i in range(6)]
+    mixed = [r for pair in zip(leads, contacts, strict=True) for r in pair]  # L C L C ...: 12 runs
+
+    def body(ids):
+        return {"allOrNone": False, "records": [{"attributes": {"type": "Lead" if r.startswith("00Q") else "Contact"},
+                                                 "id": r, "Title": "CMO"} for r in ids]}
+
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/sobjects", method="PATCH", json=body(mixed))
+    assert caught.value.content[0]["message"].startswith("Cannot have more than 10 chunks in a single operation")
+    assert all(org.records["Lead"][r]["Title"] is None for r in leads)  # nothing was saved
+    saved = sf.restful("composite/sobjects", method="PATCH", json=body(mixed[:10]))  # 10 runs
+    assert all(r["success"] for r in saved)
+
+
 def test_updating_a_converted_lead_is_refused(sf, org):
     lead = next(iter(org.records["Lead"]))
     contact = org.convert_lead(lead)

@@ -33,8 +33,9 @@ def flaky(*failures: BaseException, result: str = "ok"):
     return fn
 
 
-def sf_error(cls, status: int, code: str):
-    return cls("https://x/services/data/v59.0/query", status, "query", [{"message": code.lower(), "errorCode": code}])
+def sf_error(cls, status: int, code: str, message: str | None = None):
+    return cls("https://x/services/data/v59.0/query", status, "query",
+               [{"message": message or code.lower(), "errorCode": code}])
 
 
 def no_limits(policy):
@@ -91,6 +92,24 @@ def test_salesforce_retries_a_locked_row_and_stops_on_the_daily_limit():
     with pytest.raises(SalesforceMalformedRequest):  # a validation rule fails the record only
         policy.call(invalid)
     assert len(invalid.calls) == 1
+
+
+def test_request_limit_exceeded_is_two_errors_one_retried_one_that_stops_the_run():
+    # Same errorCode, two messages: the daily allocation, and too many long-running
+    # requests in flight, which clears in seconds.
+    policy = no_limits(salesforce_policy())
+    policy.sleep = lambda s: None
+    busy = flaky(sf_error(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED",
+                          "ConcurrentPerOrgLongTxn Limit exceeded."))
+    assert policy.call(busy) == "ok" and len(busy.calls) == 2
+    with pytest.raises(CRMUnavailable, match="API request limit is used up"):
+        policy.call(flaky(sf_error(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED",
+                                   "TotalRequests Limit exceeded.")))
+    policy.attempts = 3
+    always = flaky(*[sf_error(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequest")] * 5)
+    with pytest.raises(CRMUnavailable, match="too many long-running requests"):
+        policy.call(always)
+    assert len(always.calls) == 3
 
 
 class FakeClock:

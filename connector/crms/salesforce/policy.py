@@ -23,15 +23,39 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+def error_message(exc: BaseException) -> str:
+    """The message of a simple-salesforce error's first {message, errorCode}."""
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("message") or "")
+    return ""
+
+
+def concurrent_limit(exc: BaseException) -> bool:
+    """REQUEST_LIMIT_EXCEEDED is two errors with one code. The org's 24-hour allocation
+    ("TotalRequests Limit exceeded.") lasts until the window frees up; the limit on
+    long-running requests in flight ("ConcurrentPerOrgLongTxn Limit exceeded.", or
+    "ConcurrentRequest") clears in seconds. Sources: errorcodes.htm, REST API Developer
+    Guide ("403 ... REQUEST_LIMIT_EXCEEDED"); Marketo Measure's Salesforce error guide
+    lists the three messages under REQUEST_LIMIT_EXCEEDED as "Category: Intermittent"."""
+    message = error_message(exc)
+    return error_code(exc) == "REQUEST_LIMIT_EXCEEDED" and ("ConcurrentPerOrgLongTxn" in message
+                                                            or "ConcurrentRequest" in message)
+
+
 def salesforce_transient(exc: BaseException) -> bool:
     """Worth another try: 5xx (503 Server Unavailable), timeouts, dropped connections,
-    and a row another transaction holds (UNABLE_TO_LOCK_ROW)."""
-    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW"
+    a row another transaction holds (UNABLE_TO_LOCK_ROW), and too many long-running
+    requests in flight (concurrent_limit)."""
+    return is_transient(exc) or error_code(exc) == "UNABLE_TO_LOCK_ROW" or concurrent_limit(exc)
 
 
 def salesforce_classify(exc: BaseException) -> BaseException | None:
     """Salesforce's errors that stop a run, with what to do about them."""
     code = error_code(exc)
+    if concurrent_limit(exc):  # retried until the budget ran out
+        return CRMUnavailable("Salesforce kept refusing calls: too many long-running requests are in flight in the "
+                              f"org ({error_message(exc).strip()}); nothing more was written; the next run resumes")
     if code == "REQUEST_LIMIT_EXCEEDED":
         return CRMUnavailable("Salesforce refused the call: the org's API request limit is used up "
                               "(REQUEST_LIMIT_EXCEEDED); nothing more was written; the next run resumes once the "

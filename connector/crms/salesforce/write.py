@@ -90,7 +90,10 @@ class Writer(PlanWriter):
                           TypedValues())
 
     def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
-        self._update([(w.contact_id, f) for w, f in items], result)
+        # Leads, then Contacts: a request may hold at most 10 runs of one object type
+        # ("sObject Collections"), and the plan's order interleaves them.
+        ordered = sorted(items, key=lambda item: self.people.object_of(item[0].contact_id))
+        self._update([(w.contact_id, f) for w, f in ordered], result)
 
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         self._tag_by_campaign(writes, result)
