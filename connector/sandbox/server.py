@@ -24,6 +24,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    #: the request target as sent (path and query string), for limits on its length
+    target: str = ""
 
     @overload
     def arg(self, name: str) -> str | None: ...
@@ -71,6 +73,10 @@ class Emulation:
     routes: list[tuple[str, re.Pattern, Handler]]
 
     def authorize(self, request: Request) -> Response | None:
+        return None
+
+    def too_long(self, request: Request) -> Response | None:
+        """The answer to a request whose URI or headers are longer than the CRM takes."""
         return None
 
     def throttled(self, request: Request) -> Response:
@@ -181,6 +187,10 @@ class SandboxServer:
         if request.path.startswith("/__sandbox/"):
             return self.emulation.admin(request) or Response(404, {"message": "no such sandbox endpoint"})
         emulation = self.emulation
+        refused = emulation.too_long(request)
+        if refused is not None:
+            self.count("__too_long")
+            return refused
         for method, pattern, handler in emulation.routes:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
@@ -237,7 +247,7 @@ class SandboxServer:
                 except ValueError:
                     body = raw
                 request = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+                                  {k.lower(): v for k, v in self.headers.items()}, body, self.path)
                 if server.faults.delay_s:
                     time.sleep(server.faults.delay_s)
                 try:

@@ -185,6 +185,20 @@ def test_leads_and_contacts_interleaved_in_a_plan_are_written_in_few_type_runs(r
     assert all(org.get("Lead" if c.startswith("00Q") else "Contact", c)["MQL_Score__c"] == 40 for c in interleaved)
 
 
+def test_task_keys_are_looked_up_in_queries_that_stay_under_the_uri_limit(running):
+    # 200 keys of a 40-character connection name make a 17 kB query string: over the
+    # 16,384 bytes a REST request may take (the sandbox answers 414, as Salesforce does).
+    crm, org, ids, data = running
+    crm.ensure_fields()
+    people = list(ids.values())[:200]
+    due = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    tasks = [TaskRequest(key=f"{'c' * 40}:{cid}:20261130T023107Z", contact_id=cid, owner_id=None, due_at=due,
+                         subject="MQL", body="New MQL") for cid in people]
+    made = crm.apply(WritePlan(tasks=tasks))
+    assert made.failed == [] and len(made.tasks) == 200
+    assert crm.find_tasks({t.key: t.contact_id for t in tasks}) == made.tasks
+
+
 def test_a_refused_record_fails_alone_with_salesforce_reason(running):
     crm, org, ids, data = running
     contacts, _ = pull(crm)

@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
 
 from mqlsync.connector.crms.salesforce.client import _Transport
 from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
@@ -137,6 +142,16 @@ def test_a_collection_may_hold_at_most_ten_runs_of_one_object_type(sf, org):
     assert all(org.records["Lead"][r]["Title"] is None for r in leads)  # nothing was saved
     saved = sf.restful("composite/sobjects", method="PATCH", json=body(mixed[:10]))  # 10 runs
     assert all(r["success"] for r in saved)
+
+
+def test_a_uri_longer_than_16384_bytes_is_refused_with_414(sf, org):
+    # "If the URI itself exceeds this limit, the request returns a 414 URI Too Long
+    # error" (Salesforce help 000386264).
+    ids = ", ".join(f"'{r}'" for r in list(org.records["Lead"])[:900])
+    with pytest.raises(SalesforceGeneralError) as caught:
+        sf.query(f"SELECT Id FROM Lead WHERE Id IN ({ids})")
+    assert caught.value.status == 414
+    assert sf.query(f"SELECT Id FROM Lead WHERE Id IN ({ids[:5000].rsplit(',', 1)[0]})")["totalSize"] > 0
 
 
 def test_updating_a_converted_lead_is_refused(sf, org):

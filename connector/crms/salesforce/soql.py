@@ -5,8 +5,10 @@ as WHERE clauses, with the same test applied to each row that came back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 from mqlsync.connector.config.scoring import Condition
 from mqlsync.connector.crms.salesforce.rules import SOQL_OPERATORS
@@ -100,3 +102,26 @@ def field_value(record: dict[str, Any], name: str) -> Any:
             return None
         node = node.get(part)
     return node
+
+
+#: the longest IN list sent, URL-encoded: the whole request (URI and headers) must stay
+#: under 16,384 bytes, and Salesforce recommends URIs of about 2,000 characters (help
+#: article 000386264); the rest of a query and the headers fit in what is left
+IN_LIST_BUDGET = 6_000
+
+
+def in_lists(values: list[str], most: int = 200, budget: int = IN_LIST_BUDGET) -> Iterator[str]:
+    """`values` as SOQL IN lists ("'a', 'b'"), each at most `most` values and `budget`
+    characters once URL-encoded, in order."""
+    listed: list[str] = []
+    size = 0
+    for value in values:
+        item = soql_value(value)
+        cost = len(quote_plus(item)) + len(quote_plus(", "))
+        if listed and (len(listed) == most or size + cost > budget):
+            yield ", ".join(listed)
+            listed, size = [], 0
+        listed.append(item)
+        size += cost
+    if listed:
+        yield ", ".join(listed)

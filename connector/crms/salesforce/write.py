@@ -15,7 +15,7 @@ from mqlsync.connector.adapters.writeback import PlanWriter, crm_fields, tag_lis
 from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
 from mqlsync.connector.crms.salesforce.people import PeopleReader
-from mqlsync.connector.crms.salesforce.soql import soql_value
+from mqlsync.connector.crms.salesforce.soql import IN_LIST_BUDGET, in_lists, soql_value
 from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteFailure
 
 #: sObject Collections take up to 200 records a request (REST API guide, "sObject
@@ -92,7 +92,8 @@ class Writer(PlanWriter):
     def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
         # Leads, then Contacts: a request may hold at most 10 runs of one object type
         # ("sObject Collections"), and the plan's order interleaves them.
-        ordered = sorted(items, key=lambda item: self.people.object_of(item[0].contact_id))
+        rank = {name: i for i, name in enumerate(self.people.objects)}  # as the mapping lists them
+        ordered = sorted(items, key=lambda item: rank.get(self.people.object_of(item[0].contact_id), len(rank)))
         self._update([(w.contact_id, f) for w, f in ordered], result)
 
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
@@ -151,8 +152,7 @@ class Writer(PlanWriter):
     def _members(self, campaign: str, ids: list[str]) -> dict[str, str]:
         """person id -> CampaignMember id, for those of `ids` in the campaign."""
         out: dict[str, str] = {}
-        for i in range(0, len(ids), COLLECTION):
-            listed = ", ".join(soql_value(cid) for cid in ids[i:i + COLLECTION])
+        for listed in in_lists(ids, COLLECTION, IN_LIST_BUDGET // 2):  # listed twice in the query
             soql = (f"SELECT Id, LeadId, ContactId FROM CampaignMember WHERE CampaignId = {soql_value(campaign)} "
                     f"AND (LeadId IN ({listed}) OR ContactId IN ({listed}))")
             for page in self.client.pages(soql):
@@ -204,10 +204,8 @@ class Writer(PlanWriter):
 
     def find_tasks(self, keys: Mapping[str, str]) -> dict[str, str]:
         """By the task key field, an external id (indexed and exact, unlike search)."""
-        wanted = list(keys)
         found: dict[str, str] = {}
-        for i in range(0, len(wanted), COLLECTION):
-            listed = ", ".join(soql_value(k) for k in wanted[i:i + COLLECTION])
+        for listed in in_lists(list(keys), COLLECTION):
             soql = f"SELECT Id, {TASK_KEY_FIELD} FROM Task WHERE {TASK_KEY_FIELD} IN ({listed})"
             for page in self.client.pages(soql):
                 for row in page:

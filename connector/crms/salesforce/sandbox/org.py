@@ -44,6 +44,10 @@ RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
     for obj, fields in STANDARD.items()}
 
 
+#: the most a REST request's URI and headers may take together (see too_long)
+MAX_REQUEST_BYTES = 16_384
+
+
 class SalesforceSandbox(Emulation):
     """The org: records by object, their describe metadata, and the API limits."""
 
@@ -234,6 +238,19 @@ class SalesforceSandbox(Emulation):
     def rate_headers(self, request: Request) -> dict[str, str]:
         # Every response carries the org's usage ("Sforce-Limit-Info" response header).
         return {"Sforce-Limit-Info": f"api-usage={min(self.daily_used, self.daily_limit)}/{self.daily_limit}"}
+
+    def too_long(self, request: Request) -> Response | None:
+        # "In each REST call, the maximum length for the combined URI and headers is
+        # 16,384 bytes. A request exceeding this limit returns a 431 Request Header Fields
+        # Too Large error. If the URI itself exceeds this limit, the request returns a 414
+        # URI Too Long error" (Salesforce help, article 000386264).
+        uri = len(request.target.encode("utf-8"))
+        if uri > MAX_REQUEST_BYTES:
+            return Response(414, raw=b"URI Too Long", headers={"Content-Type": "text/plain"})
+        headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+        if uri + headers > MAX_REQUEST_BYTES:
+            return Response(431, raw=b"Request Header Fields Too Large", headers={"Content-Type": "text/plain"})
+        return None
 
     def throttled(self, request: Request) -> Response:
         # Salesforce does not answer 429. With too many long-running requests in flight it
