@@ -319,6 +319,21 @@ def test_marketing_events_are_read_again_only_within_the_lookback(seeded):
     assert {"old-1", "new-1"} <= {a.attributes["event_id"] for a in everything}
 
 
+def test_opens_and_clicks_hubspot_marks_as_a_bots_are_not_engagement(seeded):
+    portal, ids, data = seeded
+    first = portal.contacts[next(iter(ids.values()))]["properties"]["email"]
+    at = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
+    portal.activity.add_email_event("OPEN", first, at, 4242)
+    portal.activity.add_email_event("CLICK", first, at + 1, 4242, "https://x.io/scanned", filtered=True)
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        list(crm.pull_contacts(None))
+        since = {src.source: datetime(2026, 11, 1, tzinfo=UTC) for src in MAPPING.activities}
+        mine = [a for page in crm.pull_activities(since) for a in page.activities
+                if a.attributes.get("campaign_id") == 4242]
+    assert [a.type for a in mine] == ["email_open"]
+
+
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
     from mqlsync.connector.config.mapping import Limits
 

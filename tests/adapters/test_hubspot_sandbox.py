@@ -190,6 +190,11 @@ def test_events_page_by_cursor_and_filter_by_time(client, portal):
         after = page.paging.next.after
     assert [e.properties["hs_url"] for e in got] == [f"/p{m}" for m in range(7, 30)]
     assert got[0].object_id == cid and got[0].event_type == "e_visited_page"
+    # The spec's current values: occurredAt ascending, -occurredAt descending.
+    for sort, first in (("occurredAt", "/p0"), ("-occurredAt", "/p29")):
+        page = client.events.events_api.get_page(object_type="contact", event_type="e_visited_page", limit=5,
+                                                 sort=[sort])
+        assert page.results[0].properties["hs_url"] == first
 
 
 def test_owners_page(client):
@@ -269,5 +274,21 @@ def test_email_events_filter_by_type_and_time_and_page_by_offset(client, portal)
             break
         query = [q for q in query if q[0] != "offset"] + [("offset", body["offset"])]
     created = [e["created"] - 1_790_000_000_000 for page in pages for e in page]
-    assert created == [i for i in range(3, 25) if i % 5] and [len(p) for p in pages] == [7, 7, 4]
+    # "Events will be returned in reverse-chronological order" (Email Events API).
+    assert created == [i for i in range(24, 2, -1) if i % 5] and [len(p) for p in pages] == [7, 7, 4]
     assert all(e["type"] == "OPEN" and "recipient" in e for page in pages for e in page)
+
+
+def test_email_events_include_bot_events_unless_asked_to_exclude_them(client, portal):
+    portal.activity.add_email_event("OPEN", "human@northwind.hu", 1_790_000_000_000, 1001)
+    portal.activity.add_email_event("OPEN", "scanner@northwind.hu", 1_790_000_000_001, 1001, filtered=True)
+    api = client.crm.contacts.basic_api.api_client
+
+    def recipients(*query):
+        response = api.call_api("/email/public/v1/events", "GET", query_params=[("eventType", "OPEN"), *query],
+                                auth_settings=["oauth2"], header_params={"Accept": "application/json"},
+                                response_types_map={}, _return_http_data_only=True, _preload_content=False)
+        return [e["recipient"] for e in json.loads(response.data)["events"]]
+
+    assert recipients() == ["scanner@northwind.hu", "human@northwind.hu"]
+    assert recipients(("excludeFilteredEvents", "true")) == ["human@northwind.hu"]

@@ -81,8 +81,10 @@ class ActivityReader:
     def _events(self, source, event_type: str, since: datetime | None) -> Iterator[Page]:
         after = None
         while True:
-            result = self.client.call(self.client.events_api.get_page, object_type="contact", event_type=event_type,
-                                occurred_after=since, limit=100, sort=["ASCENDING"], after=after)
+            # No `sort`: the order is not relied on (the watermark is the newest time
+            # seen), and the spec changed its values (ASCENDING, then occurredAt).
+            result = self.client.call(self.client.events_api.get_page, object_type="contact",
+                                      event_type=event_type, occurred_after=since, limit=100, after=after)
             page = Page()
             for event in result.results:
                 props = event.properties or {}
@@ -120,7 +122,10 @@ class ActivityReader:
                     break
 
     def _email_events(self, source, kind: str, since: datetime | None) -> Iterator[Page]:
-        query: dict[str, Any] = {"eventType": kind, "limit": 1000}
+        # Bot and machine opens and clicks (security scanners, Apple Mail privacy) are
+        # not engagement: HubSpot includes them unless asked not to (Email Events API
+        # reference, excludeFilteredEvents).
+        query: dict[str, Any] = {"eventType": kind, "limit": 1000, "excludeFilteredEvents": "true"}
         if since:
             query["startTimestamp"] = ms(since)
         while True:

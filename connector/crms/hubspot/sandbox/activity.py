@@ -78,15 +78,18 @@ class PortalActivity:
             form["sorted"] = False
 
     def add_email_event(self, kind: str, recipient: str, created_ms: int, campaign_id: int,
-                        url: str | None = None) -> None:
+                        url: str | None = None, filtered: bool = False) -> None:
         """A marketing e-mail event as the Email Events API reports it: id, created (ms),
-        type, recipient, portalId, appId, emailCampaignId, and url for clicks."""
+        type, recipient, portalId, appId, emailCampaignId, and url for clicks;
+        `filtered` for one HubSpot marks as a bot's or a machine's (filteredEvent)."""
         with self.portal.lock:
             event = {"id": str(uuid.UUID(int=0x9000000 + len(self.email_events))), "created": created_ms,
                      "type": kind, "recipient": recipient, "portalId": PORTAL_ID, "appId": 113,
                      "appName": "BatchEmail", "emailCampaignId": campaign_id}
             if url:
                 event["url"] = url
+            if filtered:
+                event["filteredEvent"] = True
             self.email_events.append(event)
             self.email_by_type.setdefault(kind, []).append(event)
             self._email_sorted -= {kind, "*"}  # "*" is the all-types view: self.email_events
@@ -116,7 +119,11 @@ class PortalActivity:
         offset = _cursor(request, "after")
         event_type, object_id = request.arg("eventType"), request.arg("objectId")
         after_ms, before_ms = _ms(request.arg("occurredAfter")), _ms(request.arg("occurredBefore"))
-        descending = (request.arg("sort") or "DESCENDING").upper().startswith("DESC")
+        # The spec's wording changed: versions to 2025-12 took ASCENDING or DESCENDING;
+        # from 2026-02 "Supported value: occurredAt (ascending) or -occurredAt
+        # (descending)" (events.json, HubSpot's public API spec). Both are served.
+        sort = request.arg("sort") or "-occurredAt"
+        descending = sort.startswith("-") or sort.upper().startswith("DESC")
         with self.portal.lock:
             if event_type:
                 rows = self._events_of(event_type)
@@ -174,7 +181,10 @@ class PortalActivity:
 
     def list_email_events(self, request: Request, match: re.Match) -> Response:
         """GET /email/public/v1/events (email analytics API v1): filtered by type,
-        recipient and a created time range, paged by `offset` while `hasMore`."""
+        recipient and a created time range, paged by `offset` while `hasMore`. "Events
+        will be returned in reverse-chronological order"; bot and machine events
+        (filteredEvent) are included unless excludeFilteredEvents=true (Email Events API
+        reference: excludeFilteredEvents, default false)."""
         limit = min(int(request.arg("limit", "100")), 1000)
         offset = _cursor(request, "offset")
         kind, recipient = request.arg("eventType"), request.arg("recipient")
@@ -184,10 +194,13 @@ class PortalActivity:
             created = lambda e: e["created"]  # noqa: E731
             lo = bisect.bisect_left(events, start, key=created) if start is not None else 0
             hi: int | None = bisect.bisect_right(events, end, key=created) if end is not None else len(events)
-            if recipient:
-                events, lo, hi = [e for e in events[lo:hi] if e["recipient"] == recipient], 0, None
+            exclude = (request.arg("excludeFilteredEvents") or "").lower() == "true"
+            if recipient or exclude:
+                events, lo, hi = [e for e in events[lo:hi] if (not recipient or e["recipient"] == recipient)
+                                  and not (exclude and e.get("filteredEvent"))], 0, None
             total = (hi if hi is not None else len(events)) - lo
-            page = events[lo + offset:min(lo + offset + limit, lo + total)]
+            end_at = lo + total  # newest first: page backward from the end of the range
+            page = events[max(lo, end_at - offset - limit):max(lo, end_at - offset)][::-1]
         body: dict[str, Any] = {"events": page, "hasMore": offset + limit < total}
         if body["hasMore"]:
             body["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
