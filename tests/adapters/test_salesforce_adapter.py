@@ -329,6 +329,19 @@ def test_a_large_full_sync_reads_through_bulk_api_2_with_the_same_result(seeded)
         assert sum(n for k, n in used.items() if "jobs/query" in k and k.startswith("POST")) == 2  # Lead, Contact
 
 
+def test_a_failed_bulk_job_is_read_again_through_rest_with_the_same_result(seeded, caplog):
+    org, ids, data = seeded
+    with SandboxServer(org) as server:
+        env = {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION}
+        by_rest, _ = pull(SalesforceAdapter.from_env(MAPPING, env))
+        org.bulk.fail_next = 1  # the Lead job ends Failed; the Contact job completes
+        smallest = min(sum(not r["IsDeleted"] for r in org.records[obj].values()) for obj in ("Lead", "Contact"))
+        by_bulk, _ = pull(SalesforceAdapter.from_env(MAPPING, env, bulk_threshold=smallest - 1))
+    assert by_bulk == by_rest
+    assert any("query job for Lead failed" in r.getMessage() and "REST API instead" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_credentials_come_from_the_environment_and_the_sandbox_url_is_loopback_only():
     with pytest.raises(CredentialsError, match="SALESFORCE_USERNAME"):
         SalesforceAdapter.from_env(MAPPING, {})

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from mqlsync.connector.config.mapping import Limits
 from mqlsync.connector.crms.salesforce.policy import salesforce_classify, salesforce_policy
@@ -52,6 +52,10 @@ class _Transport(HTTPAdapter):
             request.url = "http://" + request.url[len("https://"):]
         self.on_request()
         return super().send(request, **kwargs)
+
+
+class BulkJobFailed(Exception):
+    """A Bulk API 2.0 query job ended Failed or Aborted."""
 
 
 class SalesforceClient:
@@ -98,14 +102,17 @@ class SalesforceClient:
 
     def bulk_pages(self, obj: str, soql: str) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 query job's rows, one results page at a time (CSV, paged by
-        Sforce-Locator). A failure part-way fails the run: the watermark has not moved,
-        so the next run reads again."""
+        Sforce-Locator). A refused call fails the run: the watermark has not moved, so
+        the next run reads again. A job that ends Failed or Aborted raises BulkJobFailed
+        (simple-salesforce raises SalesforceOperationError for it, not a SalesforceError)."""
         try:
             for text in getattr(self.sf.bulk2, obj).query(soql, max_records=BULK_PAGE, wait=BULK_POLL_S):
                 yield list(csv.DictReader(io.StringIO(text)))
         except SalesforceError as exc:
             raise salesforce_classify(exc) or CRMUnavailable(
                 f"Salesforce Bulk API query failed ({exc.status}); the next run reads again") from None
+        except SalesforceOperationError as exc:
+            raise BulkJobFailed(str(exc)) from None
 
     def rows(self, obj: str, fields: list[str], where: list[str], full: bool) -> Iterator[list[dict[str, Any]]]:
         """The rows of `obj` meeting `where`, page by page. An incremental read is a
@@ -119,6 +126,12 @@ class SalesforceClient:
                                  + (f" WHERE {' AND '.join(where)}" if where else ""))
             if int(counted["totalSize"]) > self.bulk_threshold:
                 log.info("full read of %s through a Bulk API 2.0 query job", obj)
-                yield from self.bulk_pages(obj, soql)
-                return
+                try:
+                    yield from self.bulk_pages(obj, soql)
+                    return
+                except BulkJobFailed as exc:
+                    # Read again through REST, from the start: rows already read come
+                    # twice, which the state and the ledger absorb.
+                    log.warning("the Bulk API 2.0 query job for %s failed (%s); reading it through the REST API "
+                                "instead", obj, exc)
         yield from self.pages(soql + " ORDER BY SystemModstamp, Id", include_deleted=not full)

@@ -29,6 +29,8 @@ class BulkJobs:
     def __init__(self, org: SalesforceSandbox) -> None:
         self.org = org
         self.jobs: dict[str, dict[str, Any]] = {}
+        #: how many of the next jobs end Failed (a fault a test or an admin endpoint sets)
+        self.fail_next = 0
 
     def routes(self, v: str) -> list:
         return [
@@ -66,7 +68,9 @@ class BulkJobs:
                      "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(m.group(1)),
                      "lineEnding": "LF", "columnDelimiter": "COMMA"},
             "object": query.object, "fields": query.fields, "rows": rows, "polls": 0,
+            "fails": self.fail_next > 0,
         }
+        self.fail_next = max(0, self.fail_next - 1)
         return Response(200, dict(self.jobs[job_id]["info"]))
 
     def bulk_get(self, request: Request, m: re.Match) -> Response:
@@ -76,6 +80,11 @@ class BulkJobs:
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         job["polls"] += 1
         state = "InProgress" if job["polls"] == 1 and len(job["rows"]) > 10_000 else "JobComplete"
+        if job["fails"]:
+            # A job can end Failed, with the reason in errorMessage ("Get Information About
+            # a Query Job", Bulk API 2.0 and Bulk API Developer Guide).
+            state = "Failed"
+            job["info"]["errorMessage"] = "InternalServerError: the query job could not be completed"
         job["info"]["state"] = state
         info = dict(job["info"])
         if state == "JobComplete":

@@ -409,6 +409,9 @@ class SalesforceSandbox(Emulation):
 
     def admin(self, request: Request) -> Response | None:
         body = request.body if isinstance(request.body, dict) else {}
+        if request.path == "/__sandbox/bulk/fail" and request.method == "POST":
+            self.bulk.fail_next = int(body.get("jobs", 1))  # the next Bulk API 2.0 query jobs end Failed
+            return Response(200, {"fail_next": self.bulk.fail_next})
         if m := re.fullmatch(r"/__sandbox/records/(\w+)", request.path):
             obj = m.group(1)
             if obj not in self.fields:
