@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import requests
@@ -168,6 +168,8 @@ class Policy:
     attempts: int = 8
     limiters: Callable[[Callable[..., Any]], list[RateLimiter]] = lambda fn: []
     sleep: Callable[[float], None] | None = None
+    #: the least wait before retrying a status, where the CRM says how long it lasts
+    wait_floor: dict[int, float] = field(default_factory=dict)
 
     def call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
         """Call `fn` under the policy. Transient failures are retried with exponential
@@ -187,7 +189,11 @@ class Policy:
             return fn(*a, **k)
 
         sleep: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
-        retrying = Retrying(retry=retry_if_exception(retry_on), wait=_wait,
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return max(_wait(state), self.wait_floor.get(status_of(exc) or 0, 0.0) if exc else 0.0)
+
+        retrying = Retrying(retry=retry_if_exception(retry_on), wait=wait,
                             stop=stop_after_delay(self.budget_s) | stop_after_attempt(self.attempts),
                             before_sleep=_log_retry, reraise=True, **sleep)
         try:

@@ -55,7 +55,9 @@ class Faults:
     """What the sandbox does wrong on purpose, for reliability tests."""
 
     rate_429: float = 0.0  # share of requests answered 429
-    rate_5xx: float = 0.0  # share answered 502/503
+    rate_5xx: float = 0.0  # share answered with one of `statuses`
+    #: the error statuses rate_5xx picks from (HubSpot also documents 423, 477, 521-524)
+    statuses: tuple[int, ...] = (502, 503)
     #: share whose connection drops with no response: half before the request is
     #: handled, half after (done, but the client never hears so)
     rate_drop: float = 0.0
@@ -183,6 +185,8 @@ class SandboxServer:
             for name in ("rate_429", "rate_5xx", "rate_drop", "delay_s"):
                 if name in body:
                     setattr(self.faults, name, float(body[name]))
+            if body.get("statuses"):
+                self.faults.statuses = tuple(int(s) for s in body["statuses"])
             return Response(200, {k: getattr(self.faults, k) for k in ("rate_429", "rate_5xx", "rate_drop", "delay_s")})
         if request.path.startswith("/__sandbox/"):
             return self.emulation.admin(request) or Response(404, {"message": "no such sandbox endpoint"})
@@ -205,7 +209,7 @@ class SandboxServer:
                     return emulation.throttled(request)
                 if faults.rate_5xx and faults.rng.random() < faults.rate_5xx:
                     self.count("__faults")
-                    return emulation.server_error(request, faults.rng.choice([502, 503]))
+                    return emulation.server_error(request, faults.rng.choice(faults.statuses))
                 limited = emulation.rate_limit(request)
                 if limited is not None:
                     self.count("__429")

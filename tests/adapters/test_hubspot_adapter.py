@@ -334,6 +334,19 @@ def test_opens_and_clicks_hubspot_marks_as_a_bots_are_not_engagement(seeded):
     assert [a.type for a in mine] == ["email_open"]
 
 
+def test_a_portal_answering_its_documented_errors_is_read_whole(seeded, monkeypatch):
+    import mqlsync.connector.http as http
+
+    monkeypatch.setattr(http, "backoff", lambda attempt, **kw: 0.01)
+    portal, ids, data = seeded
+    faults = Faults(rate_5xx=0.25, statuses=(423, 521, 522, 523, 524), seed=3)
+    with SandboxServer(portal, faults=faults) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        got = {c.id for page in crm.pull_contacts(None) for c in page.contacts}
+        assert server.snapshot()["faults"] > 0
+    assert got == set(ids.values())
+
+
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
     from mqlsync.connector.config.mapping import Limits
 

@@ -55,6 +55,21 @@ def test_hubspot_retries_429_and_5xx_waiting_as_the_headers_say():
     assert waits[0] == 3.0 and 10.0 <= waits[1] <= 10.25 and waits[2] <= 2.0 and waits[3] <= 4.0
 
 
+def test_hubspot_waits_out_a_lock_retries_its_cdn_errors_and_stops_on_a_migration():
+    # HubSpot's error handling guide: 423 Locked lasts 2 seconds; 521-524 are retried;
+    # 477 Migration in Progress says in Retry-After how long (hours).
+    waits: list[float] = []
+    policy = no_limits(hubspot_policy())
+    policy.sleep = waits.append
+    fn = flaky(ApiError(423), ApiError(521), ApiError(522), ApiError(523), ApiError(524))
+    assert policy.call(fn) == "ok" and len(fn.calls) == 6
+    assert waits[0] >= 2.0 and all(w < 16 for w in waits[1:])
+    migrating = flaky(ApiError(477, {"Retry-After": "3600"}))
+    with pytest.raises(CRMUnavailable, match="477 Migration in Progress.*3600 seconds"):
+        policy.call(migrating)
+    assert len(migrating.calls) == 1
+
+
 def test_hubspot_stops_the_run_on_credentials_and_fails_only_the_record_on_400():
     policy = no_limits(hubspot_policy())
     with pytest.raises(CredentialsError, match="HTTP 401"):

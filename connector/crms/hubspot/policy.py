@@ -16,7 +16,19 @@ def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_
     burst = RateLimiter(max_requests, per_seconds)
     search = RateLimiter(search_per_second, 1.0)
     return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
-                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst])
+                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst],
+                  wait_floor={423: LOCK_SECONDS})
+
+
+#: HubSpot's error handling guide (developers.hubspot.com/docs/api/error-handling):
+#: "423 Locked ... Locks will last for 2 seconds, so if you receive a 423 error, you
+#: should include a delay of at least 2 seconds"; 521-524 (Cloudflare's web server down,
+#: connection timed out, origin unreachable, a timeout occurred): pause, then retry
+LOCK_SECONDS = 2.0
+RETRIED = frozenset({423, 521, 522, 523, 524})
+#: "477 Migration in Progress ... HubSpot will return a Retry-After response header
+#: indicating how many seconds to wait" (typically up to 24 hours): not worth a retry now
+MIGRATING = 477
 
 
 def _daily_limit_reached(exc: BaseException) -> bool:
@@ -25,11 +37,17 @@ def _daily_limit_reached(exc: BaseException) -> bool:
 
 
 def hubspot_transient(exc: BaseException) -> bool:
-    """Worth another try, except the daily limit: it lasts until midnight."""
-    return is_transient(exc) and not _daily_limit_reached(exc)
+    """Worth another try: 429s, 5xx, 423 Locked and 521-524, timeouts and dropped
+    connections; except the daily limit, which lasts until midnight."""
+    return (is_transient(exc) or status_of(exc) in RETRIED) and not _daily_limit_reached(exc)
 
 
 def hubspot_classify(exc: BaseException) -> BaseException | None:
+    if status_of(exc) == MIGRATING:
+        after = header(exc, "Retry-After")
+        return CRMUnavailable("HubSpot is migrating the portal's data (477 Migration in Progress); nothing more was "
+                              "written; runs resume once it is done"
+                              + (f", in about {after} seconds (Retry-After)" if after else ""))
     if _daily_limit_reached(exc):
         return CRMUnavailable("HubSpot refused the call: the portal's daily API limit is used up (429, DAILY); "
                               "nothing more was written; runs resume after midnight in the portal's time zone")

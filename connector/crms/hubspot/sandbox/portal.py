@@ -318,6 +318,14 @@ class HubSpotSandbox(Emulation):
         return Response(429, body, {**self._limit_headers(0), "Retry-After": str(max(1, round(reset_s)))})
 
     def server_error(self, request: Request, status: int) -> Response:
+        # The statuses of HubSpot's error handling guide (developers.hubspot.com/docs/api/error-handling).
+        if status == 423:
+            return error(423, "LOCKED", "The record is locked while a large volume of data syncs; retry in 2 seconds")
+        if status == 477:
+            migrating = error(477, "MIGRATION_IN_PROGRESS", "This portal's data is being migrated to another "
+                                                            "data center")
+            migrating.headers["Retry-After"] = "3600"
+            return migrating
         return error(status, "INTERNAL_ERROR" if status == 500 else "SERVICE_UNAVAILABLE",
                      "The service is temporarily unavailable. Please try again.")
 
