@@ -257,6 +257,16 @@ class StateStore:
             self._upsert(conn, activities, fresh)
         return len(fresh)
 
+    def drop_activities(self, connection: str, ids: Iterable[str]) -> set[str]:
+        """Take activities out of the ledger (deleted in the CRM); return whose they were."""
+        owners: set[str] = set()
+        with self._begin() as conn:
+            for chunk in _chunks(ids):
+                where = (activities.c.connection == connection, activities.c.activity_id.in_(chunk))
+                owners.update(conn.execute(sa.select(activities.c.contact_id).where(*where)).scalars())
+                conn.execute(sa.delete(activities).where(*where))
+        return owners
+
     def activities_of(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, list[Activity]]:
         query = sa.select(activities).where(activities.c.connection == connection)
         out: dict[str, list[Activity]] = {}

@@ -186,6 +186,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                     held_activities.setdefault(activity.contact_id, []).append(activity)
             else:
                 summary.new_activities += store.add_activities(conn, page.activities)
+                if page.deleted:  # deleted in the CRM: not activity any more; their people are rescored
+                    affected.update(store.drop_activities(conn, page.deleted))
             affected.update(a.contact_id for a in page.activities)
             summary.activities += len(page.activities)
             summary.rejected += [str(r) for r in page.rejected]

@@ -26,6 +26,8 @@ class FakeCRM:
         #: contact id -> the reason the CRM refuses writes to it
         self.refuse: dict[str, str] = {}
         self.deleted: list[str] = []
+        #: ids of activities deleted in the CRM, reported by the next activity reads
+        self.deleted_activities: list[str] = []
         self.merged: dict[str, str] = {}
         self.page_size, self.source = page_size, source
         self._requests = 0
@@ -39,6 +41,10 @@ class FakeCRM:
     def delete(self, contact_id: str, at: datetime) -> None:
         self.people.pop(contact_id)
         self.deleted.append(contact_id)
+
+    def delete_activity(self, activity_id: str) -> None:
+        self.activities = [a for a in self.activities if a.id != activity_id]
+        self.deleted_activities.append(activity_id)
 
     def merge(self, loser: str, survivor: str, at: datetime) -> None:
         self.people.pop(loser)
@@ -72,7 +78,8 @@ class FakeCRM:
         self._requests += 1
         floor = since.get(self.source)
         acts = [a for a in self.activities if floor is None or a.at >= floor]
-        yield Page(activities=acts, source=self.source, high_water=max((a.at for a in acts), default=None))
+        yield Page(activities=acts, source=self.source, high_water=max((a.at for a in acts), default=None),
+                   deleted=list(self.deleted_activities))
 
     def lifecycle_of(self, contact_id: str) -> str | None:
         return self.fields.get(contact_id, {}).get("lifecycle")

@@ -27,7 +27,8 @@ class Page:
     #: for activity, the mapping's source it came from: each source has its own watermark,
     #: because sources filter on different times
     source: str | None = None
-    #: records deleted in the CRM since the watermark (their state is forgotten)
+    #: records deleted in the CRM since the watermark: contacts (their state is
+    #: forgotten), or activities (dropped from the ledger: deleted activity is not activity)
     deleted: list[str] = field(default_factory=list)
     #: records that became another: old id -> surviving id (a converted Salesforce Lead
     #: -> its Contact); the old record is not scored, its ledger and stage move over

@@ -199,6 +199,22 @@ def test_task_keys_are_looked_up_in_queries_that_stay_under_the_uri_limit(runnin
     assert crm.find_tasks({t.key: t.contact_id for t in tasks}) == made.tasks
 
 
+def test_deleted_tasks_events_and_campaign_members_are_reported_not_read_as_activity(running):
+    crm, org, ids, data = running
+    pull(crm)
+    before, _ = pull_activities(crm)
+    call = next(a for a in before if a.type == "call")
+    meeting = next(a for a in before if a.type == "meeting")
+    member = next(a for a in before if a.type == "webinar_attendance")
+    mark = datetime.now(UTC)
+    for activity, obj in ((call, "Task"), (meeting, "Event"), (member, "CampaignMember")):
+        org.delete(obj, activity.id.split(":")[0])
+    after, pages = pull_activities(crm, mark)  # incremental: queryAll shows the deleted rows
+    deleted = {d for page in pages for d in page.deleted}
+    assert {call.id, meeting.id, member.id} <= deleted
+    assert not {call.id, meeting.id, member.id} & {a.id for a in after}
+
+
 def test_a_refused_record_fails_alone_with_salesforce_reason(running):
     crm, org, ids, data = running
     contacts, _ = pull(crm)

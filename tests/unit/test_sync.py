@@ -165,3 +165,23 @@ def test_a_deleted_and_a_merged_record_are_forgotten_and_their_history_moves(crm
     summary = run_sync(LOADED, crm, store, later + timedelta(minutes=1))
     assert summary.deleted == 1 and summary.merged == 1
     assert gone not in store.contact_ids(CONN) and loser not in store.contact_ids(CONN)
+
+
+def test_an_activity_deleted_in_the_crm_leaves_the_ledger_and_its_contact_is_rescored(crm, store):
+    from mqlsync.connector.scoring.explain import whole
+
+    run_sync(LOADED, crm, store, NOW)
+    later = NOW + timedelta(minutes=15)
+    scorer, people = Scorer(LOADED.model), {c.id: c for c in DATA.contacts}
+
+    def score_without(gone):
+        rest = [a for a in DATA.activities if a.contact_id == gone.contact_id and a.id != gone.id]
+        return whole(scorer.score(people[gone.contact_id], rest, later).total)
+
+    gone = next(a for a in DATA.activities
+                if score_without(a) != crm.fields.get(a.contact_id, {}).get("score"))  # one that counted
+    crm.delete_activity(gone.id)
+    run_sync(LOADED, crm, store, later)
+    ledger = store.activities_of(CONN, [gone.contact_id]).get(gone.contact_id, [])
+    assert gone.id not in {a.id for a in ledger}
+    assert crm.fields[gone.contact_id]["score"] == score_without(gone)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mqlsync.connector.adapters.base import Page
-from mqlsync.connector.adapters.mapped import parse_time
+from mqlsync.connector.adapters.mapped import parse_time, truthy
 from mqlsync.connector.config.mapping import ActivitySource
 from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
@@ -36,7 +36,7 @@ class ActivityReader:
             by_source.setdefault(entry.source, []).append(entry)
         for source, entries in by_source.items():
             person, at = self._who_and_when(source, entries)
-            fields = {"Id", "SystemModstamp", *person, *at.values()}
+            fields = {"Id", "IsDeleted", "SystemModstamp", *person, *at.values()}
             for entry in entries:
                 fields |= set(entry.attributes.values()) | set(entry.where)
             clauses = []
@@ -64,6 +64,11 @@ class ActivityReader:
         page = Page(source=source)
         for record in records:
             page.saw(parse_time(record.get("SystemModstamp")))
+            if truthy(record.get("IsDeleted")):
+                # queryAll (an incremental read) returns deleted rows too: a task or an
+                # event deleted, a member removed from a campaign, is not activity.
+                page.deleted += [f"{record['Id']}:{entry.type}" for entry in entries]
+                continue
             who = next((str(v) for v in (field_value(record, f) for f in person) if v), None)
             if who is None:
                 continue  # a task on an account or an opportunity: nobody to score
