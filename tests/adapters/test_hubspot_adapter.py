@@ -347,6 +347,32 @@ def test_a_portal_answering_its_documented_errors_is_read_whole(seeded, monkeypa
     assert got == set(ids.values())
 
 
+def test_tasks_are_found_by_key_through_every_page_of_a_contacts_associations(running):
+    # v4 association reads page per record; a task on a page not read would be made again.
+    crm, portal, ids, data = running
+    portal.association_page = 1
+    cid = next(iter(ids.values()))
+    due = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    tasks = [TaskRequest(key=f"hubspot-main:{cid}:2026112{i}T090000Z", contact_id=cid, owner_id=None, due_at=due,
+                         subject=f"MQL {i}", body="Score 80") for i in range(3)]
+    made = crm.apply(WritePlan(tasks=tasks))
+    assert crm.find_tasks({t.key: cid for t in tasks}) == made.tasks and len(made.tasks) == 3
+
+
+def test_a_meeting_with_several_contacts_is_activity_for_each_through_every_page(seeded):
+    portal, ids, data = seeded
+    portal.association_page = 1
+    people = list(ids.values())[:3]
+    portal.add_engagement("meetings", people[0], int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000),
+                          {"hs_meeting_title": "Three people", "hs_meeting_outcome": "COMPLETED"},
+                          contacts=people)
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        got = {a.contact_id for page in crm.pull_activities({}) for a in page.activities
+               if a.type == "meeting" and a.attributes.get("title") == "Three people"}
+    assert got == set(people)
+
+
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
     from mqlsync.connector.config.mapping import Limits
 

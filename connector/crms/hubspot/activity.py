@@ -191,12 +191,7 @@ class ActivityReader:
 
         for records in search_since(fetch, ms(since) if since else 0, changed, lambda r: r["id"], 200,
                                     ENGAGEMENT_SEARCH_CAP, kind):
-            contacts: dict[str, list[str]] = {}
-            for i in range(0, len(records), 1000):  # v4 association batch reads take 1,000 inputs
-                result = self.client.post(f"/crm/v4/associations/{kind}/contacts/batch/read",
-                                        {"inputs": [{"id": r["id"]} for r in records[i:i + 1000]]})
-                for item in result.get("results", []):
-                    contacts[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in item.get("to", [])]
+            contacts = self.client.associations(kind, "contacts", [str(r["id"]) for r in records])
             page = Page()
             modified = [t for t in map(changed, records) if t is not None]
             for record in records:

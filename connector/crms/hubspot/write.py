@@ -27,8 +27,6 @@ TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
 #: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist"]
-#: v4 association batch reads take up to 1,000 inputs (associations API v4)
-ASSOCIATION_BATCH = 1000
 #: how a task body carries its idempotency key, so it can be found again
 TASK_KEY_MARK = "mqlsync-task:"
 
@@ -236,13 +234,8 @@ class Writer(PlanWriter):
         """Through each contact's associated tasks (v4 association batch read, then a
         batch read of their bodies), not CRM search: search indexes a new task seconds
         after it is made, and a task just made must be found."""
-        contacts = sorted(set(keys.values()))
-        task_ids: set[str] = set()
-        for i in range(0, len(contacts), ASSOCIATION_BATCH):
-            result = self.client.post("/crm/v4/associations/contacts/tasks/batch/read",
-                                    {"inputs": [{"id": c} for c in contacts[i:i + ASSOCIATION_BATCH]]})
-            for item in result.get("results", []):
-                task_ids.update(str(to["toObjectId"]) for to in item.get("to", []))
+        linked = self.client.associations("contacts", "tasks", sorted(set(keys.values())))
+        task_ids = {task for tasks in linked.values() for task in tasks}
         found: dict[str, str] = {}
         ids = sorted(task_ids)
         for i in range(0, len(ids), BATCH):

@@ -6,6 +6,7 @@ wording is not documented, the shape is kept and the message is ours."""
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import random
@@ -85,6 +86,15 @@ LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifi
                    "customer", "evangelist"]
 
 
+def _no_associations(to: str, ids: list[str]) -> dict[str, Any]:
+    """A batch read input with no associations: 207, NO_ASSOCIATIONS_FOUND (as HubSpot
+    answers; the research file quotes its bodies)."""
+    return {"status": "error", "category": "NO_ASSOCIATIONS_FOUND",
+            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+            "message": f"No {to} is associated with {', '.join(ids[:3])}{'...' if len(ids) > 3 else ''}.",
+            "context": {"fromObjectId": ids}}
+
+
 class HubSpotSandbox(Emulation):
     """The portal: contacts, property definitions, owners, tasks and events."""
 
@@ -94,6 +104,8 @@ class HubSpotSandbox(Emulation):
                  burst_window_s: float = BURST_WINDOW_S) -> None:
         self.token = token
         self.lock = threading.RLock()
+        #: associations per record per page in v4 batch reads (tests set it small)
+        self.association_page = 500
         self.contacts: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.owners: list[dict[str, Any]] = []
@@ -772,6 +784,22 @@ class HubSpotSandbox(Emulation):
             found.append(public)
         return self._batch_response(found, missing, started, "read")
 
+    def _associated(self, item: dict[str, Any], ids: list[str], type_id: int) -> dict[str, Any]:
+        """One input's associations, a page of them: "The 'after' field in a returned
+        paging object can be added alongside the 'id' to retrieve the next page ... The
+        'paging' field will only be present if there are more pages" (associations API
+        v4, batch read). The page size is not documented; the sandbox's is
+        `association_page`."""
+        start = int(base64.urlsafe_b64decode(str(item["after"])).decode()) if item.get("after") else 0
+        end = start + self.association_page
+        out: dict[str, Any] = {"from": {"id": str(item.get("id"))}, "to": [
+            {"toObjectId": int(i), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id,
+                                                          "label": None}]} for i in ids[start:end]]}
+        if end < len(ids):
+            after = base64.urlsafe_b64encode(str(end).encode()).decode()
+            out["paging"] = {"next": {"after": after, "link": None}}
+        return out
+
     def read_contact_tasks(self, request: Request, match: re.Match) -> Response:
         """POST /crm/v4/associations/contacts/tasks/batch/read: each contact's tasks
         (association type 203, contact to task), read from the records themselves, so a
@@ -785,18 +813,14 @@ class HubSpotSandbox(Emulation):
             for task in self.tasks.values():
                 for cid in task["contacts"]:
                     by_contact.setdefault(cid, []).append(task["id"])
-        results = [{"from": {"id": str(item.get("id"))}, "to": [
-            {"toObjectId": int(tid), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO_TASK,
-                                                            "label": None}]}
-            for tid in sorted(by_contact.get(str(item.get("id")), []), key=int)]}
-            for item in inputs if by_contact.get(str(item.get("id")))]
+        results = [self._associated(item, sorted(by_contact.get(str(item.get("id")), []), key=int), CONTACT_TO_TASK)
+                   for item in inputs if by_contact.get(str(item.get("id")))]
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
                                "completedAt": _iso(self.now_ms())}
         missing = [str(i.get("id")) for i in inputs if not by_contact.get(str(i.get("id")))]
         if missing:  # as for engagements: 207, the inputs without associations listed
             out["numErrors"] = len(missing)
-            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                              "message": "No associations found", "context": {"fromObjectId": missing}}]
+            out["errors"] = [_no_associations("task", missing)]
             return Response(207, out)
         return Response(200, out)
 
@@ -857,15 +881,16 @@ class HubSpotSandbox(Emulation):
 
     # --- meetings and calls ------------------------------------------------------------
 
-    def add_engagement(self, kind: str, contact_id: str, at_ms: int, properties: dict[str, str]) -> str:
-        """A meeting or call logged by a rep, associated to a contact."""
+    def add_engagement(self, kind: str, contact_id: str, at_ms: int, properties: dict[str, str],
+                       contacts: list[str] | None = None) -> str:
+        """A meeting or call logged by a rep, associated to a contact (or to `contacts`)."""
         eid = self.new_id()
         now = self.now_ms()
         props = dict(properties, hs_object_id=eid, hs_timestamp=_iso(at_ms), hs_createdate=_iso(now),
                      hs_lastmodifieddate=_iso(now))
         with self.lock:
             self.engagements[kind][eid] = {"id": eid, "properties": props, "createdAt": now, "updatedAt": now,
-                                           "contacts": {contact_id}}
+                                           "contacts": set(contacts or [contact_id])}
             self.version += 1
         return eid
 
@@ -887,15 +912,11 @@ class HubSpotSandbox(Emulation):
             if record is None:
                 missing.append(str(item.get("id")))
                 continue
-            results.append({"from": {"id": record["id"]}, "to": [
-                {"toObjectId": int(cid), "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": ENGAGEMENT_TO_CONTACT[kind], "label": None}]}
-                for cid in sorted(record["contacts"])]})
+            results.append(self._associated(item, sorted(record["contacts"]), ENGAGEMENT_TO_CONTACT[kind]))
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
                                "completedAt": _iso(self.now_ms())}
         if missing:
             out["numErrors"] = len(missing)
-            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                              "message": "No associations found", "context": {"fromObjectId": missing}}]
+            out["errors"] = [_no_associations("contact", missing)]
             return Response(207, out)
         return Response(200, out)
