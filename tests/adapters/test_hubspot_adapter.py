@@ -373,6 +373,21 @@ def test_a_meeting_with_several_contacts_is_activity_for_each_through_every_page
     assert got == set(people)
 
 
+def test_meeting_searches_are_paced_under_the_search_limit_like_contact_searches(seeded):
+    # Every CRM search counts against the portal's per-second search limit, meetings too.
+    portal, ids, data = seeded
+    cid = next(iter(ids.values()))
+    for i in range(2400):  # 12 search pages of 200
+        portal.add_engagement("meetings", cid, 1_790_000_000_000 + i, {"hs_meeting_title": f"m{i}"})
+    only_meetings = MAPPING.model_copy(update={"activities": [a for a in MAPPING.activities
+                                                              if a.source == "objects:meetings"]})
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(only_meetings, TOKEN, server.url)
+        got = [a for page in crm.pull_activities({}) for a in page.activities]
+        throttled = server.snapshot()["throttled"]
+    assert len(got) >= 2400 and throttled == 0
+
+
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
     from mqlsync.connector.config.mapping import Limits
 

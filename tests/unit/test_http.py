@@ -164,3 +164,18 @@ def test_hubspot_paces_searches_under_their_own_limit():
 
     at = [policy.call(do_search) for _ in range(12)]
     assert at[4] == 0 and at[5] >= 1.0 and at[10] >= 2.0
+
+
+def test_raw_searches_go_through_the_search_limiter_too():
+    from mqlsync.connector.crms.hubspot.policy import is_search
+
+    def do_search():
+        return None
+
+    def send():
+        return None
+
+    send.search = True
+    policy = hubspot_policy()
+    assert len(policy.limiters(do_search)) == len(policy.limiters(send)) == 2
+    assert not is_search(lambda: None) and len(policy.limiters(lambda: None)) == 1

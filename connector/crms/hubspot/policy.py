@@ -16,7 +16,7 @@ def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_
     burst = RateLimiter(max_requests, per_seconds)
     search = RateLimiter(search_per_second, 1.0)
     return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
-                  limiters=lambda fn: [burst, search] if getattr(fn, "__name__", "") == "do_search" else [burst],
+                  limiters=lambda fn: [burst, search] if is_search(fn) else [burst],
                   wait_floor={423: LOCK_SECONDS})
 
 
@@ -29,6 +29,12 @@ RETRIED = frozenset({423, 521, 522, 523, 524})
 #: "477 Migration in Progress ... HubSpot will return a Retry-After response header
 #: indicating how many seconds to wait" (typically up to 24 hours): not worth a retry now
 MIGRATING = 477
+
+
+def is_search(fn) -> bool:
+    """A CRM search: the SDK's do_search, or a raw POST to a /search path (meetings and
+    calls), which HubSpot counts against the same per-second search limit."""
+    return getattr(fn, "__name__", "") == "do_search" or bool(getattr(fn, "search", False))
 
 
 def _daily_limit_reached(exc: BaseException) -> bool:
