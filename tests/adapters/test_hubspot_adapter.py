@@ -290,6 +290,18 @@ def test_the_mql_tag_can_be_membership_of_a_list_that_setup_creates(seeded):
     assert mql_list["members"] == {a} and mql_list["processingType"] == "MANUAL"
 
 
+def test_an_mql_list_an_admin_named_in_another_case_is_found_not_made_again(seeded):
+    # HubSpot looks list names up whatever their case; a second list would split the tag.
+    portal, ids, data = seeded
+    mapping = MAPPING.model_copy(update={"mql_tag": MAPPING.mql_tag.model_copy(update={"field": None, "list": "MQLs"})})
+    with SandboxServer(portal) as server:
+        made = HubSpotAdapter(mapping.model_copy(update={"mql_tag": mapping.mql_tag.model_copy(
+            update={"list": "mqls"})}), TOKEN, server.url).ensure_fields()
+        assert "list mqls" in made.created
+        report = HubSpotAdapter(mapping, TOKEN, server.url).ensure_fields()
+    assert "list MQLs" in report.existing and len(portal.lists) == 1
+
+
 def test_a_sales_verdict_without_its_time_is_reported_not_guessed(running):
     crm, portal, ids, data = running
     cid = next(iter(ids.values()))

@@ -205,8 +205,8 @@ class Writer(PlanWriter):
                 if status_of(exc) == 400 and len(chunk) > 1:
                     for task in chunk:
                         orphans += self._create_tasks([task], result, owner)
-                elif status_of(exc) == 400 and owner and chunk[0].owner_id and "INVALID_OWNER_ID" in str(
-                        getattr(exc, "body", "")):
+                elif status_of(exc) == 400 and owner and chunk[0].owner_id and "invalid_owner_id" in str(
+                        getattr(exc, "body", "")).lower():  # whatever the case HubSpot writes it in
                     orphans += chunk
                 else:
                     for task in chunk:

@@ -837,8 +837,10 @@ class HubSpotSandbox(Emulation):
         from urllib.parse import unquote
 
         name = unquote(match.group(2))
+        # HubSpot looks list names up without regard to case (review E7), and a name
+        # differing only in case is taken.
         for record in self.lists.values():
-            if record["name"] == name and record["objectTypeId"] == match.group(1):
+            if record["name"].casefold() == name.casefold() and record["objectTypeId"] == match.group(1):
                 return Response(200, {"list": self._list_public(record)})
         return error(404, "OBJECT_NOT_FOUND", f"List with name {name} does not exist")
 
@@ -847,7 +849,7 @@ class HubSpotSandbox(Emulation):
         name = str(body.get("name") or "")
         if not name or body.get("objectTypeId") is None or body.get("processingType") is None:
             return error(400, "VALIDATION_ERROR", "name, objectTypeId and processingType are required")
-        if any(r["name"] == name for r in self.lists.values()):
+        if any(r["name"].casefold() == name.casefold() for r in self.lists.values()):
             return error(409, "OBJECT_ALREADY_EXISTS", f"A list named {name} already exists")
         lid = self.new_id()
         now = _iso(self.now_ms())
