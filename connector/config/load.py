@@ -8,12 +8,12 @@ import json
 import re
 import types
 import typing
+from collections.abc import Mapping as MappingT
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
 
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.config.scoring import (
@@ -399,7 +399,7 @@ def _is_type_marker(part: Any) -> bool:
                      r"literal\[.*\]|json-or-python\[.*\]|union\[.*\])", part))
 
 
-def _message(err: ErrorDetails, root: type[BaseModel], data: Any, path: Path_) -> str:
+def _message(err: MappingT[str, Any], root: type[BaseModel], data: Any, path: Path_) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_fields(root, data, path[:-1])

@@ -23,7 +23,7 @@ SESSION = {"SALESFORCE_SESSION_ID": "00Dxx!session-secret", "SALESFORCE_INSTANCE
 
 def test_each_salesforce_flow_is_chosen_by_the_variables_set(tmp_path):
     key = tmp_path / "server.key"
-    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.write_text("a key file; only that it exists is checked here\n")
     jwt = {"SALESFORCE_USERNAME": "integration@acme.example", "SALESFORCE_CONSUMER_KEY": "3MVG9",
            "SALESFORCE_PRIVATE_KEY_FILE": str(key)}
     assert type(login_from_env(PASSWORD | {"SALESFORCE_DOMAIN": "test"})) is PasswordLogin
