@@ -263,7 +263,7 @@ class HubSpotSandbox(Emulation):
         if request.path == "/__sandbox/email-events" and request.method == "POST":
             self.activity.add_email_event(str(body["type"]), str(body["recipient"]),
                                           _ms(body["created"]) or self.now_ms(), int(body.get("emailCampaignId", 0)),
-                                          body.get("url"))
+                                          body.get("url"), bool(body.get("filteredEvent")))
             return Response(201, {"events": len(self.activity.email_events)})
         if request.path == "/__sandbox/counts" and request.method == "GET":
             with self.lock:
