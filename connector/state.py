@@ -13,6 +13,7 @@ from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from mqlsync.connector import migrations, runlock
 from mqlsync.connector.errors import ConnectionBusy
@@ -199,10 +200,18 @@ class StateStore:
                 release()
 
     def _holder(self, connection: str) -> str:
-        """Who holds the connection's lock, as the holder wrote it on taking it."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(run_locks).where(run_locks.c.connection == connection)).mappings().first()
-        if row is None:  # taken a moment ago, not yet signed
+        """Who holds the connection's lock, as the holder wrote it on taking it. A lock
+        taken a moment ago is signed a moment later: its row is read again for up to a
+        second before the answer says the holder is unknown."""
+
+        def read() -> sa.RowMapping | None:
+            with self.engine.connect() as conn:
+                query = sa.select(run_locks).where(run_locks.c.connection == connection)
+                return conn.execute(query).mappings().first()
+
+        row = Retrying(retry=retry_if_result(lambda found: found is None), wait=wait_fixed(0.05),
+                       stop=stop_after_delay(1.0), retry_error_callback=lambda state: None)(read)
+        if row is None:
             return "its holder has not said who it is yet"
         return f"host {row['host']}, pid {row['pid']}, since {iso(_utc(row['since']).replace(microsecond=0))}"
 
