@@ -52,8 +52,10 @@ class CrmKind(Protocol):
         """The adapter, logged in with credentials from `env` (os.environ by default)."""
 
     def seed_sandbox(self, mapping: Mapping, contacts: list[Contact], activities: list[Activity], *,
-                     secret: str, burst_limit: int | None = None) -> Seeded:
-        """A sandbox of this CRM accepting `secret`, holding the people as the mapping reads them."""
+                     secret: str, burst_limit: int | None = None, tier: str | None = None) -> Seeded:
+        """A sandbox of this CRM accepting `secret`, holding the people as the mapping
+        reads them; `tier` the plan of the account it plays, where the CRM's APIs
+        depend on one (ValueError where they do not)."""
 
     def sandbox_env(self, url: str, secret: str) -> dict[str, str]:
         """The environment that points `connect` at a sandbox served on `url`."""

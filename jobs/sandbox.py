@@ -43,7 +43,8 @@ def mapping_file(crm: str) -> Path:
 
 def start_sandbox(crm: str = "hubspot", seed: int = 7, contacts: int = 2000, port: int = 0,
                   secret: str = "sandbox-token", faults: Faults | None = None, mapping_path=None,
-                  now: datetime | None = None, burst_limit: int | None = None) -> RunningSandbox:
+                  now: datetime | None = None, burst_limit: int | None = None,
+                  tier: str | None = None) -> RunningSandbox:
     """A sandbox of `crm` seeded with the sample data through that CRM's mapping (not
     started: call .server.start() or use .server as a context manager). The sample's
     activity is dated relative to `now` (the generator's fixed anchor by default);
@@ -52,7 +53,9 @@ def start_sandbox(crm: str = "hubspot", seed: int = 7, contacts: int = 2000, por
     kind = crm_kind(crm)
     mapping = load_mapping(mapping_path or mapping_file(crm)).mapping
     data = sample.generate(seed=seed, contacts=contacts, now=now or sample.ANCHOR)
-    seeded = kind.seed_sandbox(mapping, data.contacts, data.activities, secret=secret, burst_limit=burst_limit)
+    # A tier only when asked for: a CRM whose APIs have none need not take the argument.
+    seeded = kind.seed_sandbox(mapping, data.contacts, data.activities, secret=secret, burst_limit=burst_limit,
+                               **({"tier": tier} if tier is not None else {}))
     return RunningSandbox(SandboxServer(seeded.emulation, port=port, faults=faults), seeded.emulation, seeded.ids,
                           kind, secret)
 

@@ -36,6 +36,9 @@ class Page:
     #: for contacts: what each record shows of mqlsync's own fields, in mqlsync's words
     #: (see mapped.recorded): a run whose state is lost, old or another's rebuilds from it
     recorded: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    #: for activity: why its source could not be read at all this run (its scopes or
+    #: the account's plan do not allow it); its watermark stays where it was
+    skipped: str | None = None
 
     def saw(self, changed: datetime | None) -> None:
         """A record changed (or happened) at `changed`: the watermark may advance to it."""
@@ -54,6 +57,10 @@ class SetupReport:
 
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    #: fields the integration user was given access to (Salesforce field-level security)
+    granted: list[str] = field(default_factory=list)
+    #: what an admin must still do by hand, each a sentence that says how
+    todo: list[str] = field(default_factory=list)
 
 
 class CRM(Protocol):
@@ -61,8 +68,10 @@ class CRM(Protocol):
 
     name: str
 
-    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
-        """Create the custom fields the mapping writes to, when missing; change nothing that exists."""
+    def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
+        """Create the custom fields the mapping writes to, when missing; change nothing
+        that exists. With `grant`, give the integration user access to them where the
+        CRM needs that (else say in `todo` what to grant)."""
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
         """Contacts modified at or after `since` (all when None), page by page."""

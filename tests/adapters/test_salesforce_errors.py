@@ -188,3 +188,15 @@ def test_a_batch_refused_whole_fails_each_record_with_the_reason():
     sent = json.loads(responses.calls[0].request.body)
     assert [r["attributes"]["type"] for r in sent["records"]] == ["Lead", "Contact"]
     assert sent["allOrNone"] is False and sent["records"][0]["MQL_Score__c"] == 50.0
+
+
+@responses.activate
+def test_a_password_login_still_works_and_warns_that_salesforce_is_retiring_it(caplog):
+    responses.post("https://login.salesforce.com/services/Soap/u/59.0", body=LOGIN_OK)
+    responses.get(f"{API}/query/", json=EMPTY)
+    with caplog.at_level("WARNING", logger="mqlsync.salesforce"):
+        crm = SalesforceAdapter.from_env(MAPPING, PASSWORD_ENV)
+    assert [p.contacts for p in crm.pull_contacts(None)] == [[], []]  # Leads, Contacts
+    (warning,) = [r.getMessage() for r in caplog.records if "SOAP API login()" in r.getMessage()]
+    assert "retiring" in warning and "005132110" in warning and "JWT bearer" in warning
+    no_secret(warning)

@@ -185,16 +185,74 @@ def test_describe_limits_and_the_usage_header(sf):
     assert usage.used == 2 and usage.total == limits["DailyApiRequests"]["Max"]
 
 
-def test_tooling_custom_field_create_then_duplicate(sf):
+def _grant(sf, *fields: str, edit: bool = True) -> str:
+    """What an admin's script does to give the API user a field: a permission set with
+    FieldPermissions, assigned to the user the token belongs to."""
+    permission_set = sf.PermissionSet.create({"Name": "Scripted", "Label": "Scripted"})["id"]
+    for field in fields:
+        sf.FieldPermissions.create({"ParentId": permission_set, "SobjectType": field.split(".")[0], "Field": field,
+                                    "PermissionsRead": True, "PermissionsEdit": edit})
+    user = sf.oauth2("userinfo")["user_id"]
+    sf.PermissionSetAssignment.create({"PermissionSetId": permission_set, "AssigneeId": user})
+    return permission_set
+
+
+def test_a_new_custom_field_is_hidden_until_a_permission_set_grants_it(sf):
     created = sf.toolingexecute("sobjects/CustomField/", method="POST", data={
         "FullName": "Lead.MQL_Score__c", "Metadata": {"label": "MQL Score", "type": "Number", "precision": 18,
                                                       "scale": 0}})
     assert created["success"] and created["id"].startswith("00N")
-    assert sf.query("SELECT Id, MQL_Score__c FROM Lead LIMIT 1")["records"][0]["MQL_Score__c"] is None
+    # Nobody has field-level access to a field just made: not in describe, not in SOQL, not writable.
+    assert "MQL_Score__c" not in {f["name"] for f in sf.Lead.describe()["fields"]}
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query("SELECT Id, MQL_Score__c FROM Lead LIMIT 1")
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
+    lead = sf.query("SELECT Id FROM Lead LIMIT 1")["records"][0]["Id"]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.update(lead, {"MQL_Score__c": 40})
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
+    # Made again: it is there all the same.
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.toolingexecute("sobjects/CustomField/", method="POST", data={
             "FullName": "Lead.MQL_Score__c", "Metadata": {"label": "MQL Score", "type": "Number"}})
     assert caught.value.content[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
+    _grant(sf, "Lead.MQL_Score__c", edit=False)
+    assert sf.query("SELECT Id, MQL_Score__c FROM Lead LIMIT 1")["records"][0]["MQL_Score__c"] is None
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # read, not edit
+        sf.Lead.update(lead, {"MQL_Score__c": 40})
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    row = sf.query("SELECT Id, PermissionsEdit FROM FieldPermissions WHERE Field = 'Lead.MQL_Score__c'")
+    sf.FieldPermissions.update(row["records"][0]["Id"], {"PermissionsEdit": True})
+    sf.Lead.update(lead, {"MQL_Score__c": 40})
+    assert sf.Lead.get(lead)["MQL_Score__c"] == 40
+
+
+def test_field_permissions_are_checked_as_salesforce_does(sf):
+    permission_set = sf.PermissionSet.create({"Name": "Checks", "Label": "Checks"})["id"]
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # edit needs read
+        sf.FieldPermissions.create({"ParentId": permission_set, "SobjectType": "Lead", "Field": "Lead.Title",
+                                    "PermissionsRead": False, "PermissionsEdit": True})
+    assert caught.value.content[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # no such field
+        sf.FieldPermissions.create({"ParentId": permission_set, "SobjectType": "Lead", "Field": "Lead.Nope__c",
+                                    "PermissionsRead": True})
+    assert caught.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.PermissionSet.create({"Name": "Checks", "Label": "Again"})
+    assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+
+
+def test_task_custom_fields_are_made_on_activity(sf):
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.toolingexecute("sobjects/CustomField/", method="POST", data={
+            "FullName": "Task.Key2__c", "Metadata": {"label": "Key", "type": "Text", "length": 255}})
+    assert caught.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    sf.toolingexecute("sobjects/CustomField/", method="POST", data={
+        "FullName": "Activity.Key2__c", "Metadata": {"label": "Key", "type": "Text", "length": 255,
+                                                     "externalId": True}})
+    _grant(sf, "Task.Key2__c", "Event.Key2__c")
+    assert "Key2__c" in {f["name"] for f in sf.Task.describe()["fields"]}
+    assert "Key2__c" in {f["name"] for f in sf.Event.describe()["fields"]}
 
 
 def test_bulk_2_query_job_pages_csv_by_locator(sf):

@@ -7,6 +7,7 @@ from pydantic import SecretStr
 from mqlsync.connector.crms.hubspot.credentials import HubSpotCredentials
 from mqlsync.connector.crms.salesforce.credentials import (
     LOGINS,
+    ClientCredentialsLogin,
     JwtLogin,
     PasswordLogin,
     SandboxLogin,
@@ -30,9 +31,17 @@ def test_each_salesforce_flow_is_chosen_by_the_variables_set(tmp_path):
     assert login_from_env(PASSWORD | {"SALESFORCE_DOMAIN": "test"}).domain == "test"
     assert type(login_from_env(jwt)) is JwtLogin
     assert type(login_from_env(SESSION)) is SessionLogin
-    # The sandbox wins over everything, so a test never reaches a real org by accident.
+    credentials = {"SALESFORCE_CONSUMER_KEY": "3MVG9", "SALESFORCE_CONSUMER_SECRET": "s3cret-long",
+                   "SALESFORCE_DOMAIN": "acme.my"}
+    assert type(login_from_env(credentials)) is ClientCredentialsLogin
+    # With the sandbox's address, a session on it wins over a password, and every other
+    # flow logs in at the sandbox: a test never reaches a real org by accident.
     sandbox = login_from_env(PASSWORD | {"MQLSYNC_SALESFORCE_INSTANCE_URL": "http://127.0.0.1:8765"})
     assert type(sandbox) is SandboxLogin and sandbox.loopback_http
+    via = login_from_env(jwt | {"MQLSYNC_SALESFORCE_INSTANCE_URL": "http://127.0.0.1:8765"})
+    assert type(via) is JwtLogin and via.sandbox_url == "http://127.0.0.1:8765" and via.loopback_http
+    with pytest.raises(ConfigError, match="SALESFORCE_DOMAIN: the client credentials flow logs in at the org's My"):
+        login_from_env(credentials | {"SALESFORCE_DOMAIN": "login"})
 
 
 def test_the_password_may_come_from_a_file(tmp_path):
@@ -42,8 +51,8 @@ def test_the_password_may_come_from_a_file(tmp_path):
 
 
 def test_nothing_set_names_every_flow_and_a_bad_value_names_its_variable(tmp_path):
-    with pytest.raises(CredentialsError, match="SALESFORCE_SECURITY_TOKEN.*SALESFORCE_PRIVATE_KEY_FILE.*"
-                                               "SALESFORCE_INSTANCE_URL"):
+    with pytest.raises(CredentialsError, match="SALESFORCE_PRIVATE_KEY_FILE.*SALESFORCE_CONSUMER_SECRET.*"
+                                               "SALESFORCE_INSTANCE_URL.*SALESFORCE_SECURITY_TOKEN"):
         login_from_env({"SALESFORCE_USERNAME": "only-this"})
     with pytest.raises(ConfigError) as bad:
         login_from_env(SESSION | {"SALESFORCE_INSTANCE_URL": "http://acme.my.salesforce.com"})

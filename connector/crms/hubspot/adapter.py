@@ -36,5 +36,6 @@ class HubSpotAdapter(Composed):
         credentials = HubSpotCredentials.from_env(env)
         return cls(mapping, credentials.access_token.get_secret_value(), credentials.base_url)
 
-    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
+    def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
+        # A HubSpot property is visible to every token with the CRM scopes: nothing to grant.
         return setup.ensure_fields(self.client, self.mapping, self.mql_list, dry_run)

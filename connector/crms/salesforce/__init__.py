@@ -26,7 +26,9 @@ class Salesforce:
         return SalesforceAdapter.from_env(mapping, env)
 
     def seed_sandbox(self, mapping: Mapping, contacts: list[Contact], activities: list[Activity], *,
-                     secret: str, burst_limit: int | None = None) -> Seeded:
+                     secret: str, burst_limit: int | None = None, tier: str | None = None) -> Seeded:
+        if tier is not None:
+            raise ValueError("a Salesforce org's API does not depend on a tier: --tier is for HubSpot")
         from mqlsync.connector.crms.salesforce.sandbox.org import SalesforceSandbox
         from mqlsync.connector.crms.salesforce.sandbox.seed import seed_salesforce
 

@@ -30,9 +30,10 @@ class SalesforceAdapter(Composed):
     name = "salesforce"
 
     def __init__(self, mapping: Mapping, connect: Callable[[requests.Session], Salesforce],
-                 loopback_http: bool = False, bulk_threshold: int = BULK_THRESHOLD) -> None:
+                 loopback_http: bool = False, bulk_threshold: int = BULK_THRESHOLD,
+                 login_server: str | None = None) -> None:
         self.mapping = mapping
-        self.client = SalesforceClient(connect, mapping.limits, loopback_http, bulk_threshold)
+        self.client = SalesforceClient(connect, mapping.limits, loopback_http, bulk_threshold, login_server)
         self.people = PeopleReader(self.client, mapping)
         self.activity = ActivityReader(self.client, mapping, self.people)
         self.campaign = MqlCampaign(self.client, mapping.mql_tag.list)
@@ -43,11 +44,11 @@ class SalesforceAdapter(Composed):
         """Log in the way the environment says (credentials.LOGINS, in that order)."""
         login = login_from_env(os.environ if env is None else env)
         return cls(mapping, lambda s: login.client(s, version=API_VERSION, object_pairs_hook=dict),
-                   loopback_http=login.loopback_http, **options)
+                   loopback_http=login.loopback_http, login_server=login.sandbox_url, **options)
 
     @property
     def sf(self) -> Salesforce:
         return self.client.sf
 
-    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
-        return setup.ensure_fields(self.client, self.mapping, self.people.objects, self.campaign, dry_run)
+    def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
+        return setup.ensure_fields(self.client, self.mapping, self.people.objects, self.campaign, dry_run, grant)

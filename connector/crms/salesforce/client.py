@@ -9,7 +9,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,15 +38,20 @@ BULK_PAGE, BULK_POLL_S = 50_000, 0.2
 class _Transport(HTTPAdapter):
     """Every request simple-salesforce sends: counted, with a timeout (requests sets
     none), and, for a sandbox on this machine only, sent as plain http (the SDK builds
-    https:// URLs from the instance's host name)."""
+    https:// URLs from the instance's host name), the login server's calls included
+    (`login_server`: the sandbox stands in for https://*.salesforce.com)."""
 
-    def __init__(self, on_request: Callable[[], None], loopback_http: bool) -> None:
+    def __init__(self, on_request: Callable[[], None], loopback_http: bool, login_server: str | None = None) -> None:
         super().__init__()
-        self.on_request, self.loopback_http = on_request, loopback_http
+        self.on_request, self.loopback_http, self.login_server = on_request, loopback_http, login_server
 
     def send(self, request, **kwargs):  # type: ignore[override]  # requests' own signature, passed through
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = REQUEST_TIMEOUT
+        parts = urlsplit(request.url)
+        if self.login_server and (parts.hostname or "").endswith(".salesforce.com"):
+            server = urlsplit(self.login_server)
+            request.url = urlunsplit((server.scheme, server.netloc, parts.path, parts.query, ""))
         to_loopback = is_loopback(urlsplit(request.url).hostname or "")
         if self.loopback_http and request.url.startswith("https://") and to_loopback:
             request.url = "http://" + request.url[len("https://"):]
@@ -60,13 +65,14 @@ class BulkJobFailed(Exception):
 
 class SalesforceClient:
     def __init__(self, connect: Callable[[requests.Session], Salesforce], limits: Limits,
-                 loopback_http: bool = False, bulk_threshold: int = BULK_THRESHOLD) -> None:
+                 loopback_http: bool = False, bulk_threshold: int = BULK_THRESHOLD,
+                 login_server: str | None = None) -> None:
         self.policy = salesforce_policy(limits.retry_budget_s, limits.max_requests, limits.per_seconds)
         self.bulk_threshold = bulk_threshold
         self.requests = 0
         self._usage_warned = False
         session = requests.Session()
-        transport = _Transport(self._count, loopback_http)
+        transport = _Transport(self._count, loopback_http, login_server)
         session.mount("https://", transport)
         session.mount("http://", transport)
         self.sf: Salesforce = self.call(connect, session)

@@ -31,36 +31,105 @@ WRITE_BACK_METADATA: dict[str, dict[str, Any]] = {
 }
 
 
+#: the permission set `setup` makes for mqlsync's fields and assigns to the integration user
+PERMISSION_SET = "mqlsync_fields"
+#: how an admin grants what `setup` could not
+HOW_TO_GRANT = ("Setup > Permission Sets > New ({name}), Object Settings: Read and Edit on each field, then "
+                "Manage Assignments: add the integration user")
+
+
 def ensure_fields(client: SalesforceClient, mapping: Mapping, people: dict[str, ObjectMapping],
-                  campaign: MqlCampaign, dry_run: bool = False) -> SetupReport:
-    """Custom fields for the write-back on each enabled object, the task key on
-    Task, created through the Tooling API (CustomField); the MQL campaign when the
-    tag is a campaign. The integration user needs field-level access to new fields
-    (a permission set): Salesforce grants none by default."""
+                  campaign: MqlCampaign, dry_run: bool = False, grant: bool = True) -> SetupReport:
+    """Custom fields for the write-back on each enabled object and the task key on
+    Activity, created through the Tooling API (CustomField); read and edit access to
+    them for the integration user through a permission set (Salesforce grants nobody a
+    new field); the MQL campaign when the tag is a campaign."""
     report = SetupReport()
     wanted = fields_to_make(mapping)
-    plan: list[tuple[str, str, dict[str, Any]]] = [
-        (obj, field, WRITE_BACK_METADATA[key]) for obj in people for key, field in wanted.items()]
+    # (the object the field is seen on, the object it is made on, field, metadata)
+    plan: list[tuple[str, str, str, dict[str, Any]]] = [
+        (obj, obj, field, WRITE_BACK_METADATA[key]) for obj in people for key, field in wanted.items()]
     if mapping.tasks.enabled:
-        plan.append(("Task", TASK_KEY_FIELD, WRITE_BACK_METADATA["task_key"]))
-    existing: dict[str, set[str]] = {}
-    for obj, field, metadata in plan:
-        if obj not in existing:
-            described = client.call(getattr(client.sf, obj).describe)
-            existing[obj] = {f["name"] for f in described["fields"]}
-        name = f"{obj}.{field}"
-        if field in existing[obj]:
+        # Task and Event custom fields are made on Activity and then appear on both; the
+        # Tooling and Metadata APIs refuse Task or Event as a custom field's object
+        # (benedwards44/fieldcreator#2; mshanemc/shane-sfdx-plugins#108: "custom Activity
+        # fields written to the Activity/fields dir while the FLS for these fields is
+        # written to the Task and Event object").
+        plan.append(("Task", "Activity", TASK_KEY_FIELD, WRITE_BACK_METADATA["task_key"]))
+    visible: dict[str, set[str]] = {}
+    unseen: list[str] = []  # ours, but not visible to the integration user: to grant
+    for seen_on, made_on, field, metadata in plan:
+        if seen_on not in visible:
+            described = client.call(getattr(client.sf, seen_on).describe)
+            visible[seen_on] = {f["name"] for f in described["fields"]}
+        name = f"{seen_on}.{field}"
+        if field in visible[seen_on]:
             report.existing.append(name)
             continue
-        report.created.append(name)
-        if not dry_run:
-            try:
-                client.call(client.sf.toolingexecute, "sobjects/CustomField/", method="POST",
-                            data={"FullName": name, "Metadata": metadata})
-            except SalesforceError as exc:
-                # Created by an earlier attempt whose answer was lost: it is there.
-                if error_code(exc) != "DUPLICATE_DEVELOPER_NAME":
-                    raise
+        unseen.append(name)
+        if dry_run:
+            report.created.append(name)
+            continue
+        try:
+            client.call(client.sf.toolingexecute, "sobjects/CustomField/", method="POST",
+                        data={"FullName": f"{made_on}.{field}", "Metadata": metadata})
+            report.created.append(name)
+        except SalesforceError as exc:
+            # There already, but not visible to this user (not granted yet), or made by
+            # an earlier attempt whose answer was lost.
+            if error_code(exc) != "DUPLICATE_DEVELOPER_NAME":
+                raise
+            report.existing.append(name)
+    if unseen:
+        if grant:
+            _grant(client, unseen, report, dry_run)
+        else:
+            report.todo.append(f"Give the integration user Read and Edit on {', '.join(unseen)}: "
+                               + HOW_TO_GRANT.format(name=PERMISSION_SET))
     if mapping.mql_tag.list:
         ensure_tag_list(report, "campaign", campaign, dry_run)
     return report
+
+
+def _grant(client: SalesforceClient, fields: list[str], report: SetupReport, dry_run: bool) -> None:
+    """Read and edit on `fields` through the permission set PERMISSION_SET, assigned
+    to the integration user. "To grant a user access to a field, associate a
+    FieldPermissions record with a PermissionSet that's assigned to a user" (Object
+    Reference, FieldPermissions). Each step is skipped when already done."""
+    if dry_run:
+        report.granted.extend(fields)
+        return
+    found = client.call(client.sf.query, f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET}'")
+    if found["records"]:
+        permission_set = found["records"][0]["Id"]
+    else:
+        permission_set = client.call(client.sf.PermissionSet.create, {
+            "Name": PERMISSION_SET, "Label": "mqlsync fields",
+            "Description": "Read and edit on the fields mqlsync writes (made by mqlsync setup)"})["id"]
+    rows = client.call(client.sf.query, "SELECT Id, Field, PermissionsEdit FROM FieldPermissions "
+                                        f"WHERE ParentId = '{permission_set}'")["records"]
+    held = {row["Field"]: row for row in rows}
+    for name in fields:
+        row = held.get(name)
+        if row is None:
+            client.call(client.sf.FieldPermissions.create, {
+                "ParentId": permission_set, "SobjectType": name.split(".")[0], "Field": name,
+                "PermissionsRead": True, "PermissionsEdit": True})
+        elif not row["PermissionsEdit"]:
+            client.call(client.sf.FieldPermissions.update, row["Id"], {"PermissionsRead": True,
+                                                                       "PermissionsEdit": True})
+    user = client.call(client.sf.oauth2, "userinfo")["user_id"]
+    assigned = client.call(client.sf.query, "SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = "
+                                            f"'{permission_set}' AND AssigneeId = '{user}'")["records"]
+    if not assigned:
+        try:
+            client.call(client.sf.PermissionSetAssignment.create, {"PermissionSetId": permission_set,
+                                                                   "AssigneeId": user})
+        except SalesforceError as exc:
+            if not str(error_code(exc) or "").startswith("INSUFFICIENT_ACCESS"):
+                raise
+            report.todo.append(f"Assign the permission set {PERMISSION_SET} (made by setup: Read and Edit on "
+                               f"{', '.join(fields)}) to the integration user {user}: it may not assign permission "
+                               "sets itself (Setup > Permission Sets > mqlsync fields > Manage Assignments)")
+            return
+    report.granted.extend(fields)

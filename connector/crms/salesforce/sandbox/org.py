@@ -15,7 +15,9 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from mqlsync.connector.crms.salesforce.sandbox.access import FieldAccess
 from mqlsync.connector.crms.salesforce.sandbox.bulk import BulkJobs
+from mqlsync.connector.crms.salesforce.sandbox.oauth import ConnectedApp, OAuth
 from mqlsync.connector.crms.salesforce.sandbox.schema import (
     API_VERSION,
     KEY_PREFIX,
@@ -63,6 +65,7 @@ class SalesforceSandbox(Emulation):
         for obj, defs in STANDARD.items():
             self.fields[obj] = {name: field_def(name, type_, extra) for name, type_, extra in defs}
         self.records: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in self.fields}
+        self.access = FieldAccess(self)
         self.cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self.daily_limit, self.daily_used = daily_limit, 0
         #: ids whose writes fail with UNABLE_TO_LOCK_ROW (another transaction holds them)
@@ -72,7 +75,11 @@ class SalesforceSandbox(Emulation):
         self.runner = Runner(self.types, self.relationships, self.get)
         self.saves = Saves(self)
         self.bulk = BulkJobs(self)
+        #: the user the API session acts as (the integration user)
+        self.user_id = self.insert("User", {"Name": "mqlsync Integration", "Email": "integration@mqlsync.example",
+                                            "IsActive": True})
         self.routes = [
+            ("GET", re.compile(r"/services/oauth2/userinfo/?"), self.userinfo),
             ("GET", re.compile(V + r"/(query|queryAll)/?"), self.query),
             ("GET", re.compile(V + r"/(query|queryAll)/(01g[\w]+-\d+)"), self.query_more),
             ("GET", re.compile(V + r"/sobjects/(\w+)/describe/?"), self.describe),
@@ -87,6 +94,8 @@ class SalesforceSandbox(Emulation):
             ("POST", re.compile(V + r"/tooling/sobjects/CustomField/?"), self.create_custom_field),
             *self.bulk.routes(V),
         ]
+        self.oauth = OAuth(self)
+        self.routes += self.oauth.routes()
 
     # --- the org's data -------------------------------------------------------------
 
@@ -136,6 +145,7 @@ class SalesforceSandbox(Emulation):
                 record[self._canonical(obj, name) or name] = _stored(self.fields[obj].get(name), value)
             self._derive(obj, record)
             self.records[obj][record_id] = record
+            self.access.changed(obj)
             return record_id
 
     def touch(self, obj: str, record_id: str, values: dict[str, Any]) -> None:
@@ -147,6 +157,7 @@ class SalesforceSandbox(Emulation):
                 record[canonical] = _stored(self.fields[obj].get(canonical), value)
             record["LastModifiedDate"] = record["SystemModstamp"] = self.now()
             self._derive(obj, record)
+            self.access.changed(obj)
 
     def _derive(self, obj: str, record: dict[str, Any]) -> None:
         if obj == "CampaignMember":
@@ -221,7 +232,10 @@ class SalesforceSandbox(Emulation):
 
     def authorize(self, request: Request) -> Response | None:
         # A session id or OAuth access token as a Bearer token; a wrong or expired one is
-        # 401 INVALID_SESSION_ID ("Status Codes and Error Responses").
+        # 401 INVALID_SESSION_ID ("Status Codes and Error Responses"). The token endpoint
+        # is where a client gets one.
+        if request.path.startswith("/services/oauth2/token"):
+            return None
         if request.headers.get("authorization") != f"Bearer {self.session_id}":
             return error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         return None
@@ -361,7 +375,7 @@ class SalesforceSandbox(Emulation):
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         return Response(200, {"name": obj, "label": obj, "custom": obj.endswith("__c"),
                               "keyPrefix": self.prefixes[obj], "createable": True, "updateable": True,
-                              "queryable": True, "fields": list(self.fields[obj].values())})
+                              "queryable": True, "fields": list(self.access.fields(obj).values())})
 
     def limits(self, request: Request, m: re.Match) -> Response:
         """GET /limits ("Limits"): the allocations and what remains of them."""
@@ -380,19 +394,29 @@ class SalesforceSandbox(Emulation):
         if not re.fullmatch(r"\w+\.\w+__c", full_name):
             return error(400, "INVALID_FIELD", f"FullName must be Object.Field__c, got {full_name!r}")
         obj, name = full_name.split(".")
-        if obj not in self.fields:
+        if obj in ("Task", "Event"):
+            # Task and Event custom fields are made on Activity and then appear on both;
+            # naming Task or Event is refused (Metadata and Tooling API alike: see
+            # benedwards44/fieldcreator#2 and the research notes in docs/fidelity.md).
+            return error(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                         f"Entity Enumeration Or ID: bad value for restricted picklist field: {obj}")
+        targets = ["Task", "Event"] if obj == "Activity" else [obj]
+        if obj != "Activity" and obj not in self.fields:
             return error(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
         type_ = METADATA_TYPES.get(str(metadata.get("type")))
         if type_ is None:
             return error(400, "FIELD_INTEGRITY_EXCEPTION", f"Invalid field type: {metadata.get('type')}")
-        if name in self.fields[obj]:
+        if any(name in self.fields[target] for target in targets):
             return error(400, "DUPLICATE_DEVELOPER_NAME", "This field name is already in use.")
         if type_ == "boolean" and "defaultValue" not in metadata:
             return error(400, "FIELD_INTEGRITY_EXCEPTION", "Checkbox fields require a default value",
                          ["defaultValue"])
-        self.define(obj, name, type_, {"externalId": bool(metadata.get("externalId")),
-                                       "unique": bool(metadata.get("unique")),
-                                       "length": int(metadata.get("length") or 0)}, label=metadata.get("label"))
+        for target in targets:
+            self.define(target, name, type_, {"externalId": bool(metadata.get("externalId")),
+                                              "unique": bool(metadata.get("unique")),
+                                              "length": int(metadata.get("length") or 0)}, label=metadata.get("label"))
+            # Nobody may see it yet: field-level security is granted separately (access.py).
+            self.access.restricted.add((target, name))
         return Response(201, {"id": self.ids.new(KEY_PREFIX["CustomField"]), "success": True, "errors": [],
                               "warnings": [], "infos": []})
 
@@ -403,7 +427,17 @@ class SalesforceSandbox(Emulation):
         record = self.get(obj, record_id)
         if record is None or record["IsDeleted"]:
             return error(404, "NOT_FOUND", "The requested resource does not exist")
-        return Response(200, self.project(obj, record, list(self.fields[obj]), m.group(1)))
+        return Response(200, self.project(obj, record, list(self.access.fields(obj)), m.group(1)))
+
+    def userinfo(self, request: Request, m: re.Match) -> Response:
+        """GET /services/oauth2/userinfo: the OpenID Connect claims of the token's user
+        ("Query for User Information", Salesforce help, remoteaccess_using_userinfo_endpoint)."""
+        user = self.records["User"][self.user_id]
+        org_id = "00D8d0000000001AAA"
+        host = request.headers.get("host", "127.0.0.1")
+        return Response(200, {"sub": f"http://{host}/id/{org_id}/{self.user_id}", "user_id": self.user_id,
+                              "organization_id": org_id, "name": user["Name"], "email": user["Email"],
+                              "preferred_username": user["Email"], "active": True})
 
     # --- what a user does in the org, for tests in another process ---------------------
 
@@ -438,6 +472,15 @@ class SalesforceSandbox(Emulation):
         if m := re.fullmatch(r"/__sandbox/merge/(Lead|Contact)", request.path):
             self.merge(m.group(1), str(body["master"]), str(body["victim"]))
             return Response(200, {"id": body["master"]})
+        if request.path == "/__sandbox/connected-app" and request.method == "POST":
+            # An admin registers a connected app: its consumer key, the certificate for
+            # JWT bearer, the secret for client credentials, the pre-authorized user.
+            self.oauth.app = ConnectedApp(**{k: str(v) for k, v in body.items()})
+            return Response(200, {"consumer_key": self.oauth.app.consumer_key})
+        if request.path == "/__sandbox/access" and request.method == "POST":
+            # The integration user's rights: without "Assign Permission Sets" setup must ask an admin.
+            self.access.may_assign = bool(body.get("may_assign", self.access.may_assign))
+            return Response(200, {"may_assign": self.access.may_assign})
         if request.path == "/__sandbox/lock" and request.method == "POST":
             self.locked = set(body.get("ids") or [])
             return Response(200, {"locked": sorted(self.locked)})
@@ -462,7 +505,7 @@ class _TypesView(dict):
     def __getitem__(self, obj: str) -> dict[str, str]:
         # Built once per object, not per comparison; `define` drops it when fields change.
         if obj not in self.cache:
-            self.cache[obj] = {name.lower(): meta["type"] for name, meta in self.org.fields[obj].items()}
+            self.cache[obj] = {name.lower(): meta["type"] for name, meta in self.org.access.fields(obj).items()}
         return self.cache[obj]
 
 

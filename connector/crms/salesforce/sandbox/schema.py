@@ -20,7 +20,8 @@ API_VERSION = "59.0"
 #: three-character key prefixes of the standard objects (the first characters of
 #: every record id: "Standard Field Record ID Prefix Decoder", Salesforce help)
 KEY_PREFIX = {"Account": "001", "Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Campaign": "701",
-              "CampaignMember": "00v", "User": "005", "CustomField": "00N"}
+              "CampaignMember": "00v", "User": "005", "CustomField": "00N", "PermissionSet": "0PS",
+              "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CampaignMemberStatus": "01Y"}
 
 #: (name, type, extra) per object; extra: picklist values, referenceTo, flags
 _COMMON = [("Id", "id", {"updateable": False, "createable": False, "nillable": False}),
@@ -87,6 +88,28 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                                           "createable": False}),
         ("Status", "picklist", {}), ("HasResponded", "boolean", {"updateable": False, "createable": False}),
         ("FirstRespondedDate", "date", {"updateable": False, "createable": False})],
+    # "New campaigns have two default member status values" (Sent, Responded); an admin
+    # adds others per campaign (Object Reference, CampaignMemberStatus).
+    "CampaignMemberStatus": _COMMON + [
+        ("CampaignId", "reference", {"referenceTo": ["Campaign"], "relationshipName": "Campaign",
+                                     "updateable": False, "nillable": False}),
+        ("Label", "string", {"nillable": False}), ("HasResponded", "boolean", {}), ("IsDefault", "boolean", {}),
+        ("SortOrder", "int", {})],
+    # Field-level security (Object Reference: PermissionSet, FieldPermissions,
+    # PermissionSetAssignment); access.py applies it.
+    "PermissionSet": _COMMON + [("Name", "string", {"nillable": False}), ("Label", "string", {"nillable": False}),
+                                ("Description", "textarea", {})],
+    "FieldPermissions": _COMMON + [
+        ("ParentId", "reference", {"referenceTo": ["PermissionSet"], "relationshipName": "Parent",
+                                   "updateable": False, "nillable": False}),
+        ("SobjectType", "string", {"updateable": False, "nillable": False}),
+        ("Field", "string", {"updateable": False, "nillable": False}),
+        ("PermissionsRead", "boolean", {}), ("PermissionsEdit", "boolean", {})],
+    "PermissionSetAssignment": _COMMON + [
+        ("PermissionSetId", "reference", {"referenceTo": ["PermissionSet"], "relationshipName": "PermissionSet",
+                                          "updateable": False, "nillable": False}),
+        ("AssigneeId", "reference", {"referenceTo": ["User"], "relationshipName": "Assignee",
+                                     "updateable": False, "nillable": False})],
 }
 
 #: Tooling API CustomField metadata type -> describe type

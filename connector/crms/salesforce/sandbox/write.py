@@ -35,13 +35,13 @@ class Saves:
                   record: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Field values checked as Salesforce checks them on save: unknown fields, fields
         not writable, restricted picklists, types, required fields, references."""
-        fields = self.org.fields[obj]
+        fields = self.org.access.fields(obj)  # a field the user may not see does not exist for it
         clean: dict[str, Any] = {}
         for name, value in values.items():
             if name in ("attributes", "Id", "id"):
                 continue
             canonical = self.org._canonical(obj, name)
-            if canonical is None:
+            if canonical not in fields:
                 return {}, [record_error("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj}",
                                          [name])]
             meta = fields[canonical]
@@ -106,6 +106,9 @@ class Saves:
                             "errors": [record_error("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to "
                                                                           f"this record or 1 records: {record_id}")]}
             clean, errors = self._validate(obj, values, creating=record_id is None)
+            refused = None if errors else self.org.access.refusal(obj, clean, record_id)
+            if refused:
+                errors = [refused]
             if errors:
                 return ({"id": record_id} if record_id else {}) | {"success": False, "errors": errors}
             if record_id is None:
@@ -205,8 +208,14 @@ class Saves:
         sObject Collections"): a record whose external id exists is updated, else created;
         each result says which (`created`)."""
         obj, key_field = m.group(2), m.group(3)
-        meta = self.org.fields.get(obj, {}).get(key_field)
-        if meta is None or not meta["externalId"]:
+        meta = self.org.access.fields(obj).get(key_field) if obj in self.org.fields else None
+        if meta is None:
+            # A key field that is missing or not visible to the user: 404 NOT_FOUND
+            # ("Provided external ID field does not exist or is not accessible", as
+            # captured in ExForce's tests and integration guides).
+            return error(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: "
+                                           f"{key_field}")
+        if not meta["externalId"]:
             return error(400, "INVALID_FIELD", f"Field name provided, {key_field} is not an External ID or "
                                                f"indexed field for {obj}")
         parsed = self._collection(request, need_id=False)
