@@ -37,6 +37,11 @@ class CredentialsError(MqlsyncError):
     """A credential is missing or refused. The message names the variable, never its value."""
 
 
+class NotAllowed(CredentialsError):
+    """The credentials work, but their scopes or the account's plan do not allow this
+    call. For an activity source, the run skips that source and goes on."""
+
+
 class CRMUnavailable(MqlsyncError):
     """The CRM (or the sandbox) cannot be reached or keeps failing."""
 

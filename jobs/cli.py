@@ -335,6 +335,8 @@ def _print_summary(summary, as_json_: bool) -> None:
     if summary.deleted or summary.merged:
         err.print(f"{summary.deleted:,} deleted in the CRM and forgotten; {summary.merged:,} merged into another "
                   "record (converted leads), their history carried over.", highlight=False)
+    for line in summary.skipped_sources:
+        err.print(f"warning: activity source not read, {line}", highlight=False, markup=False)
     for line in summary.rejected[:20]:
         err.print(f"skipped {line}", highlight=False, markup=False)
     for line in summary.failed[:20]:
@@ -391,18 +393,26 @@ def run(
 def setup(
     mapping: MappingOpt,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be created.")] = False,
+    no_grant: Annotated[bool, typer.Option(
+        "--no-grant", help="Salesforce: make no permission set; print the field access to grant instead.")] = False,
 ) -> None:
-    """Create the property group and custom properties the mapping writes to, when
-    missing. Nothing that exists is changed."""
+    """Create the custom fields (HubSpot: the property group and properties) the mapping
+    writes to, when missing, and on Salesforce give the integration user access to them
+    through a permission set. Nothing that exists is changed."""
     from mqlsync.connector.config import load_mapping
 
     from .connect import adapter_for
 
     loaded = load_mapping(mapping)
-    report = adapter_for(loaded).ensure_fields(dry_run=dry_run)
+    report = adapter_for(loaded).ensure_fields(dry_run=dry_run, grant=not no_grant)
     verb = "would create" if dry_run else "created"
     out.print(f"{loaded.mapping.connection}: {verb} {len(report.created)} ({', '.join(report.created) or 'none'}); "
               f"{len(report.existing)} already there.", highlight=False)
+    if report.granted:
+        out.print(f"{'would give' if dry_run else 'gave'} the integration user read and edit on "
+                  f"{len(report.granted)} field(s) ({', '.join(report.granted)})", highlight=False)
+    for item in report.todo:
+        out.print(f"to do: {item}", highlight=False, markup=False)
 
 
 @command()
@@ -500,6 +510,9 @@ def sandbox(
     now: Annotated[str | None, typer.Option("--now", help="Date the sample's activity relative to this ISO "
                                                              "time, so two sandboxes hold the same data.",
                                                show_default="the current minute")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", help="HubSpot: the portal's tier (starter, professional, "
+                                                            "enterprise); the Events API needs enterprise.",
+                                             show_default="enterprise")] = None,
 ) -> None:
     """Serve a sandbox CRM on 127.0.0.1, seeded with the sample data, until stopped.
     GET /__sandbox/stats shows the requests it served and the 429s it sent."""
@@ -509,10 +522,13 @@ def sandbox(
 
     # The sample's activity is dated relative to now, so the sandbox looks live any day.
     started = _now(now) if now else datetime.now(UTC).replace(second=0, microsecond=0)
-    running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
-                            burst_limit=burst_limit,
-                            faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, rate_drop=fault_drop,
-                                          delay_s=delay, seed=seed))
+    try:
+        running = start_sandbox(crm.value, seed=seed, contacts=contacts, port=port, secret=token, now=started,
+                                burst_limit=burst_limit, tier=tier,
+                                faults=Faults(rate_429=fault_429, rate_5xx=fault_5xx, rate_drop=fault_drop,
+                                              delay_s=delay, seed=seed))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tier") from None
     url = running.server.url
     err.print(f"{crm.value} sandbox on {url} with {len(running.ids):,} people (seed {seed}); "
               f"stats at {url}/__sandbox/stats. Ctrl-C stops it.", highlight=False)

@@ -64,6 +64,8 @@ class RunSummary:
     duration_s: float = 0.0
     rejected: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: activity sources not read this run, each "source: why"
+    skipped_sources: list[str] = field(default_factory=list)
     diff: list[dict[str, Any]] = field(default_factory=list)
     top_rules: list[tuple[str, int]] = field(default_factory=list)
 
@@ -132,6 +134,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     held_adopted: dict[str, Adopted] = {}
     held_activities: dict[str, list[Activity]] = {}
     high: dict[str, datetime | None] = {"contacts": None}
+    skipped: set[str] = set()  # sources not read: their watermarks stay
     keep = Keep.of(loaded)
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")
@@ -192,6 +195,9 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
             summary.activities += len(page.activities)
             summary.rejected += [str(r) for r in page.rejected]
             key = f"activities:{page.source}"
+            if page.skipped:
+                summary.skipped_sources.append(f"{page.source}: {page.skipped}")
+                skipped.add(key)
             high[key] = _later(high.get(key), page.high_water)
             tick("activities", len(page.activities))
 
@@ -221,7 +227,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     #    failures table and are picked up again next run.
     if not dry_run:
         for obj, value in high.items():
-            if value is not None:
+            if value is not None and obj not in skipped:
                 store.set_watermark(conn, obj, min(value, now))
 
 

@@ -29,6 +29,8 @@ class FakeCRM:
         #: ids of activities deleted in the CRM, reported by the next activity reads
         self.deleted_activities: list[str] = []
         self.merged: dict[str, str] = {}
+        #: why the activity source may not be read (its scopes or the plan), when it may not
+        self.denied: str | None = None
         self.page_size, self.source = page_size, source
         self._requests = 0
 
@@ -57,7 +59,7 @@ class FakeCRM:
     def requests(self) -> int:
         return self._requests
 
-    def ensure_fields(self, dry_run: bool = False) -> SetupReport:
+    def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
         self._requests += 1
         return SetupReport(existing=["every field"])
 
@@ -76,6 +78,9 @@ class FakeCRM:
 
     def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
         self._requests += 1
+        if self.denied:
+            yield Page(source=self.source, skipped=self.denied)
+            return
         floor = since.get(self.source)
         acts = [a for a in self.activities if floor is None or a.at >= floor]
         yield Page(activities=acts, source=self.source, high_water=max((a.at for a in acts), default=None),

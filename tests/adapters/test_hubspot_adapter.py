@@ -125,6 +125,41 @@ def test_lifecycle_moves_back_by_clearing_it_first(running):
     assert portal.contacts[cid]["properties"]["lifecyclestage"] == "marketingqualifiedlead"
 
 
+def test_a_recycled_contact_that_requalifies_ends_at_mql_in_hubspot(running):
+    crm, portal, ids, data = running
+    cid = list(ids.values())[0]
+    portal.touch(cid, {"lifecyclestage": "other"})  # recycled: Other is the portal's last stage
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"lifecycle": "mql"},
+                                                     lifecycle_from="other")]))
+    assert result.updated == [cid] and result.failed == []
+    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "marketingqualifiedlead"
+
+
+def test_the_lifecycle_order_is_read_from_the_portal(running):
+    crm, portal, ids, data = running
+    portal.set_lifecycle_stages(["subscriber", "lead", "marketingqualifiedlead", "1337", "salesqualifiedlead",
+                                 "opportunity", "customer", "evangelist", "other"])
+    cid = list(ids.values())[0]
+    portal.touch(cid, {"lifecyclestage": "1337"})  # a custom stage the admin placed after MQL
+    result = crm.apply(WritePlan(updates=[FieldWrite(contact_id=cid, values={"lifecycle": "mql"},
+                                                     lifecycle_from="1337")]))
+    assert result.failed == []
+    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "marketingqualifiedlead"
+
+
+def test_a_stage_hubspot_keeps_is_read_back_and_fails_that_record_alone(running):
+    crm, portal, ids, data = running
+    moved, other = list(ids.values())[:2]
+    portal.touch(moved, {"lifecyclestage": "customer"})  # a rep closed the deal after the pull
+    result = crm.apply(WritePlan(updates=[
+        FieldWrite(contact_id=moved, values={"lifecycle": "mql"}, lifecycle_from="lead"),
+        FieldWrite(contact_id=other, values={"lifecycle": "mql"}, lifecycle_from="lead")]))
+    assert result.updated == [other]
+    (failure,) = result.failed
+    assert failure.contact_id == moved and "HubSpot kept lifecycle stage 'customer'" in failure.reason
+    assert portal.contacts[moved]["properties"]["lifecyclestage"] == "customer"
+
+
 def test_a_stage_the_mapping_does_not_write_leaves_the_crm_lifecycle_alone(running):
     crm, portal, ids, data = running
     cid = list(ids.values())[0]

@@ -125,17 +125,34 @@ def test_an_invalid_value_refuses_the_whole_batch(client, portal):
     assert portal.contacts[ids[0]]["properties"].get("jobtitle") is None
 
 
-def test_lifecycle_stage_cannot_move_backward_without_clearing_it(client, portal):
+def test_a_backward_lifecycle_set_is_answered_200_and_not_made_unless_cleared_first(client, portal):
     cid = sorted(portal.contacts, key=int)[0]
     update = lambda stage: client.crm.contacts.batch_api.update(  # noqa: E731
         batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
             inputs=[SimplePublicObjectBatchInput(id=cid, properties={"lifecyclestage": stage})]))
-    update("marketingqualifiedlead")
-    with api_error():
-        update("lead")
+    read = lambda: client.crm.contacts.basic_api.get_by_id(cid, properties=["lifecyclestage"])  # noqa: E731
+    update("other")
+    update("lead")  # back from Other, the last stage: accepted, not made
+    assert read().properties["lifecyclestage"] == "other"
     update("")
     update("lead")
-    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "lead"
+    assert read().properties["lifecyclestage"] == "lead"
+
+
+def test_the_lifecycle_order_is_the_portals_own(client, portal):
+    cid = sorted(portal.contacts, key=int)[0]
+    portal.set_lifecycle_stages(["subscriber", "lead", "1337", "marketingqualifiedlead", "customer", "other"])
+    options = client.crm.properties.core_api.get_by_name("contacts", "lifecyclestage").options
+    assert [o.value for o in sorted(options, key=lambda o: o.display_order)][2] == "1337"
+    update = lambda stage: client.crm.contacts.batch_api.update(  # noqa: E731
+        batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=cid, properties={"lifecyclestage": stage})]))
+    update("marketingqualifiedlead")
+    update("1337")  # a custom stage the admin put before MQL: backward
+    assert portal.contacts[cid]["properties"]["lifecyclestage"] == "marketingqualifiedlead"
+    with api_error() as exc:  # a stage the portal does not have
+        update("evangelist")
+    assert exc.value.status == 400
 
 
 def test_batches_are_limited_to_100_inputs(client):
@@ -292,3 +309,20 @@ def test_email_events_include_bot_events_unless_asked_to_exclude_them(client, po
 
     assert recipients() == ["scanner@northwind.hu", "human@northwind.hu"]
     assert recipients(("excludeFilteredEvents", "true")) == ["human@northwind.hu"]
+
+
+def test_a_call_the_tokens_scopes_or_the_portals_tier_do_not_allow_is_403(client, portal):
+    portal.access.set("professional", ["crm.objects.contacts.read"])
+    assert client.crm.contacts.basic_api.get_page(limit=1).results
+    with api_error() as exc:  # writing needs its own scope
+        client.crm.contacts.batch_api.update(batch_input_simple_public_object_batch_input=(
+            BatchInputSimplePublicObjectBatchInput(inputs=[SimplePublicObjectBatchInput(
+                id=sorted(portal.contacts)[0], properties={"jobtitle": "x"})])))
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 403 and body["category"] == "MISSING_SCOPES"
+    assert body["errors"][0]["context"]["requiredScopes"] == ["crm.objects.contacts.write"]
+    with api_error() as exc:  # the Events API needs an Enterprise portal, whatever the scopes
+        client.events.events_api.get_page(event_type="e_visited_page")
+    assert exc.value.status == 403 and "business-intelligence" in json.loads(exc.value.body)["message"]
+    portal.access.set("enterprise", None)
+    client.events.events_api.get_page(event_type="e_visited_page")

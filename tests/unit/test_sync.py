@@ -185,3 +185,15 @@ def test_an_activity_deleted_in_the_crm_leaves_the_ledger_and_its_contact_is_res
     ledger = store.activities_of(CONN, [gone.contact_id]).get(gone.contact_id, [])
     assert gone.id not in {a.id for a in ledger}
     assert crm.fields[gone.contact_id]["score"] == score_without(gone)
+
+
+def test_a_source_the_crm_does_not_allow_is_skipped_the_run_writes_and_it_is_read_whole_once_allowed(crm, store):
+    crm.denied = "the token lacks the scope content"
+    first = run_sync(LOADED, crm, store, NOW)
+    assert first.skipped_sources == [f"{crm.source}: the token lacks the scope content"]
+    assert first.status == "ok" and first.activities == 0 and first.writes == len(DATA.contacts)
+    assert store.watermark(CONN, f"activities:{crm.source}") is None  # it stays where it was
+    crm.denied = None
+    second = run_sync(LOADED, crm, store, NOW + timedelta(minutes=15))
+    assert second.skipped_sources == [] and second.activities == len(DATA.activities)
+    assert second.new_mqls > 0

@@ -14,7 +14,7 @@ from mqlsync.connector.adapters.base import Page
 from mqlsync.connector.config.mapping import Mapping as MappingFile
 from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
 from mqlsync.connector.crms.hubspot.contacts import ContactReader
-from mqlsync.connector.errors import ConfigError, ConfigIssue
+from mqlsync.connector.errors import ConfigError, ConfigIssue, NotAllowed
 from mqlsync.connector.model import Activity
 
 log = logging.getLogger("mqlsync.hubspot")
@@ -28,6 +28,10 @@ LATE_ARRIVAL = {"events": timedelta(hours=1), "email_events": timedelta(seconds=
                 "objects": timedelta(seconds=30), "*": timedelta(0)}
 #: CRM objects whose records are activity (engagements logged by reps)
 ENGAGEMENTS = ("meetings", "calls")
+#: sources whose API a portal's tier decides: "Requires one of the following products or
+#: higher. Marketing Hub -Enterprise, Sales Hub -Enterprise, ..." (event analytics guide;
+#: the events spec's x-hubspot-product-tier-requirements: ENTERPRISE for every hub)
+TIER_NEEDED = {"events": "the Events API needs an Enterprise portal"}
 #: the CRM search API stops at 10,000 results (see search_since)
 ENGAGEMENT_SEARCH_CAP = 10_000
 
@@ -57,9 +61,16 @@ class ActivityReader:
             start = since.get(source.source)
             if start is not None:
                 start -= LATE_ARRIVAL.get(kind, LATE_ARRIVAL["*"])
-            for page in self._read_source(source, kind, name, start):
-                page.source = source.source
-                yield page
+            try:
+                for page in self._read_source(source, kind, name, start):
+                    page.source = source.source
+                    yield page
+            except NotAllowed as exc:
+                # A source the token's scopes or the portal's tier do not allow: skipped,
+                # the rest of the run goes on and writes.
+                why = str(exc) + (f"; {TIER_NEEDED[kind]}" if kind in TIER_NEEDED else "")
+                log.info("activity source %s skipped: %s", source.source, why)
+                yield Page(source=source.source, skipped=why)
 
     def _read_source(self, source, kind: str, name: str, since: datetime | None) -> Iterator[Page]:
         if kind == "events" and name:

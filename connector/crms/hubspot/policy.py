@@ -3,7 +3,9 @@ the run, and the limits calls are paced under."""
 
 from __future__ import annotations
 
-from mqlsync.connector.errors import CRMUnavailable
+import json
+
+from mqlsync.connector.errors import CRMUnavailable, NotAllowed
 from mqlsync.connector.http import Policy, RateLimiter, header, is_transient, status_of
 
 
@@ -48,7 +50,25 @@ def hubspot_transient(exc: BaseException) -> bool:
     return (is_transient(exc) or status_of(exc) in RETRIED) and not _daily_limit_reached(exc)
 
 
+def _denied(exc: BaseException) -> NotAllowed:
+    """A 403: the scopes HubSpot names (errors[].context.requiredScopes, category
+    MISSING_SCOPES: HubSpot/hubspot-api-nodejs#268), else its own message."""
+    try:
+        body = json.loads(getattr(exc, "body", "") or "{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    scopes = [str(s) for e in body.get("errors") or [] if isinstance(e, dict)
+              for s in (e.get("context") or {}).get("requiredScopes") or []]
+    if scopes:
+        return NotAllowed(f"HubSpot denied the call (403): the token lacks the scope {' or '.join(scopes)}; add it "
+                          "to the private app's scopes")
+    return NotAllowed(f"HubSpot denied the call (403): {body.get('message') or 'no reason given'}")
+
+
 def hubspot_classify(exc: BaseException) -> BaseException | None:
+    if status_of(exc) == 403:
+        return _denied(exc)
     if status_of(exc) == MIGRATING:
         after = header(exc, "Retry-After")
         return CRMUnavailable("HubSpot is migrating the portal's data (477 Migration in Progress); nothing more was "

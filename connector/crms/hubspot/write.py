@@ -8,7 +8,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
 from hubspot.crm.objects.tasks import (
     BatchInputSimplePublicObjectBatchInputForCreate,
@@ -24,9 +29,8 @@ from mqlsync.connector.model import ApplyResult, FieldWrite, TaskRequest, WriteF
 #: batch endpoints take at most 100 inputs (CRM API reference)
 BATCH = 100
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id, task -> contact
-#: HubSpot's default lifecycle order; it refuses backward moves unless cleared first
-LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                   "customer", "evangelist"]
+#: HubSpot's lifecycle stage property: it does not move backward unless cleared first
+LIFECYCLE = "lifecyclestage"
 #: how a task body carries its idempotency key, so it can be found again
 TASK_KEY_MARK = "mqlsync-task:"
 
@@ -73,17 +77,72 @@ class Writer(PlanWriter):
     def __init__(self, client: HubSpotClient, mapping: MappingFile, mql_list: MqlList) -> None:
         self.client, self.mapping, self.mql_list = client, mapping, mql_list
         self.obj = mapping.objects["contacts"]
+        self._order: list[str] | None = None
 
     def fields(self, write: FieldWrite) -> dict[str, Any]:
         return crm_fields(self.mapping, self.obj, write, TextValues())
 
     def update(self, items: list[tuple[FieldWrite, dict[str, Any]]], result: ApplyResult) -> None:
-        # HubSpot refuses a lifecycle stage that moves backward: clear it first.
         stage = self.obj.stage_field
-        clears = [(w.contact_id, {stage: ""}) for w, props in items
-                  if stage in props and self._is_backward(w.lifecycle_from, props[stage])]
+        if stage != LIFECYCLE:
+            self._update([(w.contact_id, p) for w, p in items], result)
+            return
+        # "The Lifecycle stage is not designed to move backwards. If you need to set this
+        # property to an previous stage, you will first need to set the value to "" (an
+        # empty string)" (contacts API v1 reference); a backward set is answered 200 and
+        # not made (integrate.hubspot.com/t/update-lifecycle-stage-using-api/1333). The
+        # order is the portal's own: admins add and reorder stages.
+        moves = {w.contact_id: str(props[stage]) for w, props in items if props.get(stage)}
+        clears = [(w.contact_id, {stage: ""}) for w, _ in items
+                  if w.contact_id in moves and self._is_backward(w.lifecycle_from, moves[w.contact_id])]
         failed = self._update(clears, result, record_success=False) if clears else set()
         self._update([(w.contact_id, p) for w, p in items if w.contact_id not in failed], result)
+        written = set(result.updated)
+        self._check_stages({cid: v for cid, v in moves.items() if cid in written}, result)
+
+    def stage_order(self) -> list[str]:
+        """The portal's lifecycle stages in its order (the property's options by
+        displayOrder), read once per run."""
+        if self._order is None:
+            prop = self.client.call(self.client.properties_core.get_by_name, object_type="contacts",
+                                    property_name=LIFECYCLE)
+            options = sorted(prop.options or [], key=lambda o: (o.display_order is None, o.display_order or 0))
+            self._order = [o.value for o in options if not o.hidden]
+        return self._order
+
+    def _is_backward(self, current: str | None, target: str) -> bool:
+        """Whether setting `target` over `current` needs a clear first: any move that is
+        not forward in the portal's order, a stage it does not list included."""
+        if not current or current == target:
+            return False
+        order = self.stage_order()
+        if current not in order or target not in order:
+            return True
+        return order.index(target) < order.index(current)
+
+    def _check_stages(self, moves: dict[str, str], result: ApplyResult) -> None:
+        """Read the stages back, since HubSpot answers 200 to a move it does not make. A
+        stage it kept changed in HubSpot after this run read it (a rep moved the contact
+        on): that record fails, and the next run decides again from what it reads."""
+        for cid, value in self._stages_kept(moves).items():
+            result.updated.remove(cid)
+            result.failed.append(WriteFailure(
+                contact_id=cid, reason=f"HubSpot kept lifecycle stage {value!r} instead of {moves[cid]!r} (it "
+                                       "changed in HubSpot since this run read it); the next run decides again"))
+
+    def _stages_kept(self, moves: dict[str, str]) -> dict[str, str | None]:
+        """contact id -> the stage HubSpot has, for each whose stage is not the one set."""
+        kept: dict[str, str | None] = {}
+        ids = sorted(moves)
+        for i in range(0, len(ids), BATCH):
+            body = BatchReadInputSimplePublicObjectId(properties=[LIFECYCLE],
+                                                      inputs=[SimplePublicObjectId(id=cid) for cid in ids[i:i + BATCH]])
+            response = self.client.call(self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
+            for record in response.results:
+                value = (record.properties or {}).get(LIFECYCLE)
+                if str(record.id) in moves and value != moves[str(record.id)]:
+                    kept[str(record.id)] = value
+        return kept
 
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
         self._tag_by_list(writes, result)
@@ -105,11 +164,6 @@ class Writer(PlanWriter):
             for cid in response.record_ids_missing or []:
                 if str(cid) not in result.gone:
                     result.gone.append(str(cid))
-
-    @staticmethod
-    def _is_backward(current: str | None, target: str) -> bool:
-        return (current in LIFECYCLE_ORDER and target in LIFECYCLE_ORDER
-                and LIFECYCLE_ORDER.index(target) < LIFECYCLE_ORDER.index(current))
 
     def _update(self, items: list[tuple[str, dict[str, str]]], result: ApplyResult,
                 record_success: bool = True) -> set[str]:

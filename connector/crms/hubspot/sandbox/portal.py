@@ -14,8 +14,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
+from mqlsync.connector.crms.hubspot.sandbox.access import Access
 from mqlsync.connector.crms.hubspot.sandbox.activity import PortalActivity
 from mqlsync.connector.crms.hubspot.sandbox.wire import _iso, _ms, error
 from mqlsync.connector.sandbox.server import BurstLimiter, Emulation, Request, Response
@@ -79,11 +81,6 @@ _HS_PROPERTIES: list[tuple[str, str, str, str, list[str]]] = [
     # (knowledge base, "Merge records"; the property is read-only).
     ("hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox", []),
 ]
-# HubSpot keeps lifecycle stages in this order and refuses to move a contact backward
-# through the API unless the property is cleared first (knowledge base, "Set a
-# lifecycle stage": "you can't move a record backwards ... clear the value first").
-LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                   "customer", "evangelist"]
 
 
 def _no_associations(to: str, ids: list[str]) -> dict[str, Any]:
@@ -101,8 +98,11 @@ class HubSpotSandbox(Emulation):
     name = "hubspot"
 
     def __init__(self, token: str = "sandbox-token", burst_limit: int = BURST_LIMIT,
-                 burst_window_s: float = BURST_WINDOW_S) -> None:
+                 burst_window_s: float = BURST_WINDOW_S, tier: str = "enterprise",
+                 scopes: Iterable[str] | None = None) -> None:
         self.token = token
+        #: the portal's tier and the token's scopes (None: all of them)
+        self.access = Access(tier, scopes)
         self.lock = threading.RLock()
         #: associations per record per page in v4 batch reads (tests set it small)
         self.association_page = 500
@@ -139,6 +139,7 @@ class HubSpotSandbox(Emulation):
             ("POST", re.compile(r"/crm/v3/properties/contacts"), self.create_property),
             ("GET", re.compile(r"/crm/v3/properties/contacts/groups"), self.list_groups),
             ("POST", re.compile(r"/crm/v3/properties/contacts/groups"), self.create_group),
+            ("GET", re.compile(r"/crm/v3/properties/contacts/(\w+)"), self.get_property),
             ("GET", re.compile(r"/crm/v3/owners/?"), self.list_owners),
             ("GET", re.compile(r"/crm/v3/objects/tasks"), self.list_tasks),
             ("GET", re.compile(r"/crm/v3/objects/tasks/(\d+)"), self.get_task),
@@ -233,6 +234,12 @@ class HubSpotSandbox(Emulation):
         """What a HubSpot user does in the app, for tests against a sandbox in another
         process: edit a contact, record an event, look at tasks and contacts."""
         body = request.body if isinstance(request.body, dict) else {}
+        if request.path == "/__sandbox/access" and request.method == "POST":
+            self.access.set(str(body.get("tier", self.access.tier)), body.get("scopes"))
+            return Response(200, {"tier": self.access.tier, "scopes": sorted(self.access.scopes or [])})
+        if request.path == "/__sandbox/lifecycle-stages" and request.method == "POST":
+            self.set_lifecycle_stages([str(v) for v in body.get("stages") or []])
+            return Response(200, self.properties["lifecyclestage"])
         if m := re.fullmatch(r"/__sandbox/contacts/(\d+)", request.path):
             if m.group(1) not in self.contacts:
                 return Response(404, {"message": "no such contact"})
@@ -296,7 +303,7 @@ class HubSpotSandbox(Emulation):
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return error(401, "INVALID_AUTHENTICATION",
                          "Authentication credentials not found. This API supports OAuth 2.0 authentication.")
-        return None
+        return self.access.refusal(request)
 
     def _is_search(self, request: Request) -> bool:
         return request.method == "POST" and request.path.endswith("/search")
@@ -574,7 +581,8 @@ class HubSpotSandbox(Emulation):
                 if record is None:
                     missing.append(cid)
                     continue
-                record["properties"].update({k: self._stored(k, v) for k, v in item["properties"].items()})
+                record["properties"].update({k: self._stored(k, v) for k, v in item["properties"].items()
+                                             if not self._kept(record, k, v)})
                 record["updatedAt"] = self.now_ms()
                 record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
                 self.version += 1
@@ -612,18 +620,41 @@ class HubSpotSandbox(Emulation):
             return f"{value} is not a valid boolean for {name}"
         if prop["type"] == "datetime" and _ms(value) is None:
             return f"{value} is not a valid datetime for {name}"
-        if name == "lifecyclestage":
-            current = self.contacts.get(cid, {}).get("properties", {}).get("lifecyclestage")
-            if current in LIFECYCLE_ORDER and value in LIFECYCLE_ORDER and (
-                    LIFECYCLE_ORDER.index(value) < LIFECYCLE_ORDER.index(current)):
-                return (f"lifecyclestage cannot move backward from {current} to {value}; "
-                        "clear the property first")
         return None
+
+    def _kept(self, record: dict[str, Any], name: str, value: Any) -> bool:
+        """Whether HubSpot answers a write of `value` and keeps the old one: a lifecycle
+        stage set earlier in the portal's order than the contact's (the contacts API v1
+        reference: "The Lifecycle stage is not designed to move backwards ... you will
+        first need to set the value to "" (an empty string)"; a backward set "get[s] a
+        successful 204 Response ... but the change was not made",
+        integrate.hubspot.com/t/update-lifecycle-stage-using-api/1333). The order is the
+        property's options by displayOrder: a portal's admin adds and reorders stages."""
+        current = record["properties"].get("lifecyclestage")
+        if name != "lifecyclestage" or value in (None, "") or not current or current == value:
+            return False
+        options = sorted(self.properties["lifecyclestage"]["options"], key=lambda o: o["displayOrder"])
+        order = [o["value"] for o in options]
+        return current in order and value in order and order.index(value) < order.index(current)
 
     # --- properties and groups -----------------------------------------------------------
 
     def list_properties(self, request: Request, match: re.Match) -> Response:
         return Response(200, {"results": list(self.properties.values())})
+
+    def get_property(self, request: Request, match: re.Match) -> Response:
+        """GET /crm/v3/properties/contacts/{propertyName} (properties API v3)."""
+        prop = self.properties.get(match.group(1))
+        if prop is None:
+            return error(404, "OBJECT_NOT_FOUND", f"Unable to find property {match.group(1)}")
+        return Response(200, prop)
+
+    def set_lifecycle_stages(self, stages: list[str]) -> None:
+        """What an admin does in the lifecycle stage settings: stages added, removed and
+        reordered (knowledge base, "Create and customize lifecycle stages")."""
+        with self.lock:
+            self.properties["lifecyclestage"]["options"] = [
+                {"label": s, "value": s, "displayOrder": i, "hidden": False} for i, s in enumerate(stages)]
 
     def create_property(self, request: Request, match: re.Match) -> Response:
         body = request.body if isinstance(request.body, dict) else {}
