@@ -56,6 +56,15 @@ class StatusSignal(Strict):
         return self
 
 
+class PipelineStages(Strict):
+    """A person's stage from the deals of its company (Salesforce: a Contact's
+    opportunities). A person whose company has a won deal, or who has a role on one, is
+    `won`; one with a role on an open deal is `open`. Either may be left out (null)."""
+
+    won: Stage | None = Stage.CUSTOMER
+    open: Stage | None = Stage.OPPORTUNITY
+
+
 class ObjectMapping(Strict):
     """One CRM object that holds people (HubSpot contacts; Salesforce Lead or Contact)."""
 
@@ -68,6 +77,8 @@ class ObjectMapping(Strict):
     stage_field: str | None = None
     stages: dict[str, Stage] = Field(default_factory=dict)
     sales_status: StatusSignal | None = None
+    #: the person's stage from its company's deals (Salesforce Contacts: opportunities)
+    opportunities: PipelineStages | None = None
     #: SQL criterion -> CRM field (a checkbox, or any non-empty value meaning yes)
     sql_criteria: dict[str, str] = Field(default_factory=dict)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from mqlsync.connector.config import load_mapping
 from mqlsync.connector.crms.salesforce.adapter import SalesforceAdapter
@@ -273,11 +274,7 @@ def test_a_task_whose_owner_is_inactive_is_created_unassigned(running, caplog):
 
 def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):
     org, ids, data = seeded
-    text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace(
-        "mql_tag:\n  field: Is_MQL__c\n  value: true", "mql_tag:\n  list: MQL")
-    (tmp_path / "salesforce.yaml").write_text(text)
-    (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text())
-    mapping = load_mapping(tmp_path / "salesforce.yaml").mapping
+    mapping = _campaign_mapping(tmp_path)
     with SandboxServer(org) as server:
         crm = SalesforceAdapter.from_env(mapping, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
         contacts, _ = pull(crm)
@@ -299,6 +296,56 @@ def test_the_mql_tag_as_campaign_membership(seeded, tmp_path):
         crm.apply(WritePlan(updates=[FieldWrite(contact_id=a, values={"mql": "true"})]))  # already a member
         crm.apply(WritePlan(updates=[FieldWrite(contact_id=b, values={"mql": "false"})]))
         assert members() == [a]
+
+
+def _campaign_mapping(tmp_path):
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text().replace(
+        "mql_tag:\n  field: Is_MQL__c\n  value: true", "mql_tag:\n  list: MQL")
+    (tmp_path / "salesforce.yaml").write_text(text)
+    (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text())
+    return load_mapping(tmp_path / "salesforce.yaml").mapping
+
+
+def test_setup_adds_the_member_statuses_the_mapping_relies_on_to_campaigns_that_lack_them(seeded):
+    org, ids, data = seeded
+    # A rep's new webinar: Salesforce gives it only Sent and Responded.
+    webinar = org.insert("Campaign", {"Name": "Scoring 201", "Type": "Webinar", "IsActive": True})
+    assert set(org.member_statuses(webinar)) == {"Sent", "Responded"}
+    lead = next(iter(org.records["Lead"]))
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        member = {"CampaignId": webinar, "LeadId": lead, "Status": "Attended"}
+        with pytest.raises(SalesforceMalformedRequest) as caught:  # not one of its statuses
+            crm.sf.CampaignMember.create(member)
+        assert caught.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        dry = crm.ensure_fields(dry_run=True)
+        assert {"member status Registered on campaign Scoring 201", "member status Attended on campaign Scoring 201"
+                } <= set(dry.created)
+        assert set(org.member_statuses(webinar)) == {"Sent", "Responded"}  # a dry run makes nothing
+        done = crm.ensure_fields()
+        assert org.member_statuses(webinar) == {"Sent": False, "Responded": True, "Registered": False,
+                                                "Attended": True}
+        assert "member status Attended on campaign Scoring 201" in done.created
+        assert not any("member status" in c for c in crm.ensure_fields().created)  # once
+        crm.sf.CampaignMember.create(member)
+        assert any(a.contact_id == lead and a.type == "webinar_attendance"
+                   for p in crm.pull_activities({}) for a in p.activities)
+
+
+def test_without_marketing_user_setup_says_what_to_do_about_the_campaign_and_the_statuses(seeded, tmp_path):
+    org, ids, data = seeded
+    org.touch("User", org.user_id, {"UserPermissionsMarketingUser": False})
+    webinar = org.insert("Campaign", {"Name": "Scoring 201", "Type": "Webinar", "IsActive": True})
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(_campaign_mapping(tmp_path), {ENV_SANDBOX_URL: server.url,
+                                                                       ENV_SESSION: SESSION})
+        report = crm.ensure_fields()
+    assert "campaign MQL" not in report.created
+    assert not any(c["Name"] == "MQL" for c in org.records["Campaign"].values())
+    campaign, statuses = report.todo
+    assert campaign.startswith("Create the active campaign 'MQL', or tick Marketing User on the integration user")
+    assert "member status Attended on campaign Scoring 201" in statuses and "Marketing User" in statuses
+    assert set(org.member_statuses(webinar)) == {"Sent", "Responded"}
 
 
 def test_setup_creates_missing_fields_once(bare):

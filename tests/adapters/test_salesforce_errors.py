@@ -76,12 +76,13 @@ def test_username_password_and_token_log_in_by_soap_and_use_the_session():
     query = responses.get(f"{API}/query/", json=EMPTY)
     crm = SalesforceAdapter.from_env(MAPPING, PASSWORD_ENV | {"SALESFORCE_DOMAIN": "test"})
     pages = list(crm.pull_contacts(None))
-    # Leads, then Contacts: a full sync counts the rows first (Bulk API above a threshold)
-    assert login.call_count == 1 and query.call_count == 4
+    # Leads, then Contacts: a full sync counts the rows first (Bulk API above a threshold);
+    # before the Contacts, their contact roles and the won opportunities (their stage)
+    assert login.call_count == 1 and query.call_count == 6
     body = login.calls[0].request.body
     assert f"<n1:password>{PASSWORD}{TOKEN}</n1:password>" in (body.decode() if isinstance(body, bytes) else body)
     assert query.calls[0].request.headers["Authorization"] == f"Bearer {SESSION}"
-    assert all(p.contacts == [] for p in pages) and crm.requests == 5
+    assert all(p.contacts == [] for p in pages) and crm.requests == 7
 
 
 @responses.activate

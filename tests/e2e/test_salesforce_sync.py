@@ -5,7 +5,7 @@ record leaves nothing behind and fails nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,8 @@ from mqlsync.connector.config import load_mapping
 from mqlsync.connector.crms.salesforce.adapter import SalesforceAdapter
 from mqlsync.connector.crms.salesforce.credentials import ENV_SANDBOX_URL, ENV_SESSION
 from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD
+from mqlsync.connector.model import Stage
+from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
 from mqlsync.jobs.sandbox import start_sandbox
 from mqlsync.jobs.sync import run_sync
@@ -157,3 +159,80 @@ def test_activity_filed_under_a_lead_converted_in_an_earlier_run_reaches_its_con
     assert summary.failed == []
     ledger = {a.id: a.contact_id for a in store.activities_of(conn, [contact_id]).get(contact_id, [])}
     assert ledger.get(f"{row}:page_view") == contact_id and store.activities_of(conn, [lead_id]) == {}
+
+
+def _pricing_visits(org, contact_id: str) -> None:
+    """Strong buying signals, as the marketing automation logs them: pricing page visits,
+    a demo request, a trial sign-up and a follow-up request."""
+    now = datetime.now(UTC)
+    rows = [{"Type__c": "page_view", "URL__c": "https://www.mqlsync.example/pricing"}] * 3 + [
+        {"Type__c": "page_view", "URL__c": f"https://www.mqlsync.example/blog/{i}"} for i in range(10)] + [
+        {"Type__c": "form_submission", "Form_Type__c": "demo"}, {"Type__c": "trial_signup", "Plan__c": "pro"},
+        {"Type__c": "follow_up_request", "Event_Id__c": "ev-1"}]
+    for i, row in enumerate(rows):
+        org.insert("Marketing_Activity__c", {"Contact__c": contact_id, "Name": row["Type__c"],
+                                             "Occurred_At__c": now - timedelta(minutes=i), **row}, at=now)
+
+
+def _converted(org, crm, store) -> str:
+    """The best-fitting lead that is not an MQL, converted into a Contact and its Account
+    with no deal, and synced: enough engagement would make it an MQL."""
+    conn = LOADED.mapping.connection
+    scorer = Scorer(LOADED.model)
+    now = datetime.now(UTC)
+    leads = [i for i, r in org.records["Lead"].items()
+             if not r["IsConverted"] and r["FirstName"] and r["Title"]  # what the MQL gate requires
+             and store.stages_of(conn, [i])[i].stage == Stage.LEAD]
+    people = store.load_contacts(conn, leads)
+    lead = max((i for i in leads if i in people), key=lambda i: scorer.score(people[i], [], now).fit)
+    cid = org.convert_lead(lead)
+    assert run_sync(LOADED, crm, store, datetime.now(UTC)).status == "ok"
+    assert store.stages_of(conn, [cid])[cid].stage == Stage.LEAD
+    return cid
+
+
+def test_a_contact_in_the_samples_open_deal_has_the_opportunity_stage(synced):
+    org, crm, store = synced
+    (cid,) = org.records["Contact"]  # the sample's one person in the pipeline, a role on an open deal
+    assert store.stages_of(LOADED.mapping.connection, [cid])[cid].stage == Stage.OPPORTUNITY
+
+
+def test_a_contact_whose_company_buys_is_a_customer_and_gets_no_mql_task_when_it_engages(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    cid = _converted(org, crm, store)
+    # Another deal of its Account is won: a customer, though its own record is untouched.
+    org.insert("Opportunity", {"Name": "Expansion", "AccountId": org.get("Contact", cid)["AccountId"],
+                               "StageName": "Closed Won", "CloseDate": "2026-11-01"})
+    _pricing_visits(org, cid)
+    summary = run_sync(LOADED, crm, store, datetime.now(UTC))
+    assert summary.status == "ok" and summary.new_mqls == 0 and mql_tasks(org, cid) == []
+    assert store.stages_of(conn, [cid])[cid].stage == Stage.CUSTOMER
+    contact = org.get("Contact", cid)
+    assert contact["MQL_Stage__c"] == "customer" and contact["MQL_Date__c"] is None
+    assert contact["MQL_Score__c"] > 0  # scored all the same
+
+
+def test_a_contact_given_a_role_on_an_open_deal_is_in_the_pipeline_though_its_record_did_not_change(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    cid = _converted(org, crm, store)
+    modstamp = org.get("Contact", cid)["SystemModstamp"]
+    deal = org.insert("Opportunity", {"Name": "New deal", "StageName": "Qualification", "CloseDate": "2027-01-31"})
+    org.insert("OpportunityContactRole", {"OpportunityId": deal, "ContactId": cid, "Role": "Evaluator"})
+    assert org.get("Contact", cid)["SystemModstamp"] == modstamp
+    _pricing_visits(org, cid)
+    summary = run_sync(LOADED, crm, store, datetime.now(UTC))
+    assert summary.status == "ok" and mql_tasks(org, cid) == []
+    assert store.stages_of(conn, [cid])[cid].stage == Stage.OPPORTUNITY
+    assert org.get("Contact", cid)["MQL_Stage__c"] == "opportunity"
+
+
+def test_without_its_deal_the_same_engagement_makes_the_contact_an_mql_with_a_task(synced):
+    org, crm, store = synced
+    conn = LOADED.mapping.connection
+    cid = _converted(org, crm, store)
+    _pricing_visits(org, cid)
+    assert run_sync(LOADED, crm, store, datetime.now(UTC)).status == "ok"
+    assert store.stages_of(conn, [cid])[cid].stage == Stage.MQL and len(mql_tasks(org, cid)) == 1, \
+        org.get("Contact", cid)["MQL_Explanation__c"]

@@ -3,12 +3,14 @@ CRM's failures lead to, how long it waits, and that pacing keeps under a window.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from mqlsync.connector.crms.hubspot.policy import hubspot_policy
 from mqlsync.connector.crms.salesforce.policy import salesforce_policy
-from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable
+from mqlsync.connector.errors import ConfigError, CredentialsError, CRMUnavailable, NotAllowed
 from mqlsync.connector.http import RateLimiter
 
 
@@ -74,7 +76,7 @@ def test_hubspot_stops_the_run_on_credentials_and_fails_only_the_record_on_400()
     policy = no_limits(hubspot_policy())
     with pytest.raises(CredentialsError, match="HTTP 401"):
         policy.call(flaky(ApiError(401)))
-    with pytest.raises(CredentialsError, match="lacks a scope"):
+    with pytest.raises(CredentialsError, match="lacks a scope"):  # no body to say which
         policy.call(flaky(ApiError(403)))
     refused = flaky(ApiError(400))
     with pytest.raises(ApiError):  # the caller records it against the record
@@ -179,3 +181,13 @@ def test_raw_searches_go_through_the_search_limiter_too():
     policy = hubspot_policy()
     assert len(policy.limiters(do_search)) == len(policy.limiters(send)) == 2
     assert not is_search(lambda: None) and len(policy.limiters(lambda: None)) == 1
+
+
+def test_a_hubspot_403_names_the_scopes_hubspot_lists():
+    denied = ApiError(403)
+    denied.body = json.dumps({"status": "error", "category": "MISSING_SCOPES", "message": "This app hasn't been "
+                              "granted all required scopes to make this call.", "errors": [
+                                  {"message": "One or more of the following scopes are required.",
+                                   "context": {"requiredScopes": ["content"]}}]})
+    with pytest.raises(NotAllowed, match="the token lacks the scope content; add it to the private app"):
+        no_limits(hubspot_policy()).call(flaky(denied))

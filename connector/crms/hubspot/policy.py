@@ -63,7 +63,9 @@ def _denied(exc: BaseException) -> NotAllowed:
     if scopes:
         return NotAllowed(f"HubSpot denied the call (403): the token lacks the scope {' or '.join(scopes)}; add it "
                           "to the private app's scopes")
-    return NotAllowed(f"HubSpot denied the call (403): {body.get('message') or 'no reason given'}")
+    return NotAllowed("HubSpot denied the call (403): " + (body.get("message") or "the app lacks a scope this call "
+                                                           "needs, or the portal's tier does not include it (see "
+                                                           "README, Credentials)"))
 
 
 def hubspot_classify(exc: BaseException) -> BaseException | None:

@@ -14,6 +14,11 @@ HUBSPOT_SOURCES = {"events": "an event type, e.g. events:e_visited_page", "forms
 
 def check_mapping(mapping: Mapping, add: Report) -> None:
     """What a HubSpot mapping must also be: activity sources the adapter can read."""
+    for name, obj in mapping.objects.items():
+        if obj.opportunities:
+            add(("objects", name, "opportunities"), "HubSpot contacts take their stage from lifecyclestage, which "
+                                                    "HubSpot moves with deals; opportunities are for Salesforce "
+                                                    "Contacts")
     for i, src in enumerate(mapping.activities):
         kind, _, name = src.source.partition(":")
         if kind not in HUBSPOT_SOURCES:

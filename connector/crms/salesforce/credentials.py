@@ -63,7 +63,7 @@ class SalesforceLogin(EnvSettings):
 class SandboxLogin(SalesforceLogin):
     """A session on the sandbox, with the session id it was started with."""
 
-    sandbox_url: str = Field(alias=ENV_SANDBOX_URL)  # type: ignore[assignment]  # required here
+    sandbox_url: str = Field(alias=ENV_SANDBOX_URL)  # required here
     session_id: SecretStr = Field(default=SecretStr("sandbox-session"), alias=ENV_SESSION)
 
     def client(self, session: requests.Session, **common: Any) -> Salesforce:

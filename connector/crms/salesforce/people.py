@@ -13,7 +13,8 @@ from mqlsync.connector.adapters.base import Page
 from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, truthy
 from mqlsync.connector.config.mapping import Mapping, ObjectMapping
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
-from mqlsync.connector.crms.salesforce.soql import field_value, soql_time
+from mqlsync.connector.crms.salesforce.pipeline import Pipeline, later
+from mqlsync.connector.crms.salesforce.soql import field_value, in_lists, soql_time
 
 #: key prefixes of Leads and Contacts (an id says which object it is)
 PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact"}
@@ -29,6 +30,7 @@ class PeopleReader:
         self.kind: dict[str, str] = {}  # record id -> Lead | Contact
         self.lifecycle: dict[str, str | None] = {}
         self.converted: dict[str, str] = {}  # converted Lead -> its Contact
+        self.account_of: dict[str, str | None] = {}  # Contact -> its Account
         self.fields = {name: self.read_fields(name, obj) for name, obj in self.objects.items()}
 
     def object_of(self, contact_id: str) -> str:
@@ -43,6 +45,8 @@ class PeopleReader:
             fields |= {obj.sales_status.field, obj.sales_status.at_field}
         if name == "Lead":
             fields |= {"IsConverted", "ConvertedContactId"}
+        if obj.opportunities:
+            fields.add("AccountId")
         # mqlsync's own fields too (`setup` makes them): what they show is the record
         # of what was done
         fields |= set(self.mapping.write_back.fields.values())
@@ -55,10 +59,32 @@ class PeopleReader:
         sync above the threshold reads through a Bulk API 2.0 query job."""
         for name, obj in self.objects.items():
             where = [] if since is None else [f"SystemModstamp >= {soql_time(since)}"]
+            pipeline = Pipeline(self.client, obj.opportunities) if obj.opportunities else None
+            if pipeline and since is None:
+                pipeline.load_all()
+            seen: set[str] = set()
             for records in self.client.rows(name, self.fields[name], where, full=since is None):
-                yield self._page(name, obj, records)
+                page = self._page(name, obj, records, pipeline)
+                seen.update(str(r["Id"]) for r in records)
+                yield page
+            if pipeline and since is not None:
+                yield from self._moved_in_pipeline(name, obj, pipeline, since, seen)
 
-    def _page(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]]) -> Page:
+    def _moved_in_pipeline(self, name: str, obj: ObjectMapping, pipeline: Pipeline, since: datetime,
+                           seen: set[str]) -> Iterator[Page]:
+        """Contacts whose opportunities changed since `since` while their records did
+        not: read again, so their stage is what the pipeline says now."""
+        contacts, accounts = pipeline.changed(since)
+        select = f"SELECT {', '.join(self.fields[name])} FROM {name} WHERE "
+        for field, ids in (("Id", sorted(contacts - seen)), ("AccountId", sorted(accounts))):
+            for listed in in_lists(ids):
+                for records in self.client.pages(f"{select}{field} IN ({listed})"):
+                    records = [r for r in records if str(r["Id"]) not in seen]
+                    seen.update(str(r["Id"]) for r in records)
+                    yield self._page(name, obj, records, pipeline)
+
+    def _page(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]],
+              pipeline: Pipeline | None = None) -> Page:
         page = Page()
         for record in records:
             cid = str(record["Id"])
@@ -92,5 +118,13 @@ class PeopleReader:
             self.kind[cid] = name
             if obj.stage_field:
                 self.lifecycle[cid] = values.get(obj.stage_field)
+            if obj.opportunities:
+                self.account_of[cid] = field_value(record, "AccountId")
+        if pipeline is not None:
+            ids = [c.id for c in page.contacts]
+            pipeline.load(ids, [a for a in (self.account_of.get(i) for i in ids) if a])
+            page.contacts = [c.model_copy(update={"crm_stage": stage})
+                             if (stage := later(c.crm_stage, pipeline.stage_of(c.id, self.account_of.get(c.id))))
+                             != c.crm_stage else c for c in page.contacts]
         return page
 

@@ -23,10 +23,13 @@ SOQL_OPERATORS = ("equals", "in_", "min", "max", "present")
 def check_mapping(mapping: Mapping, add: Report) -> None:
     """What a Salesforce mapping must also be: people are Leads or Contacts, a custom
     activity object names its person field, and filters are what SOQL can say."""
-    for name in mapping.objects:
+    for name, obj in mapping.objects.items():
         if name not in SALESFORCE_PEOPLE:
             add(("objects", name), f"Salesforce people are the objects {' and '.join(SALESFORCE_PEOPLE)}"
                                    + suggest(name, SALESFORCE_PEOPLE))
+        if obj.opportunities and name == "Lead":
+            add(("objects", name, "opportunities"), "opportunities give a Contact its stage (contact roles and "
+                                                    "its Account's deals); a Lead has none until converted")
     for i, src in enumerate(mapping.activities):
         if src.source not in SALESFORCE_ACTIVITY and not src.person:
             add(("activities", i, "source"), f"{src.source} is not a standard activity object "

@@ -13,6 +13,7 @@ from mqlsync.connector.adapters.writeback import ensure_tag_list, fields_to_make
 from mqlsync.connector.config.mapping import Mapping, ObjectMapping
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
 from mqlsync.connector.crms.salesforce.policy import error_code
+from mqlsync.connector.crms.salesforce.soql import in_lists, soql_value
 from mqlsync.connector.crms.salesforce.write import TASK_KEY_FIELD, MqlCampaign
 
 #: Tooling API CustomField metadata per write-back key ("CustomField", Metadata API
@@ -87,8 +88,78 @@ def ensure_fields(client: SalesforceClient, mapping: Mapping, people: dict[str, 
             report.todo.append(f"Give the integration user Read and Edit on {', '.join(unseen)}: "
                                + HOW_TO_GRANT.format(name=PERMISSION_SET))
     if mapping.mql_tag.list:
-        ensure_tag_list(report, "campaign", campaign, dry_run)
+        try:
+            ensure_tag_list(report, "campaign", campaign, dry_run)
+        except SalesforceError as exc:
+            if not _refused_access(exc):
+                raise
+            report.created.remove(f"campaign {campaign.name}")
+            report.todo.append(f"Create the active campaign {campaign.name!r}, or tick Marketing User on the "
+                               "integration user (Setup > Users > Edit) and run setup again: only a Marketing User "
+                               "may create campaigns")
+    _member_statuses(client, mapping, report, dry_run)
     return report
+
+
+#: member statuses that say a person was reached but has not taken part (HasResponded false)
+NOT_RESPONDED = frozenset({"Sent", "Invited", "Registered", "Planned", "Received"})
+
+
+def _refused_access(exc: SalesforceError) -> bool:
+    return str(error_code(exc) or "").startswith("INSUFFICIENT_ACCESS")
+
+
+def _member_statuses(client: SalesforceClient, mapping: Mapping, report: SetupReport, dry_run: bool) -> None:
+    """Campaign member statuses the mapping's CampaignMember sources rely on, on the
+    active campaigns of the types they name. Only Sent and Responded come with a new
+    campaign ("New campaigns have two default member status values", Salesforce help);
+    others, such as Registered and Attended, are the admin's, per campaign. Missing
+    ones are made (CampaignMemberStatus), or reported when the user may not."""
+    wanted: dict[str | None, set[str]] = {}  # campaign type (None: any) -> statuses
+    for src in mapping.activities:
+        status = src.where.get("Status")
+        if src.source != "CampaignMember" or status is None:
+            continue
+        labels = {str(v) for v in ([status.equals] if status.equals is not None else status.in_ or [])}
+        kind = src.where.get("Campaign.Type")
+        named = [str(v) for v in ([kind.equals] if kind and kind.equals is not None else (kind.in_ or []) if kind
+                                  else [])]
+        types: list[str | None] = list(named) or [None]
+        for type_ in types:
+            wanted.setdefault(type_, set()).update(labels)
+    if not wanted:
+        return
+    missing: list[tuple[str, str, str]] = []  # (campaign id, campaign name, status)
+    for kind_name, labels in sorted(wanted.items(), key=lambda kv: kv[0] or ""):
+        soql = "SELECT Id, Name FROM Campaign WHERE IsActive = true" + (f" AND Type = {soql_value(kind_name)}"
+                                                                         if kind_name else "")
+        campaigns = {r["Id"]: r["Name"] for rows in client.pages(soql) for r in rows}
+        have: dict[str, set[str]] = {}
+        for listed in in_lists(sorted(campaigns)):
+            for rows in client.pages(f"SELECT CampaignId, Label FROM CampaignMemberStatus WHERE CampaignId IN "
+                                     f"({listed})"):
+                for row in rows:
+                    have.setdefault(row["CampaignId"], set()).add(str(row["Label"]))
+        missing += [(cid, name, label) for cid, name in campaigns.items() for label in sorted(labels)
+                    if label not in have.get(cid, set())]
+    refused: list[str] = []
+    for cid, name, label in missing:
+        what = f"member status {label} on campaign {name}"
+        if dry_run:
+            report.created.append(what)
+            continue
+        try:
+            client.call(client.sf.CampaignMemberStatus.create, {
+                "CampaignId": cid, "Label": label, "HasResponded": label not in NOT_RESPONDED})
+            report.created.append(what)
+        except SalesforceError as exc:
+            if not _refused_access(exc):
+                raise
+            refused.append(what)
+    if refused:
+        report.todo.append(f"Add the {', '.join(refused)} (the campaign's Member Status list), or tick Marketing "
+                           "User on the integration user and run setup again: the mapping's campaign activity "
+                           "matches only these statuses")
 
 
 def _grant(client: SalesforceClient, fields: list[str], report: SetupReport, dry_run: bool) -> None:

@@ -73,6 +73,14 @@ class FieldAccess:
 
     def refusal(self, obj: str, values: dict[str, Any], record_id: str | None) -> dict[str, Any] | None:
         """The error Salesforce gives when saving a setup object this way, else None."""
+        user = self.org.get("User", self.org.user_id) or {}
+        if obj in ("Campaign", "CampaignMemberStatus") and not user.get("UserPermissionsMarketingUser"):
+            # Creating and editing campaigns and member statuses takes the Marketing User
+            # checkbox (Salesforce help, campaigns_customize_member_status_parent). The
+            # error code for it is not documented; this is the access error Salesforce
+            # gives a user without a permission on a record.
+            return record_error("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id: the "
+                                                                   "user is not a Marketing User")
         records = self.org.records.get(obj, {})
         live = [r for r in records.values() if not r["IsDeleted"] and r["Id"] != record_id]
         if obj == "PermissionSet":
@@ -98,6 +106,17 @@ class FieldAccess:
             if any(r["ParentId"] == values.get("ParentId") and r["Field"] == field for r in live):
                 return record_error("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates value on "
                                                        "record with id: <unknown>", [])
+        if obj == "CampaignMember" and values.get("Status") not in (None, ""):
+            statuses = self.org.member_statuses(values.get("CampaignId") or (
+                self.org.get("CampaignMember", record_id) or {}).get("CampaignId"))
+            if statuses and str(values["Status"]) not in statuses:
+                # A member's status is one of its campaign's member statuses.
+                return record_error("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                    f"Status: bad value for restricted picklist field: {values['Status']}", ["Status"])
+        if obj == "CampaignMemberStatus" and record_id is None and any(
+                r["CampaignId"] == values.get("CampaignId") and r["Label"] == values.get("Label") for r in live):
+            return record_error("DUPLICATE_VALUE", f"duplicate value found: Label duplicates value: {values['Label']}",
+                                ["Label"])
         if obj == "PermissionSetAssignment" and record_id is None:
             if not self.may_assign:
                 return record_error("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on cross-reference "

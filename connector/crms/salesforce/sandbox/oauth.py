@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 
 import jwt
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from mqlsync.connector.sandbox.server import Request, Response
 
@@ -81,6 +82,8 @@ class OAuth:
         if not app.certificate:
             return _refused("invalid_grant", "invalid assertion")
         key = x509.load_pem_x509_certificate(app.certificate.encode()).public_key()
+        if not isinstance(key, RSAPublicKey):  # the flow signs RS256 only
+            return _refused("invalid_grant", "invalid assertion")
         try:
             claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=list(AUDIENCES),
                                 options={"require": ["iss", "sub", "aud", "exp"]})

@@ -77,7 +77,7 @@ class SalesforceSandbox(Emulation):
         self.bulk = BulkJobs(self)
         #: the user the API session acts as (the integration user)
         self.user_id = self.insert("User", {"Name": "mqlsync Integration", "Email": "integration@mqlsync.example",
-                                            "IsActive": True})
+                                            "IsActive": True, "UserPermissionsMarketingUser": True})
         self.routes = [
             ("GET", re.compile(r"/services/oauth2/userinfo/?"), self.userinfo),
             ("GET", re.compile(V + r"/(query|queryAll)/?"), self.query),
@@ -122,6 +122,11 @@ class SalesforceSandbox(Emulation):
                 self.fields[obj][name]["relationshipName"] = rel
                 self.relationships[obj][rel] = (name, extra["referenceTo"][0])
 
+    def member_statuses(self, campaign: str | None) -> dict[str, bool]:
+        """A campaign's member statuses (label -> HasResponded)."""
+        return {str(r["Label"]): bool(r["HasResponded"]) for r in self.records["CampaignMemberStatus"].values()
+                if r["CampaignId"] == campaign and not r["IsDeleted"]}
+
     def object_of(self, record_id: str | None) -> str | None:
         if not record_id:
             return None
@@ -164,12 +169,25 @@ class SalesforceSandbox(Emulation):
             # LeadOrContactId: the contact once there is one (a converted lead's member
             # row gets the ContactId), else the lead (Object Reference, CampaignMember).
             record["LeadOrContactId"] = record.get("ContactId") or record.get("LeadId")
-            responded = str(record.get("Status") or "") in ("Responded", "Attended")
+            # HasResponded: as the campaign's member status says (CampaignMemberStatus).
+            statuses = self.member_statuses(record.get("CampaignId"))
+            responded = statuses.get(str(record.get("Status") or ""), False)
             record["HasResponded"] = responded
             if responded and not record.get("FirstRespondedDate"):
                 record["FirstRespondedDate"] = record["SystemModstamp"].date().isoformat()
         if obj == "Task" and record.get("TaskSubtype") is None:
             record["TaskSubtype"] = "Task"
+        if obj == "Campaign" and record.get("Id") not in self.records["Campaign"]:
+            # "New campaigns have two default member status values: Sent and Responded"
+            # (Salesforce help), Sent the default.
+            campaign = record["Id"]
+            self.records["Campaign"][campaign] = record
+            for order, (label, responded) in enumerate((("Sent", False), ("Responded", True)), 1):
+                self.insert("CampaignMemberStatus", {"CampaignId": campaign, "Label": label, "HasResponded": responded,
+                                                     "IsDefault": label == "Sent", "SortOrder": order})
+        if obj == "Opportunity":
+            record["IsWon"] = record.get("StageName") == "Closed Won"
+            record["IsClosed"] = record.get("StageName") in ("Closed Won", "Closed Lost")
 
     def convert_lead(self, lead_id: str) -> str:
         """Lead conversion as Salesforce does it: an Account from the company and a
@@ -522,7 +540,7 @@ def _stored(meta: dict[str, Any] | None, value: Any) -> Any:
         return value
     if meta["type"] == "datetime" and not isinstance(value, datetime):
         return parse_datetime(str(value))
-    if meta["type"] in ("double", "int"):
+    if meta["type"] in ("double", "int", "currency", "percent"):
         number = float(value)
         return int(number) if meta["type"] == "int" else number
     if meta["type"] == "boolean":

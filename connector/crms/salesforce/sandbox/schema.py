@@ -21,7 +21,8 @@ API_VERSION = "59.0"
 #: every record id: "Standard Field Record ID Prefix Decoder", Salesforce help)
 KEY_PREFIX = {"Account": "001", "Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Campaign": "701",
               "CampaignMember": "00v", "User": "005", "CustomField": "00N", "PermissionSet": "0PS",
-              "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CampaignMemberStatus": "01Y"}
+              "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CampaignMemberStatus": "01Y",
+              "Opportunity": "006", "OpportunityContactRole": "00K"}
 
 #: (name, type, extra) per object; extra: picklist values, referenceTo, flags
 _COMMON = [("Id", "id", {"updateable": False, "createable": False, "nillable": False}),
@@ -38,8 +39,15 @@ CAMPAIGN_TYPES = ["Conference", "Webinar", "Trade Show", "Public Relations", "Pa
                   "Advertisement", "Banner Ads", "Direct Mail", "Email", "Telemarketing", "Content", "Other",
                   "Seminar / Conference"]
 
+#: the default sales process's stages (Setup, Opportunity Stages)
+OPPORTUNITY_STAGES = ["Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+                      "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"]
+
 STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
-    "User": _COMMON + [("Name", "string", {}), ("Email", "email", {}), ("IsActive", "boolean", {})],
+    # The Marketing User checkbox lets a user create and edit campaigns and their member
+    # statuses (Salesforce help, campaigns_customize_member_status_parent).
+    "User": _COMMON + [("Name", "string", {}), ("Email", "email", {}), ("IsActive", "boolean", {}),
+                       ("UserPermissionsMarketingUser", "boolean", {})],
     "Lead": _COMMON + _OWNER + [
         ("FirstName", "string", {}), ("LastName", "string", {"nillable": False}), ("Email", "email", {}),
         ("Title", "string", {}), ("Company", "string", {"nillable": False}), ("Phone", "phone", {}),
@@ -88,6 +96,20 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                                           "createable": False}),
         ("Status", "picklist", {}), ("HasResponded", "boolean", {"updateable": False, "createable": False}),
         ("FirstRespondedDate", "date", {"updateable": False, "createable": False})],
+    # IsClosed and IsWon follow StageName (its OpportunityStage: "Closed Won" won, "Closed
+    # Lost" closed) and are read-only (Object Reference, Opportunity).
+    "Opportunity": _COMMON + _OWNER + [
+        ("AccountId", "reference", {"referenceTo": ["Account"], "relationshipName": "Account"}),
+        ("Name", "string", {"nillable": False}),
+        ("StageName", "picklist", {"picklist": OPPORTUNITY_STAGES, "restricted": True, "nillable": False}),
+        ("CloseDate", "date", {"nillable": False}), ("Amount", "currency", {}),
+        ("IsClosed", "boolean", {"updateable": False, "createable": False}),
+        ("IsWon", "boolean", {"updateable": False, "createable": False})],
+    "OpportunityContactRole": _COMMON + [
+        ("OpportunityId", "reference", {"referenceTo": ["Opportunity"], "relationshipName": "Opportunity",
+                                        "updateable": False, "nillable": False}),
+        ("ContactId", "reference", {"referenceTo": ["Contact"], "relationshipName": "Contact", "nillable": False}),
+        ("Role", "picklist", {}), ("IsPrimary", "boolean", {})],
     # "New campaigns have two default member status values" (Sent, Responded); an admin
     # adds others per campaign (Object Reference, CampaignMemberStatus).
     "CampaignMemberStatus": _COMMON + [

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.model import Activity, Contact, Stage
-from mqlsync.connector.sample import OWNERS
+from mqlsync.connector.sample import ANCHOR, OWNERS
 from mqlsync.connector.sandbox.seed import crm_properties
 
 #: the custom object a marketing automation tool would log web behaviour in, and the
@@ -72,6 +72,17 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
             props["AccountId"] = accounts[contact.company]
         ids[contact.id] = org.insert(kind, {k: v for k, v in props.items() if v is not None and k in org.fields[kind]},
                                      at=contact.created_at)
+        if kind == "Contact" and contact.crm_stage in (Stage.OPPORTUNITY, Stage.CUSTOMER):
+            # In the pipeline: a deal they have a role on, won for a customer.
+            won = contact.crm_stage == Stage.CUSTOMER
+            deal = org.insert("Opportunity", {
+                "Name": f"{contact.company or 'Deal'} - {contact.id}", "AccountId": props.get("AccountId"),
+                "StageName": "Closed Won" if won else "Proposal/Price Quote", "Amount": 12000,
+                "CloseDate": (contact.created_at or ANCHOR).date().isoformat(),
+                "OwnerId": users.get(contact.owner_id or "")},
+                at=contact.created_at)
+            org.insert("OpportunityContactRole", {"OpportunityId": deal, "ContactId": ids[contact.id],
+                                                  "Role": "Decision Maker", "IsPrimary": True}, at=contact.created_at)
     campaigns: dict[tuple[str, str], str] = {}
     members: dict[tuple[str, str], str] = {}
 
@@ -80,6 +91,10 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
         if campaign is None:
             campaign = campaigns[(type_, event_id)] = org.insert("Campaign", {"Name": name, "Type": type_,
                                                                               "IsActive": True})
+            # The member statuses an admin adds for an event (beside Sent and Responded).
+            for order, (label, responded) in enumerate((("Registered", False), ("Attended", True)), 3):
+                org.insert("CampaignMemberStatus", {"CampaignId": campaign, "Label": label,
+                                                    "HasResponded": responded, "SortOrder": order})
         key = (campaign, person)
         person_field = "LeadId" if person.startswith("00Q") else "ContactId"
         if key in members:
