@@ -165,6 +165,9 @@ class Contact(_Record):
     #: sales' verdict on the lead and when it was given
     sales_status: Literal["accepted", "rejected"] | None = None
     sales_status_at: datetime | None = None
+    #: False when the verdict's time is only a day (a date field stamped by a workflow):
+    #: it is compared by day
+    sales_status_exact: bool = True
     #: SQL criteria as sales recorded them: buying_cycle, influencer, timeframe,
     #: opportunity_size, next_step (and the optional budget)
     sql_criteria: dict[str, bool] = Field(default_factory=dict)

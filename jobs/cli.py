@@ -335,6 +335,8 @@ def _print_summary(summary, as_json_: bool) -> None:
     if summary.deleted or summary.merged:
         err.print(f"{summary.deleted:,} deleted in the CRM and forgotten; {summary.merged:,} merged into another "
                   "record (converted leads), their history carried over.", highlight=False)
+    for line in summary.verdicts_not_applied[:20]:
+        err.print(f"sales verdict not applied, {line}", highlight=False, markup=False)
     for line in summary.skipped_sources:
         err.print(f"warning: activity source not read, {line}", highlight=False, markup=False)
     for line in summary.rejected[:20]:

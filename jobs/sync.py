@@ -66,6 +66,8 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     #: activity sources not read this run, each "source: why"
     skipped_sources: list[str] = field(default_factory=list)
+    #: sales' verdicts given since the last run that did not move their contact, and why
+    verdicts_not_applied: list[str] = field(default_factory=list)
     diff: list[dict[str, Any]] = field(default_factory=list)
     top_rules: list[tuple[str, int]] = field(default_factory=list)
 
@@ -135,6 +137,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     held_activities: dict[str, list[Activity]] = {}
     high: dict[str, datetime | None] = {"contacts": None}
     skipped: set[str] = set()  # sources not read: their watermarks stay
+    previous = store.watermark(conn, "contacts")  # verdicts since then are news to this run
     keep = Keep.of(loaded)
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")
@@ -211,7 +214,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     rules: Counter[str] = Counter()
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i:i + CHUNK]
-        known = _known(conn, crm, store, chunk, held_contacts, held_activities, held_adopted)
+        known = _known(conn, crm, store, chunk, held_contacts, held_activities, held_adopted, previous)
         planned = plan_chunk(loaded, scorer, known, now)
         _count(summary, planned, rules)
         tick("scored", len(known.contacts))
@@ -232,7 +235,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
 
 
 def _known(conn: str, crm: CRM, store: StateStore, chunk: list[str], held_contacts: dict[str, Contact],
-           held_activities: dict[str, list[Activity]], held_adopted: dict[str, Adopted]) -> Known:
+           held_activities: dict[str, list[Activity]], held_adopted: dict[str, Adopted],
+           verdicts_since: datetime | None = None) -> Known:
     """What the state (and, for a dry run, what it holds in memory) and the CRM know of
     a chunk of contacts."""
     contacts = store.load_contacts(conn, chunk)
@@ -248,7 +252,7 @@ def _known(conn: str, crm: CRM, store: StateStore, chunk: list[str], held_contac
         if adopted.written is not None:
             written[cid] = adopted.written
     return Known(contacts, ledger, stages, written, store.task_keys_of(conn, contacts),
-                 {cid: crm.lifecycle_of(cid) for cid in contacts})
+                 {cid: crm.lifecycle_of(cid) for cid in contacts}, verdicts_since)
 
 
 def _count(summary: RunSummary, planned: ChunkPlan, rules: Counter[str]) -> None:
@@ -256,6 +260,7 @@ def _count(summary: RunSummary, planned: ChunkPlan, rules: Counter[str]) -> None
     summary.changed += len(planned.changes)
     summary.mqls += planned.mqls
     summary.new_mqls += planned.new_mqls
+    summary.verdicts_not_applied += planned.unapplied
     rules.update(planned.rules)
     for cid, name, changes in planned.changes[:max(0, DIFF_SHOWN - len(summary.diff))]:
         summary.diff.append({"contact_id": cid, "name": name, "changes": changes})

@@ -41,11 +41,36 @@ def truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "yes", "1", "on", "checked")
 
 
-def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) -> Contact:
+def verdict_of(obj: ObjectMapping, props: Mapping[str, Any]) -> str | None:
+    """Sales' verdict the record shows (accepted, rejected), if the mapping reads one."""
+    status = obj.sales_status
+    if status is None:
+        return None
+    value = props.get(status.field)
+    return "accepted" if value in status.accepted else "rejected" if value in status.rejected else None
+
+
+def only_a_day(raw: Any) -> bool:
+    """Whether a stamped time is only a date: YYYY-MM-DD, or midnight UTC to the
+    millisecond (what a date property holds, e.g. HubSpot's date type)."""
+    text = str(raw or "")
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return True
+    try:
+        at = parse_time(raw)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return at is not None and at.astimezone(UTC).time() == datetime.min.time()
+
+
+def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any],
+               verdict_at: datetime | None = None) -> Contact:
     """The record's fields through the mapping: values translated, flags and numbers
-    read, the sales verdict with its time, the SQL criteria. Raises ValueError (or
-    pydantic's ValidationError) for a record that cannot be read, for the caller to
-    report with the record's id."""
+    read, the sales verdict with its time, the SQL criteria. The verdict's time is
+    `verdict_at` (when the CRM's own history says the status changed), else the
+    mapping's stamped field (compared by day when it holds only a date). Raises
+    ValueError (or pydantic's ValidationError) for a record that cannot be read, for
+    the caller to report with the record's id."""
     data: dict[str, Any] = {"id": contact_id}
     attributes: dict[str, Any] = {}
     for field, crm in obj.fields.items():
@@ -73,15 +98,17 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any]) ->
         data["attributes"] = attributes
     if obj.stage_field:
         data["crm_stage"] = obj.stages.get(str(props.get(obj.stage_field) or ""))
-    status = obj.sales_status
-    if status is not None:
-        value = props.get(status.field)
-        verdict = "accepted" if value in status.accepted else "rejected" if value in status.rejected else None
-        if verdict:
-            # A verdict without its time cannot be told from the engagement after it
-            # (the Contact refuses it): the record is reported, not guessed at.
-            data["sales_status"] = verdict
-            data["sales_status_at"] = _time(props.get(status.at_field), status.at_field)
+    status, verdict = obj.sales_status, verdict_of(obj, props)
+    if status is not None and verdict:
+        # A verdict without its time cannot be told from the engagement after it
+        # (the Contact refuses it): the record is reported, not guessed at.
+        data["sales_status"] = verdict
+        if verdict_at is not None:
+            data["sales_status_at"] = verdict_at
+        elif status.at_field:
+            stamped = props.get(status.at_field)
+            data["sales_status_at"] = _time(stamped, status.at_field)
+            data["sales_status_exact"] = not only_a_day(stamped)
     criteria = {name: truthy(props.get(crm)) for name, crm in obj.sql_criteria.items()
                 if props.get(crm) not in (None, "")}
     if criteria:

@@ -35,14 +35,16 @@ class ScheduleSpec(Strict):
 
 
 class StatusSignal(Strict):
-    """Sales' verdict as a CRM field: which values mean accepted and rejected, and the
-    field holding when it was set (needed to tell re-engagement from the old verdict)."""
+    """Sales' verdict as a CRM field: which values mean accepted and rejected, and when
+    it was set (needed to tell re-engagement from the old verdict): from the CRM's own
+    history of the field (HubSpot's property history; Salesforce's field history, where
+    it is on), else from `at_field`, a time a workflow stamps when the status changes.
+    The record's last-modified time cannot stand in for it: mqlsync's own writes move
+    that time, and a rejection would look newer than the re-qualification after it."""
 
     field: str
-    #: required: the record's last-modified time cannot stand in for it, because
-    #: mqlsync's own writes move that time and a rejection would look newer than the
-    #: re-qualification that followed it, recycling the lead again and again
-    at_field: str
+    #: the stamped time, for records whose history does not say (optional)
+    at_field: str | None = None
     accepted: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
 

@@ -51,7 +51,7 @@ def crm_properties(contact: Contact, mapping: Mapping, object_name: str) -> dict
     if obj.sales_status and contact.sales_status:
         values = obj.sales_status.accepted if contact.sales_status == "accepted" else obj.sales_status.rejected
         props[obj.sales_status.field] = values[0] if values else None
-        if contact.sales_status_at:
+        if contact.sales_status_at and obj.sales_status.at_field:
             props[obj.sales_status.at_field] = str(int(contact.sales_status_at.timestamp() * 1000))
     for criterion, crm in obj.sql_criteria.items():
         if criterion in contact.sql_criteria:

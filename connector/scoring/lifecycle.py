@@ -33,10 +33,23 @@ class SalesSignals:
     status: str | None = None  # "accepted" | "rejected"
     status_at: datetime | None = None
     sql_criteria: Mapping[str, bool] = field(default_factory=dict)
+    #: False when status_at is only a day (a stamped date): compared by day
+    status_exact: bool = True
 
     @classmethod
     def of(cls, contact: Contact) -> SalesSignals:
-        return cls(contact.crm_stage, contact.sales_status, contact.sales_status_at, contact.sql_criteria)
+        return cls(contact.crm_stage, contact.sales_status, contact.sales_status_at, contact.sql_criteria,
+                   contact.sales_status_exact)
+
+
+def verdict_after(at: datetime, moment: datetime | None, exact: bool = True) -> bool:
+    """Whether a verdict given at `at` came at or after `moment`. A verdict known only
+    by its day came some time that day: at or after anything earlier that day too."""
+    if moment is None:
+        return True
+    if not exact:
+        return as_utc(at).date() >= as_utc(moment).date()
+    return as_utc(at) >= as_utc(moment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +110,7 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, spec: Lifecy
     crm = signals.crm_stage
 
     def newer(at: datetime | None) -> bool:
-        return use_verdict and at is not None and (since is None or as_utc(at) >= since)
+        return use_verdict and at is not None and verdict_after(at, since, signals.status_exact)
 
     accepted = signals.status == "accepted" and newer(signals.status_at)
     if crm in (Stage.OPPORTUNITY, Stage.CUSTOMER) and crm.rank > current.rank:
@@ -110,9 +123,12 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, spec: Lifecy
         if accepted:
             return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time
         rejected_at = signals.status_at if signals.status == "rejected" else since
+        by_day = signals.status == "rejected" and not signals.status_exact
         engaged = card.last_engaged_at
+        # Engagement after the rejection; after its day, when only its day is known.
         if (card.mql and engaged is not None
-                and (rejected_at is None or engaged > as_utc(rejected_at))):
+                and (rejected_at is None or (engaged.date() > as_utc(rejected_at).date() if by_day
+                                             else engaged > as_utc(rejected_at)))):
             return Stage.MQL, f"re-qualified by engagement after the rejection: {_qualified(card)}"
         return None
     # While sales' verdict is a rejection, a SAL or SQL in the CRM's stage field is what

@@ -12,7 +12,7 @@ from mqlsync.connector.model import Contact
 
 #: kept in the state for every contact: ids, times, the CRM's stage and sales' verdict
 KEPT = frozenset({"id", "owner_id", "created_at", "updated_at", "crm_stage", "sales_status", "sales_status_at",
-                  "sql_criteria", "unsubscribed", "bounced"})
+                  "sales_status_exact", "sql_criteria", "unsubscribed", "bounced"})
 #: the contact fields each task subject placeholder shows
 PLACEHOLDER_FIELDS = {"name": ("first_name", "last_name"), "title": ("title",), "company": ("company",),
                       "email": ("email",)}

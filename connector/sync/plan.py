@@ -27,6 +27,7 @@ from mqlsync.connector.model import (
 )
 from mqlsync.connector.scoring import Decision, SalesSignals, Scorer, StageState, decide, sales_text
 from mqlsync.connector.scoring.explain import whole
+from mqlsync.connector.scoring.lifecycle import verdict_after
 from mqlsync.connector.sync.tasks import latest_qualification, task_for, task_status
 
 #: stages that carry the MQL tag: qualified by marketing, or further along
@@ -119,6 +120,9 @@ class Known:
     task_keys: Mapping[str, Sequence[tuple[str, str]]]
     #: the CRM's lifecycle value now, where the CRM has one
     lifecycle: Mapping[str, str | None] = field(default_factory=dict)
+    #: sales' verdicts given at or after this time are news to this run: one not applied
+    #: is reported (None: report none, e.g. a first run, where every old verdict is old)
+    verdicts_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,29 @@ class ChunkPlan:
     new_mqls: int = 0
     #: rule id -> contacts it fired for
     rules: Counter[str] = field(default_factory=Counter)
+    #: sales' verdicts given since the last run that did not move the contact, and why
+    unapplied: list[str] = field(default_factory=list)
+
+
+def verdict_not_applied(contact: Contact, before: StageState, decision: Decision,
+                        since: datetime | None) -> str | None:
+    """Why sales' verdict, given at or after `since`, left the contact where it is; None
+    when it moved the contact, says what the stage already says, or is not news."""
+    verdict, at, exact = contact.sales_status, contact.sales_status_at, contact.sales_status_exact
+    if verdict is None or at is None or since is None or not verdict_after(at, since, exact):
+        return None
+    stage = decision.stage
+    if (verdict == "rejected" and stage == Stage.RECYCLED) or (
+            verdict == "accepted" and stage.rank >= Stage.SAL.rank and stage != Stage.RECYCLED):
+        return None
+    when = f"{at:%Y-%m-%d}" if not exact else iso(at)
+    if stage in (Stage.OPPORTUNITY, Stage.CUSTOMER):
+        why = f"the contact is already {stage.value}"
+    elif before.since is not None and not verdict_after(at, before.since, exact):
+        why = f"it is older than the contact's stage {before.stage.value}, since {iso(before.since)}"
+    else:
+        why = f"the contact stays {stage.value}"
+    return f"{verdict} at {when}; {why}"
 
 
 def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetime) -> ChunkPlan:
@@ -190,6 +217,9 @@ def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetim
                 # state): the CRM says whether its task exists.
                 out.owed.append(task_for(loaded, contact, card, mql_at))
         out.record[cid] = Record(values, StageRow(decision.stage, since, mql_at), decision.transitions)
+        why = verdict_not_applied(contact, state, decision, known.verdicts_since)
+        if why:
+            out.unapplied.append(f"{cid} ({contact.name}): {why}")
         out.mqls += decision.stage == Stage.MQL
         out.new_mqls += qualified_at is not None
         out.rules.update(hit.rule_id for hit in card.hits)

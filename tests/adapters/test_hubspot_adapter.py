@@ -337,14 +337,19 @@ def test_an_mql_list_an_admin_named_in_another_case_is_found_not_made_again(seed
     assert "list MQLs" in report.existing and len(portal.lists) == 1
 
 
-def test_a_sales_verdict_without_its_time_is_reported_not_guessed(running):
+def test_a_sales_verdict_takes_its_time_from_the_property_history_with_no_stamp_needed(running):
     crm, portal, ids, data = running
     cid = next(iter(ids.values()))
-    portal.touch(cid, {"hs_lead_status": "UNQUALIFIED", "mqlsync_sales_status_at": None})
+    before = datetime.now(UTC)
+    portal.touch(cid, {"hs_lead_status": "UNQUALIFIED", "mqlsync_sales_status_at": None})  # no workflow stamped it
     contacts, rejected = pull_all(crm)
-    assert cid not in contacts
-    (problem,) = [r for r in rejected if r.record_id == cid]
-    assert "sales_status needs sales_status_at" in problem.reason
+    assert cid not in {r.record_id for r in rejected}
+    contact = contacts[cid]
+    assert contact.sales_status == "rejected" and contact.sales_status_exact
+    assert before - timedelta(seconds=1) <= contact.sales_status_at <= datetime.now(UTC)
+    # A stamp that disagrees loses to the history: the history is when the status changed.
+    portal.touch(cid, {"mqlsync_sales_status_at": "2020-01-01T00:00:00Z"})
+    assert pull_all(crm)[0][cid].sales_status_at == contact.sales_status_at
 
 
 def test_marketing_events_are_read_again_only_within_the_lookback(seeded):

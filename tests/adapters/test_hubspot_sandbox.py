@@ -326,3 +326,48 @@ def test_a_call_the_tokens_scopes_or_the_portals_tier_do_not_allow_is_403(client
     assert exc.value.status == 403 and "business-intelligence" in json.loads(exc.value.body)["message"]
     portal.access.set("enterprise", None)
     client.events.events_api.get_page(event_type="e_visited_page")
+
+
+def test_an_admins_script_creates_updates_and_reads_a_contact_with_its_history(client, portal):
+    from hubspot.crm.contacts import SimplePublicObjectInput, SimplePublicObjectInputForCreate
+
+    basic = client.crm.contacts.basic_api
+    made = basic.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+        properties={"email": "new@acme.example", "lifecyclestage": "lead"}))
+    with api_error() as exc:  # the address is taken
+        basic.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+            properties={"email": "NEW@acme.example"}))
+    assert exc.value.status == 409 and f"Existing ID: {made.id}" in json.loads(exc.value.body)["message"]
+    basic.update(made.id, simple_public_object_input=SimplePublicObjectInput(
+        properties={"lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "OPEN"}))
+    basic.update(made.id, simple_public_object_input=SimplePublicObjectInput(properties={"lifecyclestage": "lead"}))
+    read = basic.get_by_id(made.id, properties=["lifecyclestage"], properties_with_history=["lifecyclestage"])
+    assert read.properties["lifecyclestage"] == "marketingqualifiedlead"  # a backward move is not made
+    history = read.properties_with_history["lifecyclestage"]
+    assert [h.value for h in history] == ["marketingqualifiedlead", "lead"]  # newest first
+    assert history[0].source_type == "INTEGRATION" and history[0].timestamp >= history[1].timestamp
+    with api_error() as exc:
+        basic.update(made.id, simple_public_object_input=SimplePublicObjectInput(
+            properties={"email": "p1@northwind.hu"}))
+    assert exc.value.status == 409
+    batch = client.crm.contacts.batch_api.read(batch_read_input_simple_public_object_id=(
+        BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=made.id)], properties=["email"],
+                                           properties_with_history=["hs_lead_status"])))
+    assert [h.value for h in batch.results[0].properties_with_history["hs_lead_status"]] == ["OPEN"]
+    page = basic.get_page(limit=100, properties_with_history=["email"])
+    assert len(page.results) == 50  # history lowers the page size
+
+
+def test_one_records_associations_are_read_through_the_v4_api(client, portal):
+    from hubspot.crm.objects.tasks import SimplePublicObjectInputForCreate as TaskInput
+
+    cid = sorted(portal.contacts, key=int)[0]
+    task = client.crm.objects.tasks.basic_api.create(simple_public_object_input_for_create=TaskInput(
+        properties={"hs_timestamp": "2026-12-01T09:00:00Z", "hs_task_subject": "Call"},
+        associations=[{"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                                                      "associationTypeId": 204}]}]))
+    v4 = client.crm.associations.v4.basic_api
+    to_contacts = v4.get_page("tasks", task.id, "contacts")
+    assert [str(r.to_object_id) for r in to_contacts.results] == [cid]
+    assert to_contacts.results[0].association_types[0].type_id == 204
+    assert [str(r.to_object_id) for r in v4.get_page("contacts", cid, "tasks").results] == [task.id]

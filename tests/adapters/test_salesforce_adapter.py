@@ -454,3 +454,22 @@ def test_a_run_warns_once_when_the_orgs_daily_allocation_is_nearly_used(seeded, 
             pull(crm)
     warnings = [r.getMessage() for r in caplog.records if "daily allocation" in r.getMessage()]
     assert len(warnings) == 1 and "of 100 requests" in warnings[0]
+
+
+def test_a_sales_verdict_takes_its_time_from_lead_history_else_the_stamp_by_its_precision(running):
+    crm, org, ids, data = running
+    open_leads = [i for i, r in org.records["Lead"].items() if r["Status"] == "Open - Not Contacted"]
+    tracked, untracked, dated = open_leads[:3]
+    before = datetime.now(UTC)
+    org.touch("Lead", tracked, {"Status": "Closed - Not Converted"})  # field history is on for Status
+    contacts, _ = pull(crm)
+    assert contacts[tracked].sales_status == "rejected" and contacts[tracked].sales_status_exact
+    assert before - timedelta(seconds=1) <= contacts[tracked].sales_status_at <= datetime.now(UTC)
+    org.tracked["Lead"] = set()  # an org whose admin keeps no history of Status
+    org.touch("Lead", untracked, {"Status": "Closed - Not Converted"})
+    org.touch("Lead", dated, {"Status": "Closed - Not Converted", "Status_Changed_At__c": "2026-11-30"})
+    contacts, pages = pull(crm)
+    (problem,) = [r for p in pages for r in p.rejected if r.record_id == untracked]
+    assert "sales_status needs sales_status_at" in problem.reason  # reported, not guessed
+    assert contacts[dated].sales_status_at == datetime(2026, 11, 30, tzinfo=UTC)
+    assert not contacts[dated].sales_status_exact  # a date: compared by day

@@ -296,3 +296,74 @@ def test_single_record_create_get_and_update(sf, org):
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.update(created["id"], {"OwnerId": "005000000000000AAA"})
     assert caught.value.content[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+
+
+def test_an_admins_script_counts_and_groups_with_soql_aggregates(sf, org):
+    for i in range(3):
+        org.insert("Lead", {"LastName": f"W{i}", "Company": "Acme", "Status": "Working - Contacted"})
+    total = sf.query("SELECT COUNT(Id) FROM Lead")
+    assert total["records"][0]["expr0"] == 4503 and total["records"][0]["attributes"]["type"] == "AggregateResult"
+    grouped = sf.query("SELECT Status, COUNT(Id) n FROM Lead GROUP BY Status ORDER BY COUNT(Id) DESC")
+    assert [(r["Status"], r["n"]) for r in grouped["records"]] == [("Open - Not Contacted", 4500),
+                                                                  ("Working - Contacted", 3)]
+    few = sf.query("SELECT Status, COUNT(Id) FROM Lead GROUP BY Status HAVING COUNT(Id) < 10")
+    assert [(r["Status"], r["expr0"]) for r in few["records"]] == [("Working - Contacted", 3)]
+    assert sf.query("SELECT MAX(NumberOfEmployees) most, MIN(NumberOfEmployees) FROM Lead")["records"][0] \
+        | {"attributes": None} == {"attributes": None, "most": 4499, "expr0": 0}
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # neither grouped nor aggregated
+        sf.query("SELECT Status, LastName, COUNT(Id) FROM Lead GROUP BY Status")
+    assert caught.value.content[0]["errorCode"] == "MALFORMED_QUERY"
+
+
+def test_date_literals_and_the_who_relationship_of_tasks(sf, org):
+    lead = org.insert("Lead", {"FirstName": "Ada", "LastName": "Byron", "Company": "Acme",
+                               "Status": "Open - Not Contacted"})
+    org.insert("Task", {"WhoId": lead, "Subject": "Call"}, at=datetime.now(UTC) - timedelta(days=3))
+    recent = org.insert("Task", {"WhoId": lead, "Subject": "Follow up"})
+    today = sf.query("SELECT Id, Who.Name, Who.Type FROM Task WHERE CreatedDate = TODAY")["records"]
+    assert [r["Id"] for r in today] == [recent]
+    assert today[0]["Who"]["Name"] == "Ada Byron" and today[0]["Who"]["Type"] == "Lead"
+    assert today[0]["Who"]["attributes"]["type"] == "Lead"
+    assert len(sf.query("SELECT Id FROM Task WHERE CreatedDate = LAST_N_DAYS:7")["records"]) == 2
+    assert len(sf.query("SELECT Id FROM Task WHERE CreatedDate < TODAY")["records"]) == 1
+    assert sf.query("SELECT COUNT(Id) FROM Task WHERE Who.Type = 'Lead'")["records"][0]["expr0"] == 2
+
+
+def test_an_admins_script_uses_the_standard_rest_calls(sf, org):
+    versions = requests.get(sf.base_url.split("/services/")[0].replace("https://", "http://") + "/services/data/",
+                            timeout=5).json()
+    assert {"version": "59.0", "url": "/services/data/v59.0", "label": "Winter '24"} in versions
+    assert "Lead" in {o["name"] for o in sf.describe()["sobjects"]}
+    made = sf.Task.upsert("Key__c/k-1", {"Subject": "Call back"})
+    assert made == 201
+    assert sf.Task.get_by_custom_id("Key__c", "k-1")["Subject"] == "Call back"
+    assert sf.Task.upsert("Key__c/k-1", {"Subject": "Call back soon"}) == 200
+    assert sf.Task.get_by_custom_id("Key__c", "k-1")["Subject"] == "Call back soon"
+    task = sf.Task.get_by_custom_id("Key__c", "k-1")["Id"]
+    assert sf.Task.delete(task) == 204
+    assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 0
+    assert len(sf.query_all("SELECT Id FROM Task WHERE IsDeleted = true", include_deleted=True)["records"]) == 1
+
+
+def test_a_lead_is_converted_through_the_soap_api(sf, org):
+    lead = next(iter(org.records["Lead"]))
+    soap = (sf.base_url.split("/services/")[0].replace("https://", "http://") + "/services/Soap/u/59.0")
+    envelope = ('<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope xmlns:soapenv='
+                '"http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com"><soapenv:Header>'
+                f"<urn:SessionHeader><urn:sessionId>{{session}}</urn:sessionId></urn:SessionHeader></soapenv:Header>"
+                f"<soapenv:Body><urn:convertLead><urn:leadConverts><urn:convertedStatus>Closed - Converted"
+                f"</urn:convertedStatus><urn:leadId>{lead}</urn:leadId><urn:opportunityName>Acme deal"
+                "</urn:opportunityName></urn:leadConverts></urn:convertLead></soapenv:Body></soapenv:Envelope>")
+    headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "convertLead"}
+    refused = requests.post(soap, data=envelope.format(session="wrong"), headers=headers, timeout=5)
+    assert refused.status_code == 500 and "INVALID_SESSION_ID" in refused.text
+    answer = requests.post(soap, data=envelope.format(session=SESSION), headers=headers, timeout=5)
+    assert answer.status_code == 200 and "<success>true</success>" in answer.text
+    contact = answer.text.split("<contactId>")[1].split("<")[0]
+    opportunity = answer.text.split("<opportunityId>")[1].split("<")[0]
+    assert sf.Lead.get(lead)["IsConverted"] is True and sf.Lead.get(lead)["ConvertedContactId"] == contact
+    roles = sf.query(f"SELECT ContactId, Opportunity.Name FROM OpportunityContactRole WHERE OpportunityId = "
+                     f"'{opportunity}'")["records"]
+    assert [(r["ContactId"], r["Opportunity"]["Name"]) for r in roles] == [(contact, "Acme deal")]
+    again = requests.post(soap, data=envelope.format(session=SESSION), headers=headers, timeout=5)
+    assert "<success>false</success>" in again.text and "CANNOT_UPDATE_CONVERTED_LEAD" in again.text

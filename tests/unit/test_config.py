@@ -245,9 +245,13 @@ def test_errors_in_the_model_a_mapping_names_are_reported_against_the_model(tmp_
     assert issue.file.endswith("scoring.yaml") and issue.field == "mql.threshold"
 
 
-def test_a_sales_verdict_needs_the_field_holding_its_time(tmp_path):
-    (issue,) = _mapping(tmp_path, MAPPING.replace("      at_field: mqlsync_sales_status_at", ""))
-    assert "objects.contacts.sales_status.at_field: required field is missing" in issue
+def test_a_sales_verdict_may_take_its_time_from_the_crms_history_alone(tmp_path):
+    # The stamped field is a fallback now: the CRM's history of the status says when.
+    shutil.copy(ROOT / "mappings" / "scoring.yaml", tmp_path / "scoring.yaml")
+    path = tmp_path / "hubspot.yaml"
+    path.write_text(MAPPING.replace("      at_field: mqlsync_sales_status_at", ""), encoding="utf-8")
+    validate_file(path)
+    assert load_mapping(path).mapping.objects["contacts"].sales_status.at_field is None
 
 
 def test_task_subject_placeholders_are_checked(tmp_path):

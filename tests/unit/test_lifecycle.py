@@ -268,3 +268,27 @@ def test_an_acceptance_from_the_future_moves_a_recycled_lead_once():
     d = decide(StageState(Stage.RECYCLED, NOW), card(mql=True, engaged_days_ago=5),
                SalesSignals(status="accepted", status_at=future), NOW)
     assert path(d) == ["recycled", "sal"]
+
+
+def test_a_verdict_known_only_by_its_day_counts_on_the_day_of_qualification():
+    """An MQL at 09:00; sales accepts it the same day, and a workflow stamps only the
+    date (00:00). Compared by time, the verdict would look older than the MQL and be
+    ignored; compared by day, it is what sales did after the qualification."""
+    qualified = StageState(Stage.MQL, NOW.replace(hour=9))
+    day = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    stamped = SalesSignals(status="accepted", status_at=day, status_exact=False)
+    assert decide(qualified, card(mql=True), stamped, NOW.replace(hour=15)).stage == Stage.SAL
+    exact = SalesSignals(status="accepted", status_at=day)  # the same time, taken as exact
+    assert decide(qualified, card(mql=True), exact, NOW.replace(hour=15)).stage == Stage.MQL
+    rejected_that_day = SalesSignals(status="rejected", status_at=day, status_exact=False)
+    assert decide(qualified, card(mql=True), rejected_that_day, NOW.replace(hour=15)).stage == Stage.RECYCLED
+
+
+def test_after_a_rejection_known_by_its_day_only_engagement_on_a_later_day_requalifies():
+    day = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    signal = SalesSignals(status="rejected", status_at=day, status_exact=False)
+    recycled = StageState(Stage.RECYCLED, NOW.replace(hour=16))
+    same_day = replace(card(mql=True), last_engaged_at=NOW.replace(hour=17))
+    assert decide(recycled, same_day, signal, NOW.replace(hour=18)).stage == Stage.RECYCLED
+    next_day = replace(card(mql=True), last_engaged_at=day + timedelta(days=1, hours=10))
+    assert decide(recycled, next_day, signal, day + timedelta(days=1, hours=11)).stage == Stage.MQL

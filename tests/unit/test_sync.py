@@ -197,3 +197,17 @@ def test_a_source_the_crm_does_not_allow_is_skipped_the_run_writes_and_it_is_rea
     second = run_sync(LOADED, crm, store, NOW + timedelta(minutes=15))
     assert second.skipped_sources == [] and second.activities == len(DATA.activities)
     assert second.new_mqls > 0
+
+
+def test_a_verdict_given_since_the_last_run_that_moves_nothing_is_reported_with_why(crm, store):
+    assert run_sync(LOADED, crm, store, NOW).verdicts_not_applied == []  # a first run reports none
+    later = NOW + timedelta(hours=2)
+    customer, lead = DATA.contacts[0], DATA.contacts[1]
+    crm.put(customer.model_copy(update={"crm_stage": Stage.CUSTOMER, "sales_status": "rejected",
+                                        "sales_status_at": later}), later)
+    # Sales rejected this lead long ago: an old verdict is not news.
+    crm.put(lead.model_copy(update={"sales_status": "rejected", "sales_status_at": NOW - timedelta(days=30)}), later)
+    summary = run_sync(LOADED, crm, store, later + timedelta(minutes=15))
+    (line,) = summary.verdicts_not_applied
+    assert line.startswith(f"{customer.id} ") and "rejected at 2026-11-01T11:00:00Z; the contact is already customer" \
+        in line

@@ -4,7 +4,6 @@ on an incremental one; and the e-mail index activity sources use to find a conta
 from __future__ import annotations
 
 from collections.abc import Iterator
-from collections.abc import Mapping as MappingT
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +15,9 @@ from hubspot.crm.contacts import (
 from pydantic import ValidationError
 
 from mqlsync.connector.adapters.base import Page
-from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact
+from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, verdict_of
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
-from mqlsync.connector.model import Contact
 
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
 # page past 10,000 results; batch reads take 100 inputs.
@@ -45,7 +43,9 @@ class ContactReader:
         if self.obj.stage_field:
             props.add(self.obj.stage_field)
         if self.obj.sales_status:
-            props |= {self.obj.sales_status.field, self.obj.sales_status.at_field}
+            props.add(self.obj.sales_status.field)
+            if self.obj.sales_status.at_field:
+                props.add(self.obj.sales_status.at_field)
         props.add(MERGED_IDS)
         # mqlsync's own properties too: what they show is the record of what was done
         props |= set(mapping.write_back.fields.values())
@@ -92,11 +92,12 @@ class ContactReader:
 
     def _page(self, records: list[Any]) -> Page:
         page = Page()
+        verdicts = self._verdict_times(records)
         for record in records:
             props = record.properties or {}
             page.saw(parse_time(props.get("lastmodifieddate")) or record.updated_at)
             try:
-                page.contacts.append(self.to_contact(record.id, props))
+                page.contacts.append(to_contact(self.obj, record.id, props, verdicts.get(record.id)))
                 page.recorded[record.id] = recorded(self.mapping.write_back, self.obj, props)
             except (ValidationError, ValueError) as exc:
                 page.reject("hubspot contacts", exc, record.id)
@@ -110,9 +111,35 @@ class ContactReader:
                 self.email_ids[str(email).lower()] = record.id
         return page
 
-    def to_contact(self, contact_id: str, props: MappingT[str, Any]) -> Contact:
-        """A HubSpot contact in mqlsync's words, through the mapping."""
-        return to_contact(self.obj, contact_id, props)
+    def _verdict_times(self, records: list[Any]) -> dict[str, datetime]:
+        """When each record's sales status took the value it has, from the property's
+        history (propertiesWithHistory, "the properties to be returned along with their
+        history of previous values", newest first; batch reads of 100): the time sales
+        gave the verdict, to the millisecond, with no workflow to stamp it. Search, the
+        incremental read, cannot return history, hence the batch read, for the records
+        showing a verdict only."""
+        status = self.obj.sales_status
+        if status is None:
+            return {}
+        current = {r.id: (r.properties or {}).get(status.field) for r in records
+                   if verdict_of(self.obj, r.properties or {})}
+        ids = sorted(current)
+        out: dict[str, datetime] = {}
+        for i in range(0, len(ids), BATCH):
+            body = BatchReadInputSimplePublicObjectId(properties=[status.field], properties_with_history=[status.field],
+                                                      inputs=[SimplePublicObjectId(id=cid) for cid in ids[i:i + BATCH]])
+            result = self.client.call(self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
+            for record in result.results:
+                history = (record.properties_with_history or {}).get(status.field) or []
+                at = None
+                for entry in history:  # the run of entries with the current value: its oldest
+                    if entry.value != current.get(record.id):
+                        break
+                    at = entry.timestamp
+                when = parse_time(at)
+                if when is not None:
+                    out[record.id] = when
+        return out
 
     def ids_by_email(self, emails: list[str]) -> dict[str, str | None]:
         """e-mail -> contact id, from this run's pulls or by batch reads of 100 by the

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mqlsync.connector.adapters.base import Page
-from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, truthy
+from mqlsync.connector.adapters.mapped import parse_time, recorded, to_contact, truthy, verdict_of
 from mqlsync.connector.config.mapping import Mapping, ObjectMapping
 from mqlsync.connector.crms.salesforce.client import SalesforceClient
 from mqlsync.connector.crms.salesforce.pipeline import Pipeline, later
@@ -42,7 +42,9 @@ class PeopleReader:
         if obj.stage_field:
             fields.add(obj.stage_field)
         if obj.sales_status:
-            fields |= {obj.sales_status.field, obj.sales_status.at_field}
+            fields.add(obj.sales_status.field)
+            if obj.sales_status.at_field:
+                fields.add(obj.sales_status.at_field)
         if name == "Lead":
             fields |= {"IsConverted", "ConvertedContactId"}
         if obj.opportunities:
@@ -83,9 +85,33 @@ class PeopleReader:
                     seen.update(str(r["Id"]) for r in records)
                     yield self._page(name, obj, records, pipeline)
 
+    def _verdict_times(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]]) -> dict[str, datetime]:
+        """When each record's sales status took the value it has, from the field's history
+        ({Object}History: Field, NewValue, CreatedDate; kept where an admin turned field
+        history tracking on for the status field, else empty): the newest change to the
+        current value. NewValue cannot be filtered on in SOQL, so it is compared here."""
+        status = obj.sales_status
+        if status is None:
+            return {}
+        current = {str(r["Id"]): field_value(r, status.field) for r in records
+                   if not truthy(r.get("IsDeleted")) and verdict_of(obj, {status.field: field_value(r, status.field)})}
+        out: dict[str, datetime] = {}
+        for listed in in_lists(sorted(current)):
+            soql = (f"SELECT {name}Id, NewValue, CreatedDate FROM {name}History WHERE Field = '{status.field}' "
+                    f"AND {name}Id IN ({listed}) ORDER BY CreatedDate DESC")
+            for rows in self.client.pages(soql):
+                for row in rows:
+                    cid = str(row[f"{name}Id"])
+                    if cid not in out and row.get("NewValue") == current.get(cid):
+                        at = parse_time(row.get("CreatedDate"))
+                        if at is not None:
+                            out[cid] = at
+        return out
+
     def _page(self, name: str, obj: ObjectMapping, records: list[dict[str, Any]],
               pipeline: Pipeline | None = None) -> Page:
         page = Page()
+        verdicts = self._verdict_times(name, obj, records)
         for record in records:
             cid = str(record["Id"])
             page.saw(parse_time(record.get("SystemModstamp")))
@@ -110,7 +136,7 @@ class PeopleReader:
             # column from Bulk CSV; empty means null in both.
             values = {f: field_value(record, f) for f in self.fields[name]}
             try:
-                page.contacts.append(to_contact(obj, cid, values))
+                page.contacts.append(to_contact(obj, cid, values, verdicts.get(cid)))
             except (ValidationError, ValueError) as exc:
                 page.reject(f"salesforce {name}", exc, cid)
                 continue

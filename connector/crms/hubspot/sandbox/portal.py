@@ -19,6 +19,13 @@ from typing import Any, cast
 
 from mqlsync.connector.crms.hubspot.sandbox.access import Access
 from mqlsync.connector.crms.hubspot.sandbox.activity import PortalActivity
+from mqlsync.connector.crms.hubspot.sandbox.records import (
+    HISTORY_PAGE,
+    ContactCalls,
+    history_arg,
+    record_change,
+    with_history,
+)
 from mqlsync.connector.crms.hubspot.sandbox.wire import _iso, _ms, error
 from mqlsync.connector.sandbox.server import BurstLimiter, Emulation, Request, Response
 
@@ -158,7 +165,7 @@ class HubSpotSandbox(Emulation):
         self.engagements: dict[str, dict[str, dict[str, Any]]] = {"meetings": {}, "calls": {}}
         self.lists: dict[str, dict[str, Any]] = {}
         self.activity = PortalActivity(self)
-        self.routes += self.activity.routes()
+        self.routes += self.activity.routes() + ContactCalls(self).routes()
 
     # --- the portal's state ------------------------------------------------------------
 
@@ -188,7 +195,8 @@ class HubSpotSandbox(Emulation):
         self.properties[name] = prop
         return prop
 
-    def add_contact(self, properties: dict[str, str | None], created_ms: int | None = None) -> str:
+    def add_contact(self, properties: dict[str, str | None], created_ms: int | None = None,
+                    source: str = "CRM_UI") -> str:
         cid = self.new_id()
         now = self.now_ms()
         created = created_ms or now
@@ -196,6 +204,8 @@ class HubSpotSandbox(Emulation):
         props.update(hs_object_id=cid, createdate=_iso(created), lastmodifieddate=_iso(now))
         with self.lock:
             self.contacts[cid] = {"id": cid, "properties": props, "createdAt": created, "updatedAt": now}
+            record_change(self.contacts[cid], {k: v for k, v in props.items() if k != "lastmodifieddate"}, created,
+                          source)
             self.contact_ids.append(int(cid))
             self.version += 1
         return cid
@@ -207,7 +217,25 @@ class HubSpotSandbox(Emulation):
             record["properties"].update(changes)
             record["updatedAt"] = self.now_ms()
             record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+            record_change(record, changes, record["updatedAt"], "CRM_UI")
             self.version += 1
+
+    def apply(self, record: dict[str, Any], properties: dict[str, Any], source: str) -> None:
+        """Property values written through the API, as HubSpot keeps them (a backward
+        lifecycle stage is not made), each change in the property's history."""
+        applied = {k: self._stored(k, v) for k, v in properties.items() if not self._kept(record, k, v)}
+        record["properties"].update(applied)
+        record["updatedAt"] = self.now_ms()
+        record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
+        record_change(record, applied, record["updatedAt"], source)
+        self.version += 1
+
+    def backdate(self, cid: str, name: str, at_ms: int) -> None:
+        """When the property's current value was set (a seed's past, not now)."""
+        with self.lock:
+            entries = self.contacts[cid].get("history", {}).get(name)
+            if entries:
+                entries[0]["timestamp"] = _iso(at_ms)
 
     def merge(self, primary: str, merged: str) -> str:
         """Merge two contacts as HubSpot does: the primary stays, the other's id joins
@@ -364,13 +392,17 @@ class HubSpotSandbox(Emulation):
 
     # --- contacts ----------------------------------------------------------------------
 
-    def _public(self, record: dict[str, Any], properties: list[str] | None, kind: str = "contacts") -> dict[str, Any]:
+    def _public(self, record: dict[str, Any], properties: list[str] | None, kind: str = "contacts",
+                history: list[str] | None = None) -> dict[str, Any]:
         # Every object type answers with its own default properties besides those asked for.
         defaults = _DEFAULT_PROPS if kind == "contacts" else _ENGAGEMENT_DEFAULT_PROPS
         wanted = list(defaults) + [p for p in (properties or []) if p not in defaults]
         props = record["properties"]
-        return {"id": record["id"], "properties": {name: props.get(name) for name in wanted},
-                "createdAt": _iso(record["createdAt"]), "updatedAt": _iso(record["updatedAt"]), "archived": False}
+        out = {"id": record["id"], "properties": {name: props.get(name) for name in wanted},
+               "createdAt": _iso(record["createdAt"]), "updatedAt": _iso(record["updatedAt"]), "archived": False}
+        if history:
+            out["propertiesWithHistory"] = with_history(record, history)
+        return out
 
     @staticmethod
     def _properties_arg(request: Request) -> list[str]:
@@ -380,13 +412,14 @@ class HubSpotSandbox(Emulation):
         return out
 
     def list_contacts(self, request: Request, match: re.Match) -> Response:
-        limit = min(int(request.arg("limit", "10")), 100)
+        history = history_arg(request)
+        limit = min(int(request.arg("limit", "10")), HISTORY_PAGE if history else 100)
         after = int(request.arg("after", "0") or 0)
         with self.lock:
             ids = self.contact_ids
             start = bisect.bisect_right(ids, after)
             wanted = self._properties_arg(request)
-            page = [self._public(self.contacts[str(i)], wanted) for i in ids[start:start + limit]]
+            page = [self._public(self.contacts[str(i)], wanted, history=history) for i in ids[start:start + limit]]
         body: dict[str, Any] = {"results": page}
         if page and ids[-1] > int(page[-1]["id"]):
             body["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
@@ -396,7 +429,7 @@ class HubSpotSandbox(Emulation):
         record = self.contacts.get(match.group(1))
         if record is None:
             return error(404, "OBJECT_NOT_FOUND", "resource not found")
-        return Response(200, self._public(record, self._properties_arg(request)))
+        return Response(200, self._public(record, self._properties_arg(request), history=history_arg(request)))
 
     def _type_of(self, kind: str, name: str) -> str | None:
         """A property's type: from the definitions for contacts; engagements (tasks,
@@ -537,7 +570,8 @@ class HubSpotSandbox(Emulation):
             for item in inputs:
                 key = str(item.get("id"))
                 record = by_value.get(key.lower()) if by_value is not None else self.contacts.get(key)
-                (found.append(self._public(record, body.get("properties"))) if record else missing.append(key))
+                (found.append(self._public(record, body.get("properties"), history=body.get("propertiesWithHistory")))
+                 if record else missing.append(key))
         return self._batch_response(found, missing, started, "get")
 
     def _batch_response(self, results: list, missing: list[str], started: str, verb: str,
@@ -581,11 +615,7 @@ class HubSpotSandbox(Emulation):
                 if record is None:
                     missing.append(cid)
                     continue
-                record["properties"].update({k: self._stored(k, v) for k, v in item["properties"].items()
-                                             if not self._kept(record, k, v)})
-                record["updatedAt"] = self.now_ms()
-                record["properties"]["lastmodifieddate"] = _iso(record["updatedAt"])
-                self.version += 1
+                self.apply(record, item["properties"], "INTEGRATION")
                 done.append(self._public(record, list(item["properties"])))
         return self._batch_response(done, missing, started, "update")
 

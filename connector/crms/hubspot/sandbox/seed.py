@@ -19,7 +19,7 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     obj = mapping.objects["contacts"]
     read_props = set(obj.fields.values()) | set(obj.sql_criteria.values())
     if obj.sales_status:
-        read_props |= {obj.sales_status.field, obj.sales_status.at_field}
+        read_props |= {obj.sales_status.field} | ({obj.sales_status.at_field} if obj.sales_status.at_field else set())
     sandbox.groups.setdefault("crm_custom", {"name": "crm_custom", "label": "Custom", "displayOrder": 5,
                                              "archived": False})
     for name in sorted(read_props - set(sandbox.properties)):
@@ -38,6 +38,9 @@ def seed_hubspot(sandbox: HubSpotSandbox, mapping: Mapping, contacts: list[Conta
     for contact in contacts:
         created = int(contact.created_at.timestamp() * 1000) if contact.created_at else None
         ids[contact.id] = sandbox.add_contact(crm_properties(contact, mapping, "contacts"), created)
+        if obj.sales_status and contact.sales_status_at:
+            # Sales set the status then: its history says so (propertiesWithHistory).
+            sandbox.backdate(ids[contact.id], obj.sales_status.field, int(contact.sales_status_at.timestamp() * 1000))
     # Reps log a call and a meeting around each acceptance by sales (engagements).
     for contact in contacts:
         if contact.sales_status == "accepted" and contact.sales_status_at:

@@ -28,7 +28,15 @@ from mqlsync.connector.crms.salesforce.sandbox.schema import (
     field_def,
     sf_datetime,
 )
-from mqlsync.connector.crms.salesforce.sandbox.soql import Query, Runner, SoqlError, parse, parse_datetime
+from mqlsync.connector.crms.salesforce.sandbox.soap import Soap
+from mqlsync.connector.crms.salesforce.sandbox.soql import (
+    POLYMORPHIC,
+    Query,
+    Runner,
+    SoqlError,
+    parse,
+    parse_datetime,
+)
 from mqlsync.connector.crms.salesforce.sandbox.write import Saves
 from mqlsync.connector.sandbox.server import Emulation, Request, Response
 
@@ -66,13 +74,15 @@ class SalesforceSandbox(Emulation):
             self.fields[obj] = {name: field_def(name, type_, extra) for name, type_, extra in defs}
         self.records: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in self.fields}
         self.access = FieldAccess(self)
+        #: object -> fields whose history the org keeps (Setup: Set History Tracking)
+        self.tracked: dict[str, set[str]] = {"Lead": {"Status"}, "Contact": set()}
         self.cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self.daily_limit, self.daily_used = daily_limit, 0
         #: ids whose writes fail with UNABLE_TO_LOCK_ROW (another transaction holds them)
         self.locked: set[str] = set()
         self.last_ms = 0
         self.types = _TypesView(self)
-        self.runner = Runner(self.types, self.relationships, self.get)
+        self.runner = Runner(self.types, self.relationships, self.get, self.object_of)
         self.saves = Saves(self)
         self.bulk = BulkJobs(self)
         #: the user the API session acts as (the integration user)
@@ -82,7 +92,12 @@ class SalesforceSandbox(Emulation):
             ("GET", re.compile(r"/services/oauth2/userinfo/?"), self.userinfo),
             ("GET", re.compile(V + r"/(query|queryAll)/?"), self.query),
             ("GET", re.compile(V + r"/(query|queryAll)/(01g[\w]+-\d+)"), self.query_more),
+            ("GET", re.compile(r"/services/data/?"), self.versions),
+            ("GET", re.compile(V + r"/sobjects/?"), self.global_describe),
             ("GET", re.compile(V + r"/sobjects/(\w+)/describe/?"), self.describe),
+            ("GET", re.compile(V + r"/sobjects/(\w+)/(\w+)/([^/]+)/?"), self.get_by_external_id),
+            ("PATCH", re.compile(V + r"/sobjects/(\w+)/(\w+)/([^/]+)/?"), self.saves.upsert_one),
+            ("DELETE", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.saves.delete_one),
             ("POST", re.compile(V + r"/sobjects/(\w+)/?"), self.saves.create_one),
             ("GET", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.get_one),
             ("PATCH", re.compile(V + r"/sobjects/(\w+)/(\w{15,18})/?"), self.saves.update_one),
@@ -95,7 +110,7 @@ class SalesforceSandbox(Emulation):
             *self.bulk.routes(V),
         ]
         self.oauth = OAuth(self)
-        self.routes += self.oauth.routes()
+        self.routes += self.oauth.routes() + Soap(self).routes()
 
     # --- the org's data -------------------------------------------------------------
 
@@ -157,10 +172,16 @@ class SalesforceSandbox(Emulation):
         """Change a record as a user would; moves LastModifiedDate and SystemModstamp."""
         with self.lock:
             record = self.records[obj][record_id]
+            now = self.now()
             for name, value in values.items():
                 canonical = self._canonical(obj, name) or name
-                record[canonical] = _stored(self.fields[obj].get(canonical), value)
-            record["LastModifiedDate"] = record["SystemModstamp"] = self.now()
+                old, new = record.get(canonical), _stored(self.fields[obj].get(canonical), value)
+                record[canonical] = new
+                if canonical in self.tracked.get(obj, ()) and old != new:
+                    self.insert(f"{obj}History", {f"{obj}Id": record_id, "Field": canonical, "OldValue": old,
+                                                  "NewValue": new, "DataType": self.fields[obj][canonical]["type"]},
+                                at=now)
+            record["LastModifiedDate"] = record["SystemModstamp"] = now
             self._derive(obj, record)
             self.access.changed(obj)
 
@@ -190,11 +211,17 @@ class SalesforceSandbox(Emulation):
             record["IsClosed"] = record.get("StageName") in ("Closed Won", "Closed Lost")
 
     def convert_lead(self, lead_id: str) -> str:
+        """Convert a lead with no opportunity; the Contact it became."""
+        return str(self.convert(lead_id)["contactId"])
+
+    def convert(self, lead_id: str, opportunity: str | None = None) -> dict[str, str | None]:
         """Lead conversion as Salesforce does it: an Account from the company and a
         Contact with the lead's data (standard fields, and custom fields the admin maps,
-        here those of the same name), the lead marked converted (and no longer
-        updatable), its activities and campaign memberships moved to the contact
-        ("Convert Leads" and "Map Custom Lead Fields for Lead Conversion", Salesforce help)."""
+        here those of the same name), an Opportunity named `opportunity` with the
+        Contact in its primary contact role when one is asked for, the lead marked
+        converted (and no longer updatable), its activities and campaign memberships
+        moved to the contact ("Convert Leads" and "Map Custom Lead Fields for Lead
+        Conversion", Salesforce help; "convertLead()", SOAP API)."""
         with self.lock:
             lead = self.records["Lead"][lead_id]
             account_id = self.insert("Account", {
@@ -217,7 +244,14 @@ class SalesforceSandbox(Emulation):
             for record in self.records["CampaignMember"].values():
                 if record.get("LeadId") == lead_id:
                     self.touch("CampaignMember", record["Id"], {"ContactId": contact_id})
-            return contact_id
+            deal = None
+            if opportunity:
+                deal = self.insert("Opportunity", {"Name": opportunity, "AccountId": account_id,
+                                                   "StageName": "Prospecting", "OwnerId": lead["OwnerId"],
+                                                   "CloseDate": date.today().isoformat()})
+                self.insert("OpportunityContactRole", {"OpportunityId": deal, "ContactId": contact_id,
+                                                       "IsPrimary": True})
+            return {"accountId": account_id, "contactId": contact_id, "opportunityId": deal}
 
     def merge(self, obj: str, master: str, victim: str) -> None:
         """Merge two Leads or two Contacts as Salesforce does: the victim is deleted with
@@ -252,7 +286,10 @@ class SalesforceSandbox(Emulation):
         # A session id or OAuth access token as a Bearer token; a wrong or expired one is
         # 401 INVALID_SESSION_ID ("Status Codes and Error Responses"). The token endpoint
         # is where a client gets one.
-        if request.path.startswith("/services/oauth2/token"):
+        if request.path.startswith(("/services/oauth2/token", "/services/Soap/")) or \
+                request.path.rstrip("/") == "/services/data":
+            # where a client gets a token and the versions list need none; the SOAP API
+            # reads its session from the SessionHeader
             return None
         if request.headers.get("authorization") != f"Bearer {self.session_id}":
             return error(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -308,6 +345,8 @@ class SalesforceSandbox(Emulation):
 
     def _canonical_path(self, obj: str, name: str) -> str:
         parts = name.split(".")
+        if len(parts) == 2 and parts[0] in POLYMORPHIC.get(obj, {}):
+            return name
         if len(parts) == 2:
             rel = next(r for r in self.relationships[obj] if r.lower() == parts[0].lower())
             return f"{rel}.{self._canonical(self.relationships[obj][rel][1], parts[1])}"
@@ -317,6 +356,8 @@ class SalesforceSandbox(Emulation):
         with self.lock:
             records = [r for r in self.records[query.object].values()
                        if (include_deleted or not r["IsDeleted"]) and self.runner.matches(query.object, r, query.where)]
+        if query.aggregates or query.group_by:
+            return records  # grouped, ordered and cut by the runner (aggregate)
         if query.order:
             records = self.runner.sort(query.object, records, query.order)
         if query.limit is not None:
@@ -333,6 +374,8 @@ class SalesforceSandbox(Emulation):
         records = self.rows(query, include_deleted=resource == "queryAll")
         if query.count:
             return Response(200, {"totalSize": len(records), "done": True, "records": []})
+        if query.aggregates or query.group_by:
+            return self._batch(version, self.runner.aggregate(query, records), self._batch_size(request))
         projected = [self.project(query.object, r, query.fields, version) for r in records]
         return self._batch(version, projected, self._batch_size(request))
 
@@ -367,7 +410,16 @@ class SalesforceSandbox(Emulation):
         describe casing, parent fields nested under the relationship name."""
         out: dict[str, Any] = {"attributes": self._attributes(obj, record["Id"], version)}
         for name in fields:
-            if "." in name:
+            if "." in name and name.split(".")[0] in POLYMORPHIC.get(obj, {}):
+                rel, parent_field = name.split(".", 1)
+                named = self.runner.named(record.get(POLYMORPHIC[obj][rel]))
+                if not named:
+                    out[rel] = None
+                    continue
+                nested = out.get(rel) or {"attributes": self._attributes(named["type"], named["id"], version)}
+                nested[parent_field] = named.get(parent_field.lower())
+                out[rel] = nested
+            elif "." in name:
                 rel, parent_field = name.split(".", 1)
                 ref, parent_obj = self.relationships[obj][rel]
                 parent = self.get(parent_obj, record.get(ref))
@@ -394,6 +446,37 @@ class SalesforceSandbox(Emulation):
         return Response(200, {"name": obj, "label": obj, "custom": obj.endswith("__c"),
                               "keyPrefix": self.prefixes[obj], "createable": True, "updateable": True,
                               "queryable": True, "fields": list(self.access.fields(obj).values())})
+
+    def versions(self, request: Request, m: re.Match) -> Response:
+        """GET /services/data/ ("Versions"): the API versions the org serves."""
+        return Response(200, [{"label": label, "url": f"/services/data/v{v}", "version": v}
+                              for v, label in (("58.0", "Summer '23"), ("59.0", "Winter '24"), ("60.0", "Spring '24"))])
+
+    def global_describe(self, request: Request, m: re.Match) -> Response:
+        """GET /sobjects/ ("Describe Global"): every object the user may see."""
+        version = m.group(1)
+        return Response(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [
+            {"name": obj, "label": obj, "keyPrefix": self.prefixes[obj], "custom": obj.endswith("__c"),
+             "queryable": True, "createable": True, "updateable": True, "deletable": True,
+             "urls": {"sobject": f"/services/data/v{version}/sobjects/{obj}",
+                      "describe": f"/services/data/v{version}/sobjects/{obj}/describe",
+                      "rowTemplate": f"/services/data/v{version}/sobjects/{obj}/{{ID}}"}}
+            for obj in sorted(self.fields)]})
+
+    def get_by_external_id(self, request: Request, m: re.Match) -> Response:
+        """GET /sobjects/{type}/{externalIdField}/{value} ("Retrieve Records Using
+        sObject Rows by External ID"); a record id in the middle is a plain get."""
+        obj, key_field, value = m.group(2), m.group(3), m.group(4)
+        meta = self.access.fields(obj).get(key_field) if obj in self.fields else None
+        if meta is None or not (meta["externalId"] or key_field == "Id"):
+            return error(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: "
+                                           f"{key_field}")
+        found = [r for r in self.records[obj].values() if not r["IsDeleted"] and str(r.get(key_field)) == value]
+        if not found:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        if len(found) > 1:
+            return Response(300, [f"/services/data/v{m.group(1)}/sobjects/{obj}/{r['Id']}" for r in found])
+        return Response(200, self.project(obj, found[0], list(self.access.fields(obj)), m.group(1)))
 
     def limits(self, request: Request, m: re.Match) -> Response:
         """GET /limits ("Limits"): the allocations and what remains of them."""
@@ -495,6 +578,10 @@ class SalesforceSandbox(Emulation):
             # JWT bearer, the secret for client credentials, the pre-authorized user.
             self.oauth.app = ConnectedApp(**{k: str(v) for k, v in body.items()})
             return Response(200, {"consumer_key": self.oauth.app.consumer_key})
+        if request.path == "/__sandbox/history" and request.method == "POST":
+            # Which fields of each object keep their history (an admin's setting).
+            self.tracked.update({obj: set(names) for obj, names in body.items()})
+            return Response(200, {obj: sorted(names) for obj, names in self.tracked.items()})
         if request.path == "/__sandbox/access" and request.method == "POST":
             # The integration user's rights: without "Assign Permission Sets" setup must ask an admin.
             self.access.may_assign = bool(body.get("may_assign", self.access.may_assign))

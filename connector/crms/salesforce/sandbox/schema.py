@@ -22,7 +22,8 @@ API_VERSION = "59.0"
 KEY_PREFIX = {"Account": "001", "Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Campaign": "701",
               "CampaignMember": "00v", "User": "005", "CustomField": "00N", "PermissionSet": "0PS",
               "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CampaignMemberStatus": "01Y",
-              "Opportunity": "006", "OpportunityContactRole": "00K"}
+              "Opportunity": "006", "OpportunityContactRole": "00K", "LeadHistory": "017",
+              "ContactHistory": "017"}
 
 #: (name, type, extra) per object; extra: picklist values, referenceTo, flags
 _COMMON = [("Id", "id", {"updateable": False, "createable": False, "nillable": False}),
@@ -72,6 +73,7 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("MasterRecordId", "reference", {"referenceTo": ["Contact"], "updateable": False, "createable": False})],
     "Task": _COMMON + _OWNER + [
         ("WhoId", "reference", {"referenceTo": ["Contact", "Lead"], "relationshipName": "Who"}),
+        ("WhatId", "reference", {"referenceTo": ["Account", "Opportunity", "Campaign"], "relationshipName": "What"}),
         ("Subject", "combobox", {}), ("Description", "textarea", {}), ("ActivityDate", "date", {}),
         ("Status", "picklist", {"picklist": ["Not Started", "In Progress", "Completed", "Waiting on someone else",
                                              "Deferred"], "restricted": True}),
@@ -81,6 +83,7 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("CallDisposition", "string", {}), ("CallDurationInSeconds", "int", {})],
     "Event": _COMMON + _OWNER + [
         ("WhoId", "reference", {"referenceTo": ["Contact", "Lead"], "relationshipName": "Who"}),
+        ("WhatId", "reference", {"referenceTo": ["Account", "Opportunity", "Campaign"], "relationshipName": "What"}),
         ("Subject", "combobox", {}), ("StartDateTime", "datetime", {}), ("EndDateTime", "datetime", {}),
         ("DurationInMinutes", "int", {})],
     "Campaign": _COMMON + _OWNER + [
@@ -117,6 +120,17 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                                      "updateable": False, "nillable": False}),
         ("Label", "string", {"nillable": False}), ("HasResponded", "boolean", {}), ("IsDefault", "boolean", {}),
         ("SortOrder", "int", {})],
+    # Field history, where an admin turned it on for a field (Object Reference:
+    # LeadHistory, ContactHistory; "Field History Tracking"). OldValue and NewValue are
+    # anyType: selectable, not filterable.
+    **{f"{obj}History": [
+        ("Id", "id", {"updateable": False, "createable": False, "nillable": False}),
+        ("IsDeleted", "boolean", {"updateable": False, "createable": False}),
+        ("CreatedDate", "datetime", {"updateable": False, "createable": False}),
+        (f"{obj}Id", "reference", {"referenceTo": [obj], "relationshipName": obj, "updateable": False}),
+        ("Field", "picklist", {"updateable": False}), ("DataType", "picklist", {"updateable": False}),
+        ("OldValue", "anyType", {"updateable": False}), ("NewValue", "anyType", {"updateable": False})]
+       for obj in ("Lead", "Contact")},
     # Field-level security (Object Reference: PermissionSet, FieldPermissions,
     # PermissionSetAssignment); access.py applies it.
     "PermissionSet": _COMMON + [("Name", "string", {"nillable": False}), ("Label", "string", {"nillable": False}),

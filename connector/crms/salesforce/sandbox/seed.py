@@ -26,7 +26,7 @@ def _salesforce_org(org, mapping: Mapping) -> None:
     """The custom fields and the custom activity object an org using this mapping has."""
     for name, obj in mapping.objects.items():
         flags = set(obj.sql_criteria.values())
-        times = {obj.sales_status.at_field} if obj.sales_status else set()
+        times = {obj.sales_status.at_field} if obj.sales_status and obj.sales_status.at_field else set()
         for field in sorted((set(obj.fields.values()) | flags | times) - set(org.fields[name])):
             if field.endswith("__c"):
                 org.define(name, field, "boolean" if field in flags else "datetime" if field in times else "string")
@@ -55,7 +55,7 @@ def seed_salesforce(org, mapping: Mapping, contacts: list[Contact], activities: 
         if obj.stage_field and not (obj.sales_status and contact.sales_status):
             stage = contact.crm_stage or Stage.LEAD
             props[obj.stage_field] = next((crm for crm, s in obj.stages.items() if s == stage), None)
-        if obj.sales_status and contact.sales_status_at:
+        if obj.sales_status and obj.sales_status.at_field and contact.sales_status_at:
             props[obj.sales_status.at_field] = contact.sales_status_at
         if "owner_id" in obj.fields:
             props[obj.fields["owner_id"]] = users.get(contact.owner_id or "")

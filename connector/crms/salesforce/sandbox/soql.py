@@ -1,19 +1,27 @@
 """The part of SOQL the sandbox Salesforce understands: the queries mqlsync's adapter
 issues, parsed and run over in-memory records, with Salesforce's errors otherwise.
 
-    SELECT field, Parent.Field, ... | COUNT()
+    SELECT field, Parent.Field, Who.Name, ... | COUNT()
+         | [field, ...] COUNT(field) | SUM|AVG|MIN|MAX|COUNT_DISTINCT(field) [alias], ...
     FROM Object
     [WHERE condition {AND|OR condition}, with NOT and parentheses]
+    [GROUP BY field, ... [HAVING condition on aggregates]]
     [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST], ...]
     [LIMIT n]
 
 Conditions compare a field with a literal (=, !=, <>, <, <=, >, >=, LIKE, IN (...),
 NOT IN (...)). Literals follow the SOQL reference ("SOQL SELECT Syntax", "Comparison
 Operators", "Date Formats and Date Literals"): 'quoted strings' with backslash escapes,
-numbers, true/false, null, and unquoted date (2026-11-01) and dateTime
-(2026-11-01T09:00:00Z, with optional .SSS and +hh:mm) values. String comparison with
-= is case-insensitive, as in Salesforce. A quoted value compared with a date or
-dateTime field is refused, as Salesforce refuses it.
+numbers, true/false, null, unquoted date (2026-11-01) and dateTime
+(2026-11-01T09:00:00Z, with optional .SSS and +hh:mm) values, and the date literals
+TODAY, YESTERDAY, TOMORROW, LAST_N_DAYS:n and NEXT_N_DAYS:n (ranges of whole days, in
+UTC here: "= TODAY" is within today, "> TODAY" after it, "< TODAY" before it). String
+comparison with = is case-insensitive, as in Salesforce. A quoted value compared with a
+date or dateTime field is refused, as Salesforce refuses it. Aggregate queries answer
+AggregateResult rows, each aggregate named by its alias or expr0, expr1, ... in order
+("Aggregate Functions", "GROUP BY", "HAVING"); a selected field neither grouped nor
+aggregated is refused. Who and What, the polymorphic relationships of Task and Event,
+give the Name, Type, Id (and a few more) of whatever record they point to.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 #: the field types whose values compare as times
@@ -40,6 +48,7 @@ class SoqlError(Exception):
 _TOKEN = re.compile(r"""
     \s*(?:
       (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<dateliteral>(?i:TODAY|YESTERDAY|TOMORROW|(?:LAST|NEXT)_N_DAYS:\d+)\b)
     | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
     | (?P<date>\d{4}-\d{2}-\d{2})
     | (?P<number>-?\d+(?:\.\d+)?)
@@ -49,7 +58,9 @@ _TOKEN = re.compile(r"""
     )""", re.VERBOSE)
 
 KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC", "DESC", "NULLS",
-            "FIRST", "LAST", "LIMIT", "TRUE", "FALSE", "NULL", "COUNT"}
+            "FIRST", "LAST", "LIMIT", "TRUE", "FALSE", "NULL", "COUNT", "GROUP", "HAVING"}
+#: aggregate functions ("Aggregate Functions", SOQL and SOSL Reference)
+AGGREGATES = ("COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX")
 
 
 @dataclass
@@ -60,6 +71,10 @@ class Query:
     where: Any = None  # a condition tree: ("and"|"or", a, b) | ("not", a) | ("cmp", field, op, value)
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # (field, descending, nulls_last)
     limit: int | None = None
+    #: aggregate functions in the SELECT list: (function, field or None, the name it answers under)
+    aggregates: list[tuple[str, str | None, str]] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    having: Any = None  # a condition tree whose fields are aggregates, e.g. "COUNT(Id)"
 
 
 class _Parser:
@@ -100,27 +115,52 @@ class _Parser:
     def parse(self) -> Query:
         self.take("kw", "SELECT")
         fields: list[str] = []
+        aggregates: list[tuple[str, str | None, str]] = []
         count = False
-        if self.peek("kw", "COUNT"):
-            self.take()
-            self.take("punct", "(")
-            self.take("punct", ")")
+        if self.peek("kw", "COUNT") and self._ahead(1, "punct", "(") and self._ahead(2, "punct", ")"):
+            self.i += 3
             count = True
         else:
-            fields.append(self.take("word"))
-            while self.peek("punct", ","):
+            unnamed = 0
+            while True:
+                if self._at_aggregate():
+                    func, arg = self._aggregate()
+                    if self.peek("word"):
+                        alias = self.take("word")
+                    else:
+                        alias, unnamed = f"expr{unnamed}", unnamed + 1
+                    aggregates.append((func, arg, alias))
+                else:
+                    fields.append(self.take("word"))
+                if not self.peek("punct", ","):
+                    break
                 self.take()
-                fields.append(self.take("word"))
         self.take("kw", "FROM")
-        query = Query(object=self.take("word"), fields=fields, count=count)
+        query = Query(object=self.take("word"), fields=fields, count=count, aggregates=aggregates)
         if self.peek("kw", "WHERE"):
             self.take()
             query.where = self._or()
+        if self.peek("kw", "GROUP"):
+            self.take()
+            self.take("kw", "BY")
+            query.group_by.append(self.take("word"))
+            while self.peek("punct", ","):
+                self.take()
+                query.group_by.append(self.take("word"))
+            if self.peek("kw", "HAVING"):
+                self.take()
+                query.having = self._or()
+        if (query.aggregates or query.group_by) and (missing := [f for f in fields if f not in query.group_by]):
+            raise self._malformed(f"Field must be grouped or aggregated: {missing[0]}")
         if self.peek("kw", "ORDER"):
             self.take()
             self.take("kw", "BY")
             while True:
-                name = self.take("word")
+                if self._at_aggregate():  # ORDER BY COUNT(Id) DESC
+                    func, arg = self._aggregate()
+                    name = f"{func}({arg or ''})"
+                else:
+                    name = self.take("word")
                 desc = False
                 if self.peek("kw", "ASC") or self.peek("kw", "DESC"):
                     desc = self.take() == "DESC"
@@ -138,6 +178,25 @@ class _Parser:
         if self.i != len(self.tokens):
             raise self._malformed(f"unexpected token: '{self.tokens[self.i][1]}'")
         return query
+
+    def _ahead(self, n: int, kind: str, value: str | None = None) -> bool:
+        if self.i + n >= len(self.tokens):
+            return False
+        k, v, _ = self.tokens[self.i + n]
+        return k == kind and (value is None or v == value)
+
+    def _at_aggregate(self) -> bool:
+        if self.i >= len(self.tokens):
+            return False
+        _, value, _ = self.tokens[self.i]
+        return str(value).upper() in AGGREGATES and self._ahead(1, "punct", "(")
+
+    def _aggregate(self) -> tuple[str, str | None]:
+        func = str(self.take()).upper()
+        self.take("punct", "(")
+        arg = None if self.peek("punct", ")") else self.take("word")
+        self.take("punct", ")")
+        return func, arg
 
     def _or(self):
         left = self._and()
@@ -162,7 +221,11 @@ class _Parser:
             inner = self._or()
             self.take("punct", ")")
             return inner
-        name = self.take("word")
+        if self._at_aggregate():  # HAVING COUNT(Id) > 1
+            func, arg = self._aggregate()
+            name = f"{func}({arg or ''})"
+        else:
+            name = self.take("word")
         if self.peek("kw", "NOT"):
             self.take()
             self.take("kw", "IN")
@@ -202,7 +265,20 @@ class _Parser:
             return ("boolean", value == "TRUE")
         if kind == "kw" and value == "NULL":
             return ("null", None)
+        if kind == "dateliteral":
+            return ("range", date_range(value))
         raise self._malformed(f"unexpected token: '{value}'")
+
+
+def date_range(literal: str, today: date | None = None) -> tuple[datetime, datetime]:
+    """A date literal as [start, end) in UTC ("Date Formats and Date Literals": LAST_N_DAYS:n
+    "starts 00:00:00 of the current day and continues for the past n days")."""
+    today = today or datetime.now(UTC).date()
+    word, _, n = literal.upper().partition(":")
+    first, last = {"TODAY": (0, 0), "YESTERDAY": (-1, -1), "TOMORROW": (1, 1),
+                   "LAST_N_DAYS": (-int(n or 0), 0), "NEXT_N_DAYS": (0, int(n or 0))}[word]
+    start = datetime.combine(today + timedelta(days=first), datetime.min.time(), UTC)
+    return start, datetime.combine(today + timedelta(days=last + 1), datetime.min.time(), UTC)
 
 
 def parse(text: str) -> Query:
@@ -228,11 +304,13 @@ class Runner:
     `parent(object, field, record)` follows a relationship (e.g. Campaign.Name)."""
 
     def __init__(self, types: Types, relationships: Mapping[str, Mapping[str, tuple[str, str]]],
-                 fetch: Callable[[str, str], dict | None]) -> None:
+                 fetch: Callable[[str, str], dict | None],
+                 object_of: Callable[[str | None], str | None] = lambda record_id: None) -> None:
         self.types = types
         #: object -> relationship name -> (reference field, parent object)
         self.relationships = relationships
         self.fetch = fetch
+        self.object_of = object_of
 
     def check(self, query: Query) -> None:
         if query.object not in self.types:
@@ -241,13 +319,20 @@ class Runner:
                                             "custom object, be sure to append the '__c' after the entity name. "
                                             "Please reference your WSDL or the describe call for the appropriate "
                                             "names.")
-        names = list(query.fields) + [o[0] for o in query.order] + list(_fields_of(query.where))
+        names = list(query.fields) + [o[0] for o in query.order if "(" not in o[0]] + list(_fields_of(query.where)) \
+            + query.group_by + [arg for _, arg, _ in query.aggregates if arg] \
+            + [inner for name in _fields_of(query.having) if (inner := _aggregated(name)[1])]
         for name in names:
             self.type_of(query.object, name)
         self._check_values(query.object, query.where)
 
     def type_of(self, obj: str, name: str) -> str:
         parts = name.split(".")
+        if len(parts) == 2 and parts[0] in POLYMORPHIC.get(obj, {}):
+            type_ = NAME_FIELDS.get(parts[1].lower())
+            if type_ is None:
+                raise SoqlError("INVALID_FIELD", self._no_column(parts[1], "Name"))
+            return type_
         if len(parts) == 2 and parts[0] in self.relationships.get(obj, {}):
             parent = self.relationships[obj][parts[0]][1]
             return self._field_type(parent, parts[1], name, obj)
@@ -283,6 +368,9 @@ class Runner:
         else:
             _, name, _, literal = node
             type_ = self.type_of(obj, name)
+            if type_ == "anyType":
+                raise SoqlError("INVALID_FIELD", f"\n{name}\n^\nERROR at Row:1:Column:1\nfield '{name}' can not be "
+                                                 "filtered in a query call")
             for kind, _ in (literal if isinstance(literal, list) else [literal]):
                 if type_ in TIME_TYPES and kind == "string":
                     label = "dateTime" if type_ == "datetime" else "date"
@@ -292,11 +380,80 @@ class Runner:
 
     def value(self, obj: str, record: dict, name: str) -> Any:
         parts = name.split(".")
+        if len(parts) == 2 and parts[0] in POLYMORPHIC.get(obj, {}):
+            return self.named(record.get(POLYMORPHIC[obj][parts[0]])).get(parts[1].lower())
         if len(parts) == 2:
             ref, parent_obj = self.relationships[obj][parts[0]]
             parent = self.fetch(parent_obj, ref_id) if (ref_id := record.get(ref)) else None
             return None if parent is None else _get(parent, parts[1])
         return _get(record, name)
+
+    def named(self, record_id: str | None) -> dict[str, Any]:
+        """What a polymorphic relationship (Who, What) shows of the record it points to."""
+        target = self.object_of(record_id)
+        record = self.fetch(target, str(record_id)) if target and record_id else None
+        if record is None:
+            return {}
+        name = record.get("Name") or " ".join(str(p) for p in (record.get("FirstName"), record.get("LastName")) if p)
+        return {"id": record["Id"], "name": name, "type": target, "firstname": record.get("FirstName"),
+                "lastname": record.get("LastName"), "email": record.get("Email"), "title": record.get("Title")}
+
+    def aggregate(self, query: Query, records: list[dict]) -> list[dict[str, Any]]:
+        """AggregateResult rows: one per group (one for the whole set without GROUP BY),
+        the grouped fields under their own names, each aggregate under its alias."""
+        groups: dict[tuple, list[dict]] = {}
+        for record in records:
+            key = tuple(self.value(query.object, record, f) for f in query.group_by)
+            groups.setdefault(key, []).append(record)
+        if not query.group_by:
+            groups = {(): records}
+        rows = []
+        for key, members in groups.items():
+            values = {f"{func}({arg or ''})": self._aggregate(query.object, func, arg, members)
+                      for func, arg, _ in query.aggregates}
+            if query.having is not None and not self._having(query.object, values, members, query.having):
+                continue
+            row: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            for name, value in zip(query.group_by, key, strict=True):
+                row[name.split(".")[-1]] = value
+            for func, arg, alias in query.aggregates:
+                row[alias] = values[f"{func}({arg or ''})"]
+            rows.append(row)
+        aliases = {f"{func}({arg or ''})": alias for func, arg, alias in query.aggregates}
+        for name, desc, _ in reversed(query.order):
+            label = aliases.get(name, name.split(".")[-1])
+
+            def by_label(row: dict[str, Any], label: str = label) -> tuple[bool, Any]:
+                return row.get(label) is None, row.get(label) or 0
+
+            rows.sort(key=by_label, reverse=desc)
+        return rows[:query.limit] if query.limit is not None else rows
+
+    def _aggregate(self, obj: str, func: str, arg: str | None, records: list[dict]) -> Any:
+        values = [self.value(obj, r, arg) for r in records] if arg else [1] * len(records)
+        present = [v for v in values if v not in (None, "")]
+        if func == "COUNT":
+            return len(present)
+        if func == "COUNT_DISTINCT":
+            return len({str(v) for v in present})
+        if not present:
+            return None
+        if func in ("SUM", "AVG"):
+            total = sum(float(v) for v in present)
+            return total if func == "SUM" else total / len(present)
+        return (min if func == "MIN" else max)(present)
+
+    def _having(self, obj: str, values: dict[str, Any], members: list[dict], node) -> bool:
+        if node[0] in ("and", "or"):
+            left = self._having(obj, values, members, node[1])
+            right = self._having(obj, values, members, node[2])
+            return (left and right) if node[0] == "and" else (left or right)
+        if node[0] == "not":
+            return not self._having(obj, values, members, node[1])
+        _, name, op, literal = node
+        func, arg = _aggregated(name)
+        value = values.get(name, self._aggregate(obj, func, arg, members))
+        return _compare(value, op, literal, "double")
 
     def matches(self, obj: str, record: dict, node) -> bool:
         if node is None:
@@ -310,24 +467,7 @@ class Runner:
             return not self.matches(obj, record, node[1])
         _, name, op, literal = node
         type_ = self.type_of(obj, name)
-        value = _comparable(self.value(obj, record, name), type_)
-        if op in ("IN", "NOT IN"):
-            inside = any(value == _comparable(v, type_) for _, v in literal)
-            return inside if op == "IN" else not inside
-        target = _comparable(literal[1], type_)
-        if op == "=":
-            return value == target
-        if op == "!=":
-            return value != target
-        if op == "LIKE":
-            pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(target))
-            return value is not None and re.fullmatch(pattern, str(value), re.IGNORECASE | re.DOTALL) is not None
-        if value is None or target is None:
-            return False
-        try:
-            return {"<": value < target, "<=": value <= target, ">": value > target, ">=": value >= target}[op]
-        except TypeError:
-            return False
+        return _compare(self.value(obj, record, name), op, literal, type_)
 
     def sort(self, obj: str, records: list[dict], order: list[tuple[str, bool, bool]]) -> list[dict]:
         """ORDER BY: one stable pass per key, last key first."""
@@ -341,6 +481,49 @@ class Runner:
 
             records.sort(key=key, reverse=desc)
         return records
+
+
+#: Task's and Event's polymorphic relationships: name -> reference field
+POLYMORPHIC = {"Task": {"Who": "WhoId", "What": "WhatId"}, "Event": {"Who": "WhoId", "What": "WhatId"}}
+#: the fields of the Name object a polymorphic relationship reads (lower case -> type)
+NAME_FIELDS = {"id": "id", "name": "string", "type": "string", "firstname": "string", "lastname": "string",
+               "email": "email", "title": "string"}
+
+
+def _aggregated(name: str) -> tuple[str, str | None]:
+    """"COUNT(Id)" -> ("COUNT", "Id"); "COUNT()" -> ("COUNT", None)."""
+    func, _, rest = name.partition("(")
+    return func, rest.rstrip(")") or None
+
+
+def _compare(raw: Any, op: str, literal: Any, type_: str) -> bool:
+    value = _comparable(raw, type_)
+    if op in ("IN", "NOT IN"):
+        inside = any(value == _comparable(v, type_) for _, v in literal)
+        return inside if op == "IN" else not inside
+    if literal[0] == "range":
+        start, end = literal[1]
+        if value is None:
+            return op == "!="
+        if isinstance(value, datetime):
+            inside = start <= value < end
+            return {"=": inside, "!=": not inside, "<": value < start, "<=": value < end, ">": value >= end,
+                    ">=": value >= start}.get(op, False)
+        return False
+    target = _comparable(literal[1], type_)
+    if op == "=":
+        return value == target
+    if op == "!=":
+        return value != target
+    if op == "LIKE":
+        pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(target))
+        return value is not None and re.fullmatch(pattern, str(value), re.IGNORECASE | re.DOTALL) is not None
+    if value is None or target is None:
+        return False
+    try:
+        return {"<": value < target, "<=": value <= target, ">": value > target, ">=": value >= target}[op]
+    except TypeError:
+        return False
 
 
 def _get(record: dict, name: str) -> Any:

@@ -141,6 +141,39 @@ class Saves:
             return error(400, first["statusCode"], first["message"], first["fields"])
         return Response(204)
 
+    def upsert_one(self, request: Request, m: re.Match) -> Response:
+        """PATCH /sobjects/{type}/{externalIdField}/{value} ("Insert or Update (Upsert) a
+        Record Using an External ID"): 201 {id, success, created: true} when made, 200
+        with created false when updated; 300 when several records share the value."""
+        obj, key_field, value = m.group(2), m.group(3), m.group(4)
+        meta = self.org.access.fields(obj).get(key_field) if obj in self.org.fields else None
+        if meta is None or not meta["externalId"]:
+            return error(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: "
+                                           f"{key_field}")
+        body = dict(request.body) if isinstance(request.body, dict) else {}
+        with self.org.lock:
+            found = [r["Id"] for r in self.org.records[obj].values()
+                     if not r["IsDeleted"] and str(r.get(key_field)) == value]
+            if len(found) > 1:
+                return Response(300, [f"/services/data/v{m.group(1)}/sobjects/{obj}/{i}" for i in found])
+            result = self._save(obj, body if found else body | {key_field: value}, found[0] if found else None)
+        if not result["success"]:
+            first = result["errors"][0]
+            return error(400, first["statusCode"], first["message"], first["fields"])
+        return Response(200 if found else 201, {"id": result["id"], "success": True, "errors": [],
+                                                "created": not found})
+
+    def delete_one(self, request: Request, m: re.Match) -> Response:
+        """DELETE /sobjects/{type}/{id} ("Delete a Record"): 204; to the recycle bin."""
+        obj, record_id = m.group(2), m.group(3)
+        with self.org.lock:
+            record = self.org.get(obj, record_id)
+            if record is None or record["IsDeleted"]:
+                return error(404, "ENTITY_IS_DELETED" if record else "NOT_FOUND",
+                             "entity is deleted" if record else "The requested resource does not exist")
+            self.org.delete(obj, record_id)
+        return Response(204)
+
     def _collection(self, request: Request, need_id: bool) -> tuple[list[dict], bool] | Response:
         body = request.body if isinstance(request.body, dict) else None
         if body is None or not isinstance(body.get("records"), list):
