@@ -24,6 +24,16 @@ from mqlsync.connector.sandbox.server import Faults, SandboxServer
 from tests.conftest import ROOT
 
 MAPPING = load_mapping(ROOT / "mappings" / "hubspot.yaml").mapping
+
+
+def admin_post(url: str, path: str, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return json.loads(answer.read())
 TOKEN = "sandbox-token"
 
 
@@ -438,6 +448,25 @@ def test_meeting_searches_are_paced_under_the_search_limit_like_contact_searches
         got = [a for page in crm.pull_activities({}) for a in page.activities]
         throttled = server.snapshot()["throttled"]
     assert len(got) >= 2400 and throttled == 0
+
+
+def test_searches_other_integrations_make_on_the_portal_are_waited_out_and_nothing_is_lost(seeded):
+    # The search limit is the portal's, shared with every app on it: mqlsync's own pacing
+    # cannot know the others' share, so it meets 429s, waits them out and reads all.
+    portal, ids, data = seeded
+    cid = next(iter(ids.values()))
+    for i in range(1000):  # 5 search pages of 200
+        portal.add_engagement("meetings", cid, 1_790_000_000_000 + i, {"hs_meeting_title": f"m{i}"})
+    only_meetings = MAPPING.model_copy(update={"activities": [a for a in MAPPING.activities
+                                                              if a.source == "objects:meetings"]})
+    with SandboxServer(portal) as server:
+        admin_post(server.url, "/__sandbox/search-share", {"others": 4})  # one search a second is left
+        used = portal.daily_used
+        crm = HubSpotAdapter(only_meetings, TOKEN, server.url)
+        got = [a.id for page in crm.pull_activities({}) for a in page.activities]
+        throttled = server.snapshot()["throttled"]
+    assert len(got) == len(set(got)) and len(got) >= 1000 and throttled > 0
+    assert portal.daily_used - used >= 5  # searches count toward the daily limit
 
 
 def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():

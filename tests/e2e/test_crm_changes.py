@@ -176,26 +176,27 @@ def test_hostile_records_are_reported_one_by_one_and_the_run_goes_on(world):
     if crm_name == "hubspot":
         bad = add_person(world, first_name="Bad", company_size="lots")
         bad_reason = "company_size: 'lots' in numemployees is not a number"
+        # A stamp that is not a time: the verdict's time comes from the property's
+        # history, so the stamp is not needed and the record is read.
         when = add_person(world, first_name="When", hs_lead_status="UNQUALIFIED",
                           mqlsync_sales_status_at="yesterday")
-        when_reason = "mqlsync_sales_status_at: 'yesterday' is not a date and time"
     else:
         bad = add_person(world, first_name="Bad", company_size=-5)
         bad_reason = "company_size"
-        when, when_reason = None, None
+        when = None
 
     summary = world.run()
     rejected = "\n".join(summary.rejected)
     assert summary.failed == [] and summary.status == "partial"
     assert f"{huge}" in rejected and "company: 50,000 characters, more than the 10,000 mqlsync reads" in rejected
     assert f"{bad}" in rejected and bad_reason in rejected
-    if when:
-        assert when_reason in rejected
     written = world.stages()
     assert written[fine] is not None and written[odd_picklist] is not None  # read, scored and written
+    if when:
+        assert f"{when}" not in rejected and written[when] is not None
     stored = world.store.load_contacts(world.conn, [fine])[fine]
     assert stored.first_name == "Anne" and stored.title == "Head of ?Marketing"
-    assert len(summary.rejected) == (3 if when else 2)
+    assert len(summary.rejected) == 2
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])

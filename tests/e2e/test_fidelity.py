@@ -164,3 +164,39 @@ def test_jwt_bearer_and_client_credentials_log_in_at_the_org_and_a_wrong_key_is_
         assert "not-the-secret" not in refused.stderr + refused.stdout
     finally:
         stop(proc)
+
+
+def test_a_recycled_contact_that_requalifies_is_an_mql_again_in_hubspot_read_back_through_the_sdk(tmp_path):
+    from datetime import UTC, datetime
+
+    import hubspot
+    from hubspot.crm.contacts import SimplePublicObjectInput
+
+    from tests.e2e.harness import SECRET
+
+    crm, proc = start(HubSpot, 40)
+    try:
+        state = tmp_path / "state.db"
+        assert cli(crm, state, "setup").returncode == 0
+        run(crm, state)
+        stage = crm.mapping.write_back.fields["stage"]
+        people = crm.sdk_people()
+        cid = next(c for c, p in people.items() if p.get(stage) == "mql")
+        assert people[cid]["lifecyclestage"] == "marketingqualifiedlead"
+        # A rep rejects it in HubSpot: the lead status only (no workflow stamps a time).
+        client = hubspot.Client.create(access_token=SECRET, host=crm.url)
+        client.crm.contacts.basic_api.update(cid, simple_public_object_input=SimplePublicObjectInput(
+            properties={"hs_lead_status": "UNQUALIFIED"}))
+        time.sleep(1.1)
+        run(crm, state)
+        assert crm.sdk_people()[cid]["lifecyclestage"] == "other" and crm.sdk_people()[cid][stage] == "recycled"
+        # It comes back: new engagement after the rejection. Other is the portal's last
+        # stage, so MQL is a move back: cleared, then set, then read back.
+        crm.visit_pricing(cid, crm.records()[cid], datetime.now(UTC))
+        time.sleep(1.1)
+        run(crm, state)
+        again = crm.sdk_people()[cid]
+        assert again[stage] == "mql" and again["lifecyclestage"] == "marketingqualifiedlead"
+        assert len([key for who, key in crm.sdk_tasks() if who == cid]) == 2  # a new qualification, a new task
+    finally:
+        stop(proc)

@@ -133,6 +133,10 @@ class HubSpotSandbox(Emulation):
         self.clock_ms = 0
         self.burst = BurstLimiter(burst_limit, burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
+        #: searches a second other integrations on the portal make: "The search endpoints
+        #: are rate limited to five requests per second per account" (CRM search guide,
+        #: Limits), shared by every app on the portal, unlike the per-app burst limit
+        self.others_searching = 0
         self.daily_used, self.daily_limit = 0, DAILY_LIMIT
         #: record id -> how long its latest change takes to show in search (ms)
         self.index_lag_ms: dict[str, int] = {}
@@ -265,6 +269,11 @@ class HubSpotSandbox(Emulation):
         if request.path == "/__sandbox/access" and request.method == "POST":
             self.access.set(str(body.get("tier", self.access.tier)), body.get("scopes"))
             return Response(200, {"tier": self.access.tier, "scopes": sorted(self.access.scopes or [])})
+        if request.path == "/__sandbox/search-share" and request.method == "POST":
+            # Other integrations take this many of the portal's searches each second.
+            self.others_searching = min(int(body.get("others", 0)), SEARCH_PER_SECOND - 1)
+            self.search_window = BurstLimiter(SEARCH_PER_SECOND - self.others_searching, 1.0)
+            return Response(200, {"others": self.others_searching})
         if request.path == "/__sandbox/lifecycle-stages" and request.method == "POST":
             self.set_lifecycle_stages([str(v) for v in body.get("stages") or []])
             return Response(200, self.properties["lifecyclestage"])
@@ -338,6 +347,10 @@ class HubSpotSandbox(Emulation):
 
     def rate_limit(self, request: Request) -> Response | None:
         if self._is_search(request):
+            # Search is exempt from the 10-second window, not from the daily limit
+            # (search specs: x-hubspot-rate-limit-exemptions: ["ten-secondly"]).
+            with self.lock:
+                self.daily_used += 1
             allowed, _, _ = self.search_window.take()
             if not allowed:
                 # The search limit answers without rate-limit headers or Retry-After.
