@@ -435,14 +435,19 @@ def test_a_meeting_with_several_contacts_is_activity_for_each_through_every_page
     assert got == set(people)
 
 
+def _meetings_only(portal, count: int):
+    """`count` meetings of one contact, and the mapping with meetings as its only source."""
+    cid = sorted(portal.contacts, key=int)[0]
+    for i in range(count):
+        portal.add_engagement("meetings", cid, 1_790_000_000_000 + i, {"hs_meeting_title": f"m{i}"})
+    return MAPPING.model_copy(update={"activities": [a for a in MAPPING.activities
+                                                     if a.source == "objects:meetings"]})
+
+
 def test_meeting_searches_are_paced_under_the_search_limit_like_contact_searches(seeded):
     # Every CRM search counts against the portal's per-second search limit, meetings too.
     portal, ids, data = seeded
-    cid = next(iter(ids.values()))
-    for i in range(2400):  # 12 search pages of 200
-        portal.add_engagement("meetings", cid, 1_790_000_000_000 + i, {"hs_meeting_title": f"m{i}"})
-    only_meetings = MAPPING.model_copy(update={"activities": [a for a in MAPPING.activities
-                                                              if a.source == "objects:meetings"]})
+    only_meetings = _meetings_only(portal, 2400)  # 12 search pages of 200
     with SandboxServer(portal) as server:
         crm = HubSpotAdapter(only_meetings, TOKEN, server.url)
         got = [a for page in crm.pull_activities({}) for a in page.activities]
@@ -454,11 +459,7 @@ def test_searches_other_integrations_make_on_the_portal_are_waited_out_and_nothi
     # The search limit is the portal's, shared with every app on it: mqlsync's own pacing
     # cannot know the others' share, so it meets 429s, waits them out and reads all.
     portal, ids, data = seeded
-    cid = next(iter(ids.values()))
-    for i in range(1000):  # 5 search pages of 200
-        portal.add_engagement("meetings", cid, 1_790_000_000_000 + i, {"hs_meeting_title": f"m{i}"})
-    only_meetings = MAPPING.model_copy(update={"activities": [a for a in MAPPING.activities
-                                                              if a.source == "objects:meetings"]})
+    only_meetings = _meetings_only(portal, 1000)  # 5 search pages of 200
     with SandboxServer(portal) as server:
         admin_post(server.url, "/__sandbox/search-share", {"others": 4})  # one search a second is left
         used = portal.daily_used

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -206,6 +207,16 @@ def start(harness, contacts: int = 300, *extra: str):
                 raise RuntimeError(f"sandbox did not start: {proc.stderr.read().decode()}") from None
             time.sleep(0.1)
     return harness(url), proc
+
+
+@contextmanager
+def sandbox_process(harness, contacts: int = 300, *extra: str):
+    """A sandbox of the harness's CRM as its own process, for the length of a `with`."""
+    crm, proc = start(harness, contacts, *extra)
+    try:
+        yield crm
+    finally:
+        stop(proc)
 
 
 def stop(proc) -> None:

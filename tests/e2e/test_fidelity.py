@@ -3,14 +3,24 @@ process, the CLI run as the README says, the result read back through the offici
 
 from __future__ import annotations
 
+import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
-from tests.e2e.harness import HubSpot, Salesforce, admin, cli, cli_env, run, start, stop
+import hubspot
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from hubspot.crm.contacts import SimplePublicObjectInput
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from tests.e2e.harness import SECRET, HubSpot, Salesforce, admin, cli, cli_args, cli_env, run, sandbox_process
 
 
 def test_a_bots_click_changes_no_score_and_a_persons_click_does(tmp_path):
-    crm, proc = start(HubSpot, 40)
-    try:
+    with sandbox_process(HubSpot, 40) as crm:
         state = tmp_path / "state.db"
         assert cli(crm, state, "setup").returncode == 0
         run(crm, state)
@@ -32,16 +42,11 @@ def test_a_bots_click_changes_no_score_and_a_persons_click_does(tmp_path):
         click(filtered=False)
         run(crm, state)
         assert int(float(crm.sdk_people()[cid][out["engagement"]])) > int(float(before or 0))
-    finally:
-        stop(proc)
 
 
 def test_setup_on_a_fresh_org_makes_the_task_key_on_activity_and_grants_every_field_it_makes(tmp_path):
-    import pytest
-    from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-    crm, proc = start(Salesforce, 40)
-    try:
+    with sandbox_process(Salesforce, 40) as crm:
         state = tmp_path / "state.db"
         told = cli(crm, state, "setup", "--no-grant")
         assert told.returncode == 0, told.stderr
@@ -70,13 +75,10 @@ def test_setup_on_a_fresh_org_makes_the_task_key_on_activity_and_grants_every_fi
                              f"'{permission_set}'")["records"]
         assert {"Lead.MQL_Score__c", "Contact.Is_MQL__c", "Task.MQL_Task_Key__c"} <= {r["Field"] for r in rows}
         assert all(r["PermissionsRead"] and r["PermissionsEdit"] for r in rows)
-    finally:
-        stop(proc)
 
 
 def test_a_professional_portal_runs_the_shipped_mapping_and_skips_what_its_tier_and_scopes_do_not_allow(tmp_path):
-    crm, proc = start(HubSpot, 40, "--tier", "professional")
-    try:
+    with sandbox_process(HubSpot, 40, "--tier", "professional") as crm:
         state = tmp_path / "state.db"
         assert cli(crm, state, "setup").returncode == 0
         # The token has every scope mqlsync asks for but `content` (marketing e-mail events).
@@ -97,19 +99,11 @@ def test_a_professional_portal_runs_the_shipped_mapping_and_skips_what_its_tier_
         assert sum(1 for p in people.values() if p.get(score) not in (None, "")) >= 40  # the rest was written
         # Forms, meetings and webinars were read: some scores come from them.
         assert any(float(p[score] or 0) > 0 for p in people.values())
-    finally:
-        stop(proc)
 
 
 def _certificate(tmp_path, name: str) -> tuple[str, str]:
     """A private key file and the self-signed certificate an admin uploads to the
     connected app, as `openssl req -x509` makes them."""
-    from datetime import UTC, datetime, timedelta
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mqlsync")])
@@ -124,12 +118,8 @@ def _certificate(tmp_path, name: str) -> tuple[str, str]:
 
 
 def test_jwt_bearer_and_client_credentials_log_in_at_the_org_and_a_wrong_key_is_refused(tmp_path):
-    import subprocess
 
-    from tests.e2e.harness import cli_args
-
-    crm, proc = start(Salesforce, 40)
-    try:
+    with sandbox_process(Salesforce, 40) as crm:
         state = tmp_path / "state.db"
         key, certificate = _certificate(tmp_path, "server")
         stranger, _ = _certificate(tmp_path, "stranger")
@@ -162,20 +152,11 @@ def test_jwt_bearer_and_client_credentials_log_in_at_the_org_and_a_wrong_key_is_
         refused = mqlsync(credentials | {"SALESFORCE_CONSUMER_SECRET": "not-the-secret"}, "run")
         assert refused.returncode != 0 and "invalid client credentials" in refused.stderr
         assert "not-the-secret" not in refused.stderr + refused.stdout
-    finally:
-        stop(proc)
 
 
 def test_a_recycled_contact_that_requalifies_is_an_mql_again_in_hubspot_read_back_through_the_sdk(tmp_path):
-    from datetime import UTC, datetime
 
-    import hubspot
-    from hubspot.crm.contacts import SimplePublicObjectInput
-
-    from tests.e2e.harness import SECRET
-
-    crm, proc = start(HubSpot, 40)
-    try:
+    with sandbox_process(HubSpot, 40) as crm:
         state = tmp_path / "state.db"
         assert cli(crm, state, "setup").returncode == 0
         run(crm, state)
@@ -198,5 +179,3 @@ def test_a_recycled_contact_that_requalifies_is_an_mql_again_in_hubspot_read_bac
         again = crm.sdk_people()[cid]
         assert again[stage] == "mql" and again["lifecyclestage"] == "marketingqualifiedlead"
         assert len([key for who, key in crm.sdk_tasks() if who == cid]) == 2  # a new qualification, a new task
-    finally:
-        stop(proc)
