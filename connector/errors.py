@@ -42,6 +42,10 @@ class NotAllowed(CredentialsError):
     call. For an activity source, the run skips that source and goes on."""
 
 
+class SetupNeeded(MqlsyncError):
+    """The CRM lacks fields mqlsync writes: `mqlsync setup` makes them."""
+
+
 class CRMUnavailable(MqlsyncError):
     """The CRM (or the sandbox) cannot be reached or keeps failing."""
 

@@ -417,6 +417,42 @@ def setup(
         out.print(f"to do: {item}", highlight=False, markup=False)
 
 
+@command("check")
+def check_cmd(
+    mapping: MappingOpt,
+    as_json_: Annotated[bool, typer.Option("--json", help="The checklist as one JSON object.")] = False,
+) -> None:
+    """Check that the CRM is ready for the mapping before a first run: the credentials,
+    each activity source under the token's scopes and the account's plan, every field
+    the mapping reads and writes with its type (on Salesforce, as the integration user
+    may read and edit it), the values it writes, and the MQL list or campaign. Reads
+    only. One line an item, ✓ or ✗ with the fix; exit code 0 only when all pass."""
+    from mqlsync.connector.adapters.base import Check
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.errors import CredentialsError
+
+    from .connect import adapter_for
+
+    loaded = load_mapping(mapping)
+    try:
+        items = adapter_for(loaded).check()
+    except CredentialsError as exc:
+        items = [Check("credentials: the CRM refused them", False, str(exc))]
+    failed = [c for c in items if not c.ok]
+    if as_json_:
+        out.print(json.dumps({"connection": loaded.mapping.connection, "ok": not failed,
+                              "checks": [{"item": c.item, "ok": c.ok, "fix": c.fix} for c in items]},
+                             ensure_ascii=False), highlight=False, markup=False)
+    else:
+        for c in items:
+            out.print(f"{'✓' if c.ok else '✗'} {c.item}" + ("" if c.ok else f"\n    fix: {c.fix}"),
+                      highlight=False, markup=False)
+        out.print(f"{loaded.mapping.connection}: {len(items) - len(failed)} of {len(items)} checks passed"
+                  + (f"; {len(failed)} to fix." if failed else "."), highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 @command()
 def status(
     mapping: MappingOpt,

@@ -13,6 +13,7 @@ from typing import Any
 
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
+from mqlsync.connector.errors import SetupNeeded
 from mqlsync.connector.model import Activity, Contact, iso
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
@@ -138,6 +139,15 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     high: dict[str, datetime | None] = {"contacts": None}
     skipped: set[str] = set()  # sources not read: their watermarks stay
     previous = store.watermark(conn, "contacts")  # verdicts since then are news to this run
+
+    # 0. The fields mqlsync writes must exist: without them every record is refused, run
+    #    after run. A few requests find out before thousands do. (The daily rescore reads
+    #    nothing from the CRM: the syncs around it check.)
+    missing = [] if rescore_only else crm.missing_fields()
+    if missing:
+        raise SetupNeeded(f"{conn}: the CRM lacks {len(missing)} field(s) mqlsync writes ("
+                          f"{', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}): run `mqlsync setup "
+                          "--mapping FILE` first; nothing was read or written")
     keep = Keep.of(loaded)
     if not rescore_only:
         since = None if full else store.watermark(conn, "contacts")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-from mqlsync.connector.adapters.base import Page, SetupReport
+from mqlsync.connector.adapters.base import Check, Page, SetupReport
 from mqlsync.connector.model import Activity, ApplyResult, Contact, TaskRequest, WriteFailure, WritePlan
 
 
@@ -31,6 +31,8 @@ class FakeCRM:
         self.merged: dict[str, str] = {}
         #: why the activity source may not be read (its scopes or the plan), when it may not
         self.denied: str | None = None
+        #: fields mqlsync writes that this CRM lacks (setup not run)
+        self.missing: list[str] = []
         self.page_size, self.source = page_size, source
         self._requests = 0
 
@@ -58,6 +60,14 @@ class FakeCRM:
     @property
     def requests(self) -> int:
         return self._requests
+
+    def missing_fields(self) -> list[str]:
+        self._requests += 1
+        return list(self.missing)
+
+    def check(self) -> list[Check]:
+        return [Check(f"field {name}", False, "run `mqlsync setup`") for name in self.missing] or [
+            Check("every field", True)]
 
     def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
         self._requests += 1

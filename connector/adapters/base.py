@@ -63,6 +63,15 @@ class SetupReport:
     todo: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line of `mqlsync check`: what was checked, whether it passed, and if not, the fix."""
+
+    item: str
+    ok: bool
+    fix: str = ""
+
+
 class CRM(Protocol):
     """A CRM behind the port. Only `apply` and `ensure_fields` write."""
 
@@ -72,6 +81,15 @@ class CRM(Protocol):
         """Create the custom fields the mapping writes to, when missing; change nothing
         that exists. With `grant`, give the integration user access to them where the
         CRM needs that (else say in `todo` what to grant)."""
+
+    def missing_fields(self) -> list[str]:
+        """The fields mqlsync writes that the CRM lacks (or the integration user cannot
+        see): a run stops at once when any is missing. Reads only, and little."""
+
+    def check(self) -> list[Check]:
+        """The preflight: every field the mapping reads and writes, the values it writes,
+        the MQL list or campaign, and each activity source under the token's scopes and
+        the account's plan. Reads only."""
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page]:
         """Contacts modified at or after `since` (all when None), page by page."""

@@ -41,6 +41,20 @@ def truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "yes", "1", "on", "checked")
 
 
+def fields_read(obj: ObjectMapping) -> dict[str, str]:
+    """CRM field -> what mqlsync reads from it: a canonical field, `sql_criteria.<name>`,
+    `stage`, `sales_status`, `sales_status_at`."""
+    reads: dict[str, str] = {crm: field for field, crm in obj.fields.items()}
+    reads.update({crm: f"sql_criteria.{name}" for name, crm in obj.sql_criteria.items()})
+    if obj.stage_field:
+        reads[obj.stage_field] = "stage"
+    if obj.sales_status:
+        reads[obj.sales_status.field] = "sales_status"
+        if obj.sales_status.at_field:
+            reads[obj.sales_status.at_field] = "sales_status_at"
+    return reads
+
+
 def verdict_of(obj: ObjectMapping, props: Mapping[str, Any]) -> str | None:
     """Sales' verdict the record shows (accepted, rejected), if the mapping reads one."""
     status = obj.sales_status

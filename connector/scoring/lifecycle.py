@@ -42,7 +42,7 @@ class SalesSignals:
                    contact.sales_status_exact)
 
 
-def verdict_after(at: datetime, moment: datetime | None, exact: bool = True) -> bool:
+def verdict_after(at: datetime, moment: datetime | None, exact: bool) -> bool:
     """Whether a verdict given at `at` came at or after `moment`. A verdict known only
     by its day came some time that day: at or after anything earlier that day too."""
     if moment is None:

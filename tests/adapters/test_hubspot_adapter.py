@@ -549,3 +549,28 @@ def test_a_change_search_indexes_late_is_still_read_by_the_next_incremental_pull
         clock.sleep(1.6)
         second = {c.id: c for page in crm.pull_contacts(watermark) for c in page.contacts}
         assert second[late].title == "Chief Revenue Officer"  # ...and is read once it is
+
+
+def test_check_names_what_is_missing_and_what_the_tier_and_scopes_refuse(seeded):
+    portal, ids, data = seeded
+    portal.access.set("professional", ["crm.objects.contacts.read", "crm.objects.contacts.write",
+                                       "crm.schemas.contacts.read", "crm.schemas.contacts.write", "forms",
+                                       "crm.objects.marketing_events.read"])
+    with SandboxServer(portal) as server:
+        crm = HubSpotAdapter(MAPPING, TOKEN, server.url)
+        assert set(crm.missing_fields()) == set(MAPPING.write_back.fields.values())
+        failed = {c.item: c.fix for c in crm.check() if not c.ok}
+        assert failed["writes score to property mqlsync_score"].endswith("run `mqlsync setup --mapping FILE`")
+        assert failed["activity source events:e_visited_page can be read"].startswith(
+            "the Events API needs an Enterprise portal")
+        assert "lacks the scope content" in failed["activity source email_events:OPEN can be read"]
+        assert "crm.objects.owners.read" in failed["task owners can be read (crm.objects.owners.read)"]
+        assert "activity source forms can be read" not in failed
+        crm.ensure_fields()
+        assert crm.missing_fields() == []
+        portal.set_lifecycle_stages(["subscriber", "lead", "salesqualifiedlead", "customer", "other"])
+        portal.access.set("enterprise", None)
+        failed = [c for c in crm.check() if not c.ok]
+    # The portal's admin removed the MQL stage that the mapping writes.
+    assert [c.item for c in failed] == ["writes lifecyclestage value 'marketingqualifiedlead'"]
+    assert "Lifecycle stage" in failed[0].fix

@@ -473,3 +473,31 @@ def test_a_sales_verdict_takes_its_time_from_lead_history_else_the_stamp_by_its_
     assert "sales_status needs sales_status_at" in problem.reason  # reported, not guessed
     assert contacts[dated].sales_status_at == datetime(2026, 11, 30, tzinfo=UTC)
     assert not contacts[dated].sales_status_exact  # a date: compared by day
+
+
+def test_check_sees_fields_as_the_integration_user_does(bare, tmp_path):
+    org, ids, data = bare
+    with SandboxServer(org) as server:
+        crm = SalesforceAdapter.from_env(MAPPING, {ENV_SANDBOX_URL: server.url, ENV_SESSION: SESSION})
+        assert "Lead.MQL_Score__c" in crm.missing_fields() and "Task.MQL_Task_Key__c" in crm.missing_fields()
+        failed = {c.item for c in crm.check() if not c.ok}
+        assert "Lead writes score to MQL_Score__c" in failed
+        assert "task key Task.MQL_Task_Key__c (external id, editable)" in failed
+        crm.ensure_fields()
+        assert crm.missing_fields() == [] and all(c.ok for c in crm.check())
+        # Read but not edit: the permission set lost Edit on one field.
+        row = next(r for r in org.records["FieldPermissions"].values() if r["Field"] == "Lead.MQL_Score__c")
+        org.touch("FieldPermissions", row["Id"], {"PermissionsEdit": False})
+        # A status value the mapping writes that the org no longer has.
+        org.fields["Lead"]["Status"]["picklistValues"] = [
+            p for p in org.fields["Lead"]["Status"]["picklistValues"] if p["value"] != "Working - Contacted"]
+        failed = {c.item: c.fix for c in crm.check() if not c.ok}
+        assert "may read MQL_Score__c but not edit it" in failed["Lead writes score to MQL_Score__c"]
+        assert "no active value 'Working - Contacted'" in failed["Lead writes Status value 'Working - Contacted'"]
+        org.touch("User", org.user_id, {"UserPermissionsMarketingUser": False})
+        crm = SalesforceAdapter.from_env(_campaign_mapping(tmp_path), {ENV_SANDBOX_URL: server.url,
+                                                                       ENV_SESSION: SESSION})
+        failed = {c.item: c.fix for c in crm.check() if not c.ok}
+    assert "tick Marketing User" in failed[
+        "the integration user is a Marketing User (adds and removes campaign members)"]
+    assert failed["MQL campaign 'MQL' exists"].startswith("run `mqlsync setup")

@@ -292,3 +292,13 @@ def test_after_a_rejection_known_by_its_day_only_engagement_on_a_later_day_requa
     assert decide(recycled, same_day, signal, NOW.replace(hour=18)).stage == Stage.RECYCLED
     next_day = replace(card(mql=True), last_engaged_at=day + timedelta(days=1, hours=10))
     assert decide(recycled, next_day, signal, day + timedelta(days=1, hours=11)).stage == Stage.MQL
+
+
+def test_a_contacts_day_only_verdict_reaches_the_decision_as_a_day():
+    from mqlsync.connector.model import Contact
+
+    day = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    contact = Contact(id="c1", sales_status="accepted", sales_status_at=day, sales_status_exact=False)
+    signals = SalesSignals.of(contact)
+    assert signals.status_exact is False
+    assert decide(StageState(Stage.MQL, NOW.replace(hour=9)), card(mql=True), signals, NOW).stage == Stage.SAL

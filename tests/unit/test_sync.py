@@ -211,3 +211,16 @@ def test_a_verdict_given_since_the_last_run_that_moves_nothing_is_reported_with_
     (line,) = summary.verdicts_not_applied
     assert line.startswith(f"{customer.id} ") and "rejected at 2026-11-01T11:00:00Z; the contact is already customer" \
         in line
+
+
+def test_a_run_on_a_crm_without_the_fields_mqlsync_writes_stops_at_once_having_done_nothing(crm, store):
+    from mqlsync.connector.errors import SetupNeeded
+
+    crm.missing = ["mqlsync_score", "mqlsync_stage"]
+    with pytest.raises(SetupNeeded, match=r"lacks 2 field\(s\) mqlsync writes \(mqlsync_score, mqlsync_stage\): "
+                                          r"run `mqlsync setup"):
+        run_sync(LOADED, crm, store, NOW)
+    assert crm.requests == 1 and store.contact_ids(CONN) == [] and crm.fields == {}
+    assert store.status(CONN)["runs"][0]["status"] == "failed"
+    crm.missing = []
+    assert run_sync(LOADED, crm, store, NOW).writes == len(DATA.contacts)

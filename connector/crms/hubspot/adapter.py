@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping as MappingT
 
-from mqlsync.connector.adapters.base import Composed, SetupReport
+from mqlsync.connector.adapters.base import Check, Composed, SetupReport
 from mqlsync.connector.config.mapping import Mapping
-from mqlsync.connector.crms.hubspot import setup
+from mqlsync.connector.crms.hubspot import check, setup
 from mqlsync.connector.crms.hubspot.activity import ActivityReader
 from mqlsync.connector.crms.hubspot.client import HubSpotClient
 from mqlsync.connector.crms.hubspot.contacts import ContactReader
@@ -35,6 +35,12 @@ class HubSpotAdapter(Composed):
     def from_env(cls, mapping: Mapping, env: MappingT[str, str] | None = None) -> HubSpotAdapter:
         credentials = HubSpotCredentials.from_env(env)
         return cls(mapping, credentials.access_token.get_secret_value(), credentials.base_url)
+
+    def missing_fields(self) -> list[str]:
+        return check.missing_fields(self.client, self.mapping)
+
+    def check(self) -> list[Check]:
+        return check.preflight(self.client, self.mapping, self.mql_list)
 
     def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
         # A HubSpot property is visible to every token with the CRM scopes: nothing to grant.

@@ -14,9 +14,9 @@ from typing import Any
 import requests
 from simple_salesforce import Salesforce
 
-from mqlsync.connector.adapters.base import Composed, SetupReport
+from mqlsync.connector.adapters.base import Check, Composed, SetupReport
 from mqlsync.connector.config.mapping import Mapping
-from mqlsync.connector.crms.salesforce import setup
+from mqlsync.connector.crms.salesforce import check, setup
 from mqlsync.connector.crms.salesforce.activity import ActivityReader
 from mqlsync.connector.crms.salesforce.client import API_VERSION, BULK_THRESHOLD, SalesforceClient
 from mqlsync.connector.crms.salesforce.credentials import login_from_env
@@ -49,6 +49,12 @@ class SalesforceAdapter(Composed):
     @property
     def sf(self) -> Salesforce:
         return self.client.sf
+
+    def missing_fields(self) -> list[str]:
+        return check.missing_fields(self.client, self.mapping, self.people.objects)
+
+    def check(self) -> list[Check]:
+        return check.preflight(self.client, self.mapping, self.people.objects, self.campaign)
 
     def ensure_fields(self, dry_run: bool = False, grant: bool = True) -> SetupReport:
         return setup.ensure_fields(self.client, self.mapping, self.people.objects, self.campaign, dry_run, grant)

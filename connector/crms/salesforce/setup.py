@@ -109,12 +109,12 @@ def _refused_access(exc: SalesforceError) -> bool:
     return str(error_code(exc) or "").startswith("INSUFFICIENT_ACCESS")
 
 
-def _member_statuses(client: SalesforceClient, mapping: Mapping, report: SetupReport, dry_run: bool) -> None:
-    """Campaign member statuses the mapping's CampaignMember sources rely on, on the
-    active campaigns of the types they name. Only Sent and Responded come with a new
-    campaign ("New campaigns have two default member status values", Salesforce help);
-    others, such as Registered and Attended, are the admin's, per campaign. Missing
-    ones are made (CampaignMemberStatus), or reported when the user may not."""
+def missing_member_statuses(client: SalesforceClient, mapping: Mapping) -> list[tuple[str, str, str]]:
+    """(campaign id, campaign name, status) for each campaign member status the mapping's
+    CampaignMember sources rely on that an active campaign of their types lacks. Only
+    Sent and Responded come with a new campaign ("New campaigns have two default member
+    status values", Salesforce help); others, such as Registered and Attended, are the
+    admin's, per campaign."""
     wanted: dict[str | None, set[str]] = {}  # campaign type (None: any) -> statuses
     for src in mapping.activities:
         status = src.where.get("Status")
@@ -127,9 +127,7 @@ def _member_statuses(client: SalesforceClient, mapping: Mapping, report: SetupRe
         types: list[str | None] = list(named) or [None]
         for type_ in types:
             wanted.setdefault(type_, set()).update(labels)
-    if not wanted:
-        return
-    missing: list[tuple[str, str, str]] = []  # (campaign id, campaign name, status)
+    missing: list[tuple[str, str, str]] = []
     for kind_name, labels in sorted(wanted.items(), key=lambda kv: kv[0] or ""):
         soql = "SELECT Id, Name FROM Campaign WHERE IsActive = true" + (f" AND Type = {soql_value(kind_name)}"
                                                                          if kind_name else "")
@@ -142,6 +140,13 @@ def _member_statuses(client: SalesforceClient, mapping: Mapping, report: SetupRe
                     have.setdefault(row["CampaignId"], set()).add(str(row["Label"]))
         missing += [(cid, name, label) for cid, name in campaigns.items() for label in sorted(labels)
                     if label not in have.get(cid, set())]
+    return missing
+
+
+def _member_statuses(client: SalesforceClient, mapping: Mapping, report: SetupReport, dry_run: bool) -> None:
+    """The missing member statuses made (CampaignMemberStatus), or reported when the
+    user may not make them."""
+    missing = missing_member_statuses(client, mapping)
     refused: list[str] = []
     for cid, name, label in missing:
         what = f"member status {label} on campaign {name}"

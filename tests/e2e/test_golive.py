@@ -1,0 +1,46 @@
+"""Going live, as an admin does it from the README: `check` before anything, `run`
+refusing to start on a CRM that lacks mqlsync's fields. The sandbox as its own
+process, the CLI as the README shows it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.harness import HubSpot, Salesforce, admin, cli, sandbox_process
+
+
+def test_check_lists_every_item_and_passes_only_when_all_do(tmp_path):
+    state = tmp_path / "state.db"
+    with sandbox_process(HubSpot, 30, "--tier", "professional") as crm:
+        before = cli(crm, state, "check")
+        assert before.returncode == 1
+        lines = before.stdout.splitlines()
+        assert "✓ credentials: HubSpot accepts the token" in lines
+        assert "✗ writes score to property mqlsync_score" in lines
+        assert lines[lines.index("✗ writes score to property mqlsync_score") + 1] == \
+            "    fix: it does not exist: run `mqlsync setup --mapping FILE`"
+        assert any(line.startswith("    fix: the Events API needs an Enterprise portal") for line in lines)
+        assert lines[-1].startswith("hubspot-main: ") and lines[-1].endswith("to fix.")
+        assert cli(crm, state, "setup").returncode == 0
+        report = json.loads(cli(crm, state, "check", "--json").stdout)
+        failing = [c["item"] for c in report["checks"] if not c["ok"]]
+        assert not report["ok"] and failing and all(i.startswith("activity source events:") for i in failing)
+        admin(crm.url, "/__sandbox/access", {"tier": "enterprise"})
+        after = cli(crm, state, "check")
+        assert after.returncode == 0, after.stdout
+        assert after.stdout.splitlines()[-1] == f"hubspot-main: {len(report['checks'])} of " \
+                                                f"{len(report['checks'])} checks passed."
+
+
+def test_a_run_before_setup_stops_at_once_and_says_to_run_setup(tmp_path):
+    state = tmp_path / "state.db"
+    with sandbox_process(Salesforce, 30) as crm:
+        ran = cli(crm, state, "run")
+        assert ran.returncode == 2
+        assert "the CRM lacks 19 field(s) mqlsync writes (Lead.MQL_Score__c" in ran.stderr
+        assert "run `mqlsync setup --mapping FILE` first; nothing was read or written" in ran.stderr
+        served = admin(crm.url, "/__sandbox/stats")["requests"]
+        assert served <= 3  # the describes of Lead, Contact and Task: not a request per record
+        assert not any(r.get("MQL_Score__c") is not None for r in crm.records().values())
+        assert cli(crm, state, "setup").returncode == 0
+        assert cli(crm, state, "run").returncode == 0
