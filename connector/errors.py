@@ -47,7 +47,10 @@ class SetupNeeded(MqlsyncError):
 
 
 class CRMUnavailable(MqlsyncError):
-    """The CRM (or the sandbox) cannot be reached or keeps failing."""
+    """The CRM (or the sandbox) cannot be reached or keeps failing: not the user's
+    mistake, so not exit code 2 (69 is EX_UNAVAILABLE, sysexits.h)."""
+
+    exit_code = 69
 
 
 class InputError(MqlsyncError):

@@ -9,16 +9,19 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, stop_any
+from tenacity.stop import stop_base
 
 from mqlsync.connector.errors import CredentialsError, CRMUnavailable
 
@@ -27,6 +30,8 @@ T = TypeVar("T")
 
 #: statuses a CRM uses for "not now": throttled, or briefly unavailable
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: tries before an address that never answered is taken as wrong (a second or two)
+UNREACHABLE_ATTEMPTS = 3
 #: the SDK's own connection pool must not retry behind our back (urllib3 honours
 #: Retry-After on 429 by default): every retry is decided here
 NO_SDK_RETRIES = urllib3.util.retry.Retry(total=0, connect=0, read=0, redirect=0, status=0,
@@ -62,6 +67,36 @@ def is_connection_error(exc: BaseException) -> bool:
     # urllib3 (hubspot-api-client) and requests (simple-salesforce) wrap the socket errors
     return isinstance(exc, (urllib3.exceptions.HTTPError, requests.exceptions.ConnectionError,
                             requests.exceptions.Timeout, ConnectionError, TimeoutError))
+
+
+def _causes(exc: BaseException | None, depth: int = 0) -> list[BaseException]:
+    """The exception and what it wraps (urllib3's reason, requests' first argument,
+    the exception it was raised from)."""
+    if exc is None or depth > 6:
+        return []
+    inner = [getattr(exc, "reason", None), exc.args[0] if exc.args else None, exc.__cause__, exc.__context__]
+    return [exc] + [c for i in inner if isinstance(i, BaseException) for c in _causes(i, depth + 1)]
+
+
+def is_unreachable(exc: BaseException | None) -> bool:
+    """Nothing listens at the address, or the host name does not resolve: the address
+    is wrong far more often than the CRM is down."""
+    return any(isinstance(c, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError, socket.gaierror))
+               or type(c).__name__ == "NameResolutionError" for c in _causes(exc))
+
+
+def address_of(exc: BaseException | None) -> str | None:
+    """The address a failed call went to, where the exception tells."""
+    for cause in _causes(exc):
+        url = getattr(getattr(cause, "request", None), "url", None)
+        if url:
+            parts = urlsplit(str(url))
+            return f"{parts.scheme}://{parts.netloc}"
+        pool = getattr(cause, "pool", None) or getattr(cause, "conn", None)
+        host = getattr(pool, "host", None)
+        if host:
+            return f"{getattr(pool, 'scheme', None) or 'http'}://{host}:{getattr(pool, 'port', '')}"
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -110,6 +145,17 @@ def describe(exc: BaseException | None) -> str:
     if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ConnectionError, ConnectionError)):
         return f"connection failed or dropped ({name})"
     return name
+
+
+class _NeverReached(stop_base):
+    """Stop retrying an address that never answered once it failed UNREACHABLE_ATTEMPTS times."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return not self.policy.reached and is_unreachable(exc) and state.attempt_number >= UNREACHABLE_ATTEMPTS
 
 
 class RateLimiter:
@@ -170,6 +216,9 @@ class Policy:
     sleep: Callable[[float], None] | None = None
     #: the least wait before retrying a status, where the CRM says how long it lasts
     wait_floor: dict[int, float] = field(default_factory=dict)
+    #: whether a call ever got an answer: until one does, an address nothing listens at
+    #: is a wrong address, given up after UNREACHABLE_ATTEMPTS, not the whole budget
+    reached: bool = field(default=False, init=False)
 
     def call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
         """Call `fn` under the policy. Transient failures are retried with exponential
@@ -186,7 +235,14 @@ class Policy:
         def paced(*a: Any, **k: Any) -> T:
             for limiter in limiters:
                 limiter.acquire()
-            return fn(*a, **k)
+            try:
+                result = fn(*a, **k)
+            except BaseException as exc:
+                self.reached = self.reached or status_of(exc) is not None
+                raise
+            self.reached = True
+            return result
+
 
         sleep: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
         def wait(state: RetryCallState) -> float:
@@ -194,7 +250,8 @@ class Policy:
             return max(_wait(state), self.wait_floor.get(status_of(exc) or 0, 0.0) if exc else 0.0)
 
         retrying = Retrying(retry=retry_if_exception(retry_on), wait=wait,
-                            stop=stop_after_delay(self.budget_s) | stop_after_attempt(self.attempts),
+                            stop=stop_any(stop_after_delay(self.budget_s), stop_after_attempt(self.attempts),
+                                          _NeverReached(self)),
                             before_sleep=_log_retry, reraise=True, **sleep)
         try:
             return retrying(paced, *args, **kwargs)
@@ -209,6 +266,10 @@ class Policy:
             if status == 403:
                 raise CredentialsError(f"{self.crm} denied access (HTTP 403): the app lacks a scope this call "
                                        "needs (see README, Credentials)") from None
+            if not self.reached and is_unreachable(exc):
+                raise CRMUnavailable(f"{self.crm} cannot be reached at {address_of(exc) or 'its address'} "
+                                     f"({describe(exc)}: nothing answers there, or the host name is unknown); check "
+                                     "the address in the environment; nothing was read or written") from None
             if retry_on(exc):
                 stats = retrying.statistics
                 raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}): {stats.get('attempt_number', 1)} "

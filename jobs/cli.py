@@ -55,6 +55,20 @@ def command(*args, **kwargs):
                 for line in redact(str(exc)).splitlines() or [type(exc).__name__]:
                     err.print(line, highlight=False, markup=False)
                 raise typer.Exit(exc.exit_code) from None
+            except Exception as exc:
+                # An answer of the CRM no policy turned into an error of ours (a 404 from a
+                # wrong path): one line naming it, the CRM's exit code, no "internal error".
+                from mqlsync.connector.errors import CRMUnavailable
+                from mqlsync.connector.http import describe, status_of
+
+                if status_of(exc) is None:
+                    raise
+                where = str(getattr(exc, "url", "") or "").split("?")[0]
+                call = f"a call mqlsync makes ({where})" if where else "a call mqlsync makes"
+                err.print(redact(f"the CRM answered {describe(exc)} to {call}: check the CRM's address in the "
+                                 "environment (a wrong path answers 404); nothing more was done"),
+                          highlight=False, markup=False)
+                raise typer.Exit(CRMUnavailable.exit_code) from None
 
         return app.command(*args, **kwargs)(run)
 
@@ -85,7 +99,12 @@ def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
     # Credentials come from the environment or a .env file here; the environment wins.
     load_dotenv(Path.cwd() / ".env", override=False)
     level = logging.WARNING - 10 * min(verbose, 2)
-    handler = RichHandler(console=err, show_path=False)
+    # A terminal gets rich's columns; a file or a pipe (a scheduler's log) gets one
+    # unwrapped line a record, which grep and log shippers read.
+    handler: logging.Handler = RichHandler(console=err, show_path=False) if err.is_terminal else \
+        logging.StreamHandler(sys.stderr)
+    if not err.is_terminal:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())  # secrets never reach a log line, whoever logs it
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
 
@@ -491,6 +510,10 @@ def status(
             out.print(f"not written {f['contact_id']}: {f['reason']} ({f['attempts']} runs in a row, {note})",
                       highlight=False, markup=False)
     last_failed = bool(report["runs"]) and report["runs"][0]["status"] == "failed"
+    if last_failed and not as_json_:
+        why = report["runs"][0]["summary"]
+        out.print(f"the last run failed: {why.get('reason') or why.get('error') or 'no reason recorded'}",
+                  highlight=False, markup=False)
     if report["failures"] or last_failed:
         raise typer.Exit(1)
 

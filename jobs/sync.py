@@ -15,6 +15,7 @@ from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
 from mqlsync.connector.errors import SetupNeeded
 from mqlsync.connector.model import Activity, Contact, iso
+from mqlsync.connector.redact import redact
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
 from mqlsync.connector.sync import (
@@ -112,7 +113,8 @@ def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetim
         _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress)
     except BaseException as exc:
         if run_id is not None:
-            store.finish_run(run_id, "failed", {"error": type(exc).__name__},
+            store.finish_run(run_id, "failed", {"error": type(exc).__name__,
+                                                "reason": redact(str(exc)).splitlines()[0][:500] if str(exc) else ""},
                              now + timedelta(seconds=time.perf_counter() - clock))
         raise
     summary.requests = crm.requests - requests_before

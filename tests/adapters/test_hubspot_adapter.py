@@ -308,10 +308,19 @@ def test_credentials_come_from_the_environment_and_http_only_to_loopback():
     assert HubSpotCredentials.from_env({ENV_TOKEN: "t"}).base_url == "https://api.hubapi.com"
 
 
-def test_an_unreachable_crm_stops_with_one_clear_error():
+def test_an_address_nothing_answers_at_stops_after_a_few_tries_naming_it():
     crm = HubSpotAdapter(MAPPING, TOKEN, "http://127.0.0.1:9")  # nothing listens on port 9
-    crm.budget_s = 0.5
-    with pytest.raises(CRMUnavailable, match="HubSpot kept failing"):
+    with pytest.raises(CRMUnavailable, match=r"HubSpot cannot be reached at http://127.0.0.1:9 .*check the "
+                                             r"address in the environment; nothing was read or written"):
+        pull_all(crm)
+    assert crm.requests == 3  # not the whole 120-second retry budget
+
+
+def test_a_crm_that_answered_before_and_then_stops_answering_is_retried_within_the_budget():
+    crm = HubSpotAdapter(MAPPING, TOKEN, "http://127.0.0.1:9")
+    crm.client.policy.reached = True  # it answered earlier in this run: an outage, not a wrong address
+    crm.budget_s = 1.0
+    with pytest.raises(CRMUnavailable, match=r"HubSpot kept failing .* attempts in \d+s \(budget 1s\)"):
         pull_all(crm)
 
 

@@ -44,3 +44,39 @@ def test_a_run_before_setup_stops_at_once_and_says_to_run_setup(tmp_path):
         assert not any(r.get("MQL_Score__c") is not None for r in crm.records().values())
         assert cli(crm, state, "setup").returncode == 0
         assert cli(crm, state, "run").returncode == 0
+
+
+def test_a_wrong_address_is_named_within_seconds_exits_with_the_crms_code_and_status_says_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, MQLSYNC_STATE_URL=f"sqlite:///{tmp_path / 'state.db'}", NO_COLOR="1",
+               MQLSYNC_HUBSPOT_BASE_URL="http://127.0.0.1:9", HUBSPOT_ACCESS_TOKEN="sandbox-token")
+
+    def mqlsync(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping",
+                               str(ROOT / "mappings" / "hubspot.yaml")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    ran = mqlsync("-v", "run")
+    assert ran.returncode == 69  # the CRM's failure, not the user's mistake (2)
+    assert "HubSpot cannot be reached at http://127.0.0.1:9" in ran.stderr and "Traceback" not in ran.stderr
+    # Log lines to a pipe are one line each, whatever their length (no wrapping at 80).
+    retry = [line for line in ran.stderr.splitlines() if "retrying after" in line]
+    assert len(retry) == 2 and all(" INFO mqlsync.http: retrying after " in line for line in retry)
+    status = mqlsync("status")
+    assert status.returncode == 1
+    assert "the last run failed: HubSpot cannot be reached at http://127.0.0.1:9" in status.stdout
+
+
+def test_an_answer_no_call_expects_is_one_line_not_an_internal_error(tmp_path):
+    with sandbox_process(HubSpot, 10) as crm:
+        crm.url += "/not-the-api"  # a wrong path: every call answers 404
+        state = tmp_path / "state.db"
+        ran = cli(crm, state, "run")
+    assert ran.returncode == 69
+    assert "internal error" not in ran.stderr and "Traceback" not in ran.stderr
+    assert ran.stderr.strip().startswith("the CRM answered HTTP 404 to a call mqlsync makes")

@@ -106,7 +106,7 @@ def test_a_failing_run_is_logged_and_the_next_one_works(tmp_path, caplog):
     down = connection_to("http://127.0.0.1:9", store)
     down.make_crm = lambda loaded: _fast(HubSpotAdapter(loaded.mapping, "sandbox-token", "http://127.0.0.1:9"))
     assert down.sync() is None
-    assert "sync failed: HubSpot kept failing" in caplog.text
+    assert "sync failed: HubSpot cannot be reached at http://127.0.0.1:9" in caplog.text
     running = start_sandbox("hubspot", contacts=50)
     with running.server:
         running.emulation.groups["mqlsync"] = {"name": "mqlsync", "label": "m", "displayOrder": 0, "archived": False}
