@@ -374,6 +374,11 @@ def run(
     as_json_: Annotated[bool, typer.Option("--json", help="The run summary as one JSON object.")] = False,
     wait: Annotated[float, typer.Option("--wait", min=0, metavar="SECONDS",
                                         help="Wait this long for another run of the connection to end.")] = 0.0,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N",
+                                              help="A trial: score and write only N of the records; "
+                                                   "the next run still reads everything.")] = None,
+    only: Annotated[str | None, typer.Option("--only", metavar="ID,...",
+                                             help="A trial: score and write only these CRM records.")] = None,
 ) -> None:
     """Run one sync: pull what changed, score, decide stages, write what changed.
     Exit code 1 when some records were skipped or refused (listed with reasons); 75
@@ -382,7 +387,7 @@ def run(
     from mqlsync.connector.state import StateStore
 
     from .connect import adapter_for
-    from .sync import run_sync
+    from .sync import Scope, run_sync
 
     loaded = load_mapping(mapping)
     crm = adapter_for(loaded)
@@ -398,7 +403,8 @@ def run(
                                           f"{counts['activities']:,} activities pulled, {counts['scored']:,} scored")
 
         summary = run_sync(loaded, crm, store, datetime.now(UTC), dry_run=dry_run, full=full,
-                           progress=progress, wait=wait)
+                           progress=progress, wait=wait,
+                           scope=Scope(tuple(i.strip() for i in (only or "").split(",") if i.strip()), limit))
     if dry_run and not as_json_:
         for item in summary.diff[:50]:
             changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in item["changes"].items())

@@ -84,9 +84,27 @@ class RunSummary:
         return out
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A trial run on a few records (`run --only`, `--limit`): only these are scored and
+    written, and no watermark moves, so the next run still reads everything it would
+    have."""
+
+    only: tuple[str, ...] = ()
+    limit: int | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.only) or self.limit is not None
+
+    def of(self, ids: list[str], known: set[str]) -> list[str]:
+        picked = [i for i in self.only if i in known] if self.only else ids
+        return picked[:self.limit] if self.limit is not None else picked
+
+
 def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool = False,
              full: bool = False, progress: Callable[[str, int], None] | None = None,
-             rescore_only: bool = False, wait: float = 0.0) -> RunSummary:
+             rescore_only: bool = False, wait: float = 0.0, scope: Scope = Scope()) -> RunSummary:
     """One run, holding the connection's lock from before it reads until its state is
     committed: a second run of the connection waits up to `wait` seconds for it, then
     raises ConnectionBusy having done nothing. `dry_run` reads the CRM and computes the
@@ -94,23 +112,23 @@ def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, 
     lock: it cannot duplicate anything). `rescore_only` skips the pulls and rescores
     every known contact from the ledger (the daily decay pass)."""
     if dry_run:
-        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only)
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope)
     asked = time.perf_counter()
     with store.lock(loaded.mapping.connection, wait):
         # A run that waited for the lock starts when it gets it.
         now += timedelta(seconds=time.perf_counter() - asked)
-        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only)
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope)
 
 
 def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
-                progress: Callable[[str, int], None] | None, rescore_only: bool) -> RunSummary:
+                progress: Callable[[str, int], None] | None, rescore_only: bool, scope: Scope) -> RunSummary:
     clock = time.perf_counter()
     conn = loaded.mapping.connection
     summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
     run_id = None if dry_run else store.start_run(conn, now)
     requests_before = crm.requests
     try:
-        _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress)
+        _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress, scope)
     except BaseException as exc:
         if run_id is not None:
             store.finish_run(run_id, "failed", {"error": type(exc).__name__,
@@ -127,7 +145,7 @@ def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetim
 
 
 def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
-         rescore_only: bool, summary: RunSummary, progress) -> None:
+         rescore_only: bool, summary: RunSummary, progress, scope: Scope = Scope()) -> None:
     conn = loaded.mapping.connection
     tick = progress or (lambda stage, n: None)
 
@@ -222,6 +240,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         ids = sorted(store.contact_ids(conn))
     else:
         ids = sorted(affected | set(store.failures_of(conn)))
+    if scope.narrowed:
+        ids = scope.of(ids, set(store.contact_ids(conn)) | set(held_contacts))
     scorer = Scorer(loaded.model)
     rules: Counter[str] = Counter()
     for i in range(0, len(ids), CHUNK):
@@ -240,7 +260,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
     # 3. Watermarks: to the newest change the CRM showed, never past this run's start,
     #    and only once every chunk is written. Records the CRM refused stay in the
     #    failures table and are picked up again next run.
-    if not dry_run:
+    if not dry_run and not scope.narrowed:  # a trial run leaves them: the next run reads all it would have
         for obj, value in high.items():
             if value is not None and obj not in skipped:
                 store.set_watermark(conn, obj, min(value, now))

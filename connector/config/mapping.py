@@ -123,6 +123,10 @@ class WriteBack(Strict):
     lifecycle: bool = True
     #: canonical stage -> CRM value to write in the object's stage_field
     stage_values: dict[Stage, str] = Field(default_factory=dict)
+    #: `shadow`, the first week: only mqlsync's own score fields are written; the CRM's
+    #: stage, the MQL tag and its date, and tasks are not (what sales acts on stays as it
+    #: is while marketing reviews the scores); `full` writes all
+    mode: Literal["full", "shadow"] = "full"
 
 
 class MqlTag(Strict):

@@ -52,6 +52,11 @@ def crm_values(card: ScoreCard, decision: Decision, mql_at: datetime | None) -> 
     }
 
 
+#: what sales acts on: not written in shadow mode (nor recorded as written, so the
+#: switch to full mode writes it)
+SALES_FACING = frozenset({"lifecycle", "mql", "mql_at"})
+
+
 def reaches_crm(write_back: WriteBack, key: str, value: str | None) -> bool:
     """Only what lands in a CRM field is a change: a value the mapping writes nowhere
     (or a stage its CRM has no value for) is recorded, not sent."""
@@ -176,6 +181,7 @@ def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetim
     """Score, decide and diff a chunk of contacts."""
     spec = loaded.model.model.lifecycle
     write_back = loaded.mapping.write_back
+    shadow = write_back.mode == "shadow"
     out = ChunkPlan()
     for cid, contact in known.contacts.items():
         card = scorer.score(contact, known.activities.get(cid, ()), now)
@@ -201,6 +207,8 @@ def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetim
         if decision.stage not in TAGGED:
             mql_at = None
         values = crm_values(card, decision, mql_at)
+        if shadow:
+            values = {k: v for k, v in values.items() if k not in SALES_FACING}
         before = known.written.get(cid, {})
         changed = {k: v for k, v in values.items() if before.get(k) != v and reaches_crm(write_back, k, v)}
         if changed:
@@ -208,7 +216,7 @@ def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetim
                                                  lifecycle_from=known.lifecycle.get(cid)))
             out.changes.append((cid, contact.name, {k: [before.get(k), v] for k, v in changed.items()
                                                     if k != "explanation"}))
-        if loaded.mapping.tasks.enabled:
+        if loaded.mapping.tasks.enabled and not shadow:
             if qualified_at is not None:
                 out.writes.tasks.append(task_for(loaded, contact, card, qualified_at))
             elif mql_at is not None and task_status(keys, mql_at) not in ("confirmed", "skipped"):

@@ -224,3 +224,35 @@ def test_a_run_on_a_crm_without_the_fields_mqlsync_writes_stops_at_once_having_d
     assert store.status(CONN)["runs"][0]["status"] == "failed"
     crm.missing = []
     assert run_sync(LOADED, crm, store, NOW).writes == len(DATA.contacts)
+
+
+def _in_mode(mode: str):
+    from dataclasses import replace
+
+    write_back = LOADED.mapping.write_back.model_copy(update={"mode": mode})
+    return replace(LOADED, mapping=LOADED.mapping.model_copy(update={"write_back": write_back}))
+
+
+def test_shadow_mode_writes_only_mqlsyncs_own_fields_and_full_mode_then_hands_over(crm, store):
+    shadow = run_sync(_in_mode("shadow"), crm, store, NOW)
+    assert shadow.writes == len(DATA.contacts) and shadow.mqls > 0  # scored and decided all the same
+    written = {key for values in crm.fields.values() for key in values}
+    assert "score" in written and "grade" in written and "explanation" in written
+    assert not written & {"lifecycle", "mql", "mql_at"} and crm.tasks == {}
+    full = run_sync(_in_mode("full"), crm, store, NOW + timedelta(minutes=15))
+    assert full.writes > 0 and len(crm.tasks) == shadow.mqls  # the MQLs found in shadow reach sales now
+    assert sum(v.get("mql") == "true" for v in crm.fields.values()) >= shadow.mqls
+
+
+def test_a_trial_run_writes_only_the_records_asked_for_and_moves_no_watermark(crm, store):
+    from mqlsync.jobs.sync import Scope
+
+    first, second = DATA.contacts[0].id, DATA.contacts[1].id
+    trial = run_sync(LOADED, crm, store, NOW, scope=Scope(only=(first, "nobody")))
+    assert trial.scored == 1 and set(crm.fields) == {first}
+    assert store.watermark(CONN, "contacts") is None  # the next run reads all it would have
+    limited = run_sync(LOADED, crm, store, NOW, scope=Scope(limit=2))
+    assert limited.scored == 2 and second in crm.fields
+    rest = run_sync(LOADED, crm, store, NOW + timedelta(minutes=15))
+    assert set(crm.fields) == {c.id for c in DATA.contacts} and store.watermark(CONN, "contacts") is not None
+    assert rest.scored == len(DATA.contacts)
