@@ -272,7 +272,10 @@ class Policy:
                                      "the address in the environment; nothing was read or written") from None
             if retry_on(exc):
                 stats = retrying.statistics
-                raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}): {stats.get('attempt_number', 1)} "
-                                     f"attempts in {stats.get('delay_since_first_attempt', 0):.0f}s (budget "
-                                     f"{self.budget_s:.0f}s); nothing more was written; the next run resumes") from None
+                tries, spent = stats.get("attempt_number", 1), stats.get("delay_since_first_attempt", 0)
+                # Say which limit ended it: the attempts one call may make, or the time.
+                ended = (f"{tries} attempts in {spent:.0f}s, the most one call makes" if tries >= self.attempts
+                         else f"{tries} attempts in {spent:.0f}s (budget {self.budget_s:.0f}s)")
+                raise CRMUnavailable(f"{self.crm} kept failing ({describe(exc)}): {ended}; nothing more was "
+                                     "written; the next run resumes") from None
             raise

@@ -161,11 +161,13 @@ def score(
         for result in score_batch(loaded, batch, moment, lambda n: bar.advance(task, n)):
             summary.add(result)
             if format is Format.jsonl:
-                out.print(json.dumps(as_json(result), ensure_ascii=False), highlight=False, markup=False)
+                # Plain lines: rich's rendering costs more than the scoring on large files.
+                sys.stdout.write(json.dumps(as_json(result), ensure_ascii=False) + "\n")
             else:
                 results.append(result)
     if format is Format.table:
-        out.print(_score_table(results))
+        # A pipe or a file gets rows that are not wrapped at 80 columns.
+        (out if out.is_terminal else Console(width=250)).print(_score_table(results))
     _report_rejected(batch)
     err.print(f"Scored {summary.contacts:,} contacts at {moment:%Y-%m-%dT%H:%MZ} with model "
               f"{loaded.model.name} {loaded.version}: {summary.mqls:,} pass the MQL gate, "
@@ -179,7 +181,9 @@ def _score_table(results: list[Scored]) -> Table:
     for name, justify in (("contact", "left"), ("name", "left"), ("total", "right"), ("fit", "right"),
                           ("grade", "center"), ("engagement", "right"), ("negative", "right"),
                           ("stage", "left"), ("why", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]  # the literals above
+        # An id is never cut or wrapped, in a narrow terminal or a pipe: it names the record.
+        table.add_column(name, justify=justify, no_wrap=name == "contact",  # type: ignore[arg-type]
+                         min_width=max((len(r.contact.id) for r in results), default=7) if name == "contact" else None)
     for r in results:
         c = r.card
         why = ", ".join(h.rule_id for h in c.hits[:3]) if c.mql else "; ".join(c.unmet)
@@ -572,8 +576,9 @@ def sandbox(
     fault_drop: Annotated[float, typer.Option("--fault-drop", min=0, max=1,
                                               help="Share whose connection drops with no answer.")] = 0.0,
     delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds added to every response.")] = 0.0,
-    burst_limit: Annotated[int, typer.Option("--burst-limit", min=1,
-                                             help="Requests per 10 s (HubSpot Free/Starter: 100).")] = 100,
+    burst_limit: Annotated[int | None, typer.Option(
+        "--burst-limit", min=1, help="HubSpot: requests per 10 s.",
+        show_default="the tier's: 100 on Starter, 190 on Professional and Enterprise")] = None,
     now: Annotated[str | None, typer.Option("--now", help="Date the sample's activity relative to this ISO "
                                                              "time, so two sandboxes hold the same data.",
                                                show_default="the current minute")] = None,

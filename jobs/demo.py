@@ -36,7 +36,7 @@ def run_demo(seed: int = 7, contacts: int = 2000, mapping_path: Path | None = No
         # they were loaded, and a run's watermark never passes the run's own time.
         now = datetime.now(UTC)
         first = run_sync(loaded, adapter, store, now, progress=progress)
-        second = run_sync(loaded, adapter, store, now + timedelta(minutes=15), progress=progress)
+        second = run_sync(loaded, adapter, store, quarter_hour_later(now), progress=progress)
         tasks = running.tasks
         stats = running.server.snapshot()
         store.engine.dispose()
@@ -50,6 +50,14 @@ def run_demo(seed: int = 7, contacts: int = 2000, mapping_path: Path | None = No
         "top_rules": [{"rule": r, "contacts": n} for r, n in first.top_rules],
         "example": first.diff[0] if first.diff else None,
     }
+
+
+def quarter_hour_later(now: datetime) -> datetime:
+    """The second run's time: 15 minutes on, but never past the end of the UTC day.
+    Decay moves once a day, so a second run on the next day would rewrite scores that
+    did not change in the CRM, and the demo would seem to write what nothing changed."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    return max(now, min(now + timedelta(minutes=15), midnight - timedelta(seconds=1)))
 
 
 def _run_json(summary) -> dict[str, Any]:

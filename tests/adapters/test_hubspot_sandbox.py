@@ -371,3 +371,9 @@ def test_one_records_associations_are_read_through_the_v4_api(client, portal):
     assert [str(r.to_object_id) for r in to_contacts.results] == [cid]
     assert to_contacts.results[0].association_types[0].type_id == 204
     assert [str(r.to_object_id) for r in v4.get_page("contacts", cid, "tasks").results] == [task.id]
+
+
+def test_the_burst_limit_follows_the_portals_tier():
+    assert HubSpotSandbox(tier="starter").burst.limit == 100
+    assert HubSpotSandbox().burst.limit == HubSpotSandbox(tier="professional").burst.limit == 190
+    assert HubSpotSandbox(tier="starter", burst_limit=50).burst.limit == 50

@@ -185,3 +185,28 @@ def test_unknown_option_is_a_usage_error_not_a_traceback():
     result = mqlsync("score", "--contcts", "x")
     assert result.returncode == 2
     no_traceback(result)
+
+
+def test_a_piped_score_table_keeps_each_contact_on_one_line_and_jsonl_is_plain(sample_dir):
+    args = ("score", "-c", str(sample_dir / "contacts.jsonl"), "-a", str(sample_dir / "activities.jsonl"),
+            "--now", "2026-11-01T09:00:00Z")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    table = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args], capture_output=True, text=True,
+                           env=env, timeout=120)
+    row = next(line for line in table.stdout.splitlines() if "c-000001" in line)
+    assert "Katalin Kiss" in row and "below threshold 70" in row  # not cut, not wrapped at 80 columns
+    lines = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "-f", "jsonl"], capture_output=True,
+                           text=True, env=env, timeout=120).stdout.splitlines()
+    people = (sample_dir / "contacts.jsonl").read_text(encoding="utf-8").count("\n")
+    assert len(lines) == people and json.loads(lines[0])["contact_id"] == "c-000001"
+
+
+def test_the_demos_second_run_stays_on_the_day_of_the_first():
+    from datetime import UTC, datetime
+
+    from mqlsync.jobs.demo import quarter_hour_later
+
+    assert quarter_hour_later(datetime(2026, 11, 30, 12, 0, tzinfo=UTC)) == datetime(2026, 11, 30, 12, 15,
+                                                                                      tzinfo=UTC)
+    assert quarter_hour_later(datetime(2026, 11, 30, 23, 50, tzinfo=UTC)) == datetime(2026, 11, 30, 23, 59, 59,
+                                                                                       tzinfo=UTC)

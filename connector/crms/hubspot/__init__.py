@@ -27,10 +27,10 @@ class HubSpot:
 
     def seed_sandbox(self, mapping: Mapping, contacts: list[Contact], activities: list[Activity], *,
                      secret: str, burst_limit: int | None = None, tier: str | None = None) -> Seeded:
-        from mqlsync.connector.crms.hubspot.sandbox.portal import BURST_LIMIT, HubSpotSandbox
+        from mqlsync.connector.crms.hubspot.sandbox.portal import HubSpotSandbox
         from mqlsync.connector.crms.hubspot.sandbox.seed import seed_hubspot
 
-        portal = HubSpotSandbox(token=secret, burst_limit=burst_limit or BURST_LIMIT, tier=tier or "enterprise")
+        portal = HubSpotSandbox(token=secret, burst_limit=burst_limit, tier=tier or "enterprise")
         return Seeded(portal, seed_hubspot(portal, mapping, contacts, activities))
 
     def sandbox_env(self, url: str, secret: str) -> dict[str, str]:

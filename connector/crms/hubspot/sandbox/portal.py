@@ -33,6 +33,9 @@ from mqlsync.connector.sandbox.server import BurstLimiter, Emulation, Request, R
 # (100 requests on Free/Starter, more on higher tiers) and a daily limit
 # (https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details).
 BURST_LIMIT, BURST_WINDOW_S, DAILY_LIMIT = 100, 10.0, 250_000
+#: a private app's burst limit by the portal's tier ("Free and Starter | 100 / app";
+#: Professional and Enterprise 190 per 10 seconds: API usage guidelines)
+BURST_BY_TIER = {"starter": BURST_LIMIT, "professional": 190, "enterprise": 190}
 # The CRM search endpoints have their own per-second limit and answer 429 without
 # the X-HubSpot-RateLimit-* headers (same guidelines, "search" section).
 SEARCH_PER_SECOND = 5
@@ -104,7 +107,7 @@ class HubSpotSandbox(Emulation):
 
     name = "hubspot"
 
-    def __init__(self, token: str = "sandbox-token", burst_limit: int = BURST_LIMIT,
+    def __init__(self, token: str = "sandbox-token", burst_limit: int | None = None,
                  burst_window_s: float = BURST_WINDOW_S, tier: str = "enterprise",
                  scopes: Iterable[str] | None = None) -> None:
         self.token = token
@@ -131,7 +134,7 @@ class HubSpotSandbox(Emulation):
         self.version = 0
         self._search_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self.clock_ms = 0
-        self.burst = BurstLimiter(burst_limit, burst_window_s)
+        self.burst = BurstLimiter(burst_limit or BURST_BY_TIER[tier], burst_window_s)
         self.search_window = BurstLimiter(SEARCH_PER_SECOND, 1.0)
         #: searches a second other integrations on the portal make: "The search endpoints
         #: are rate limited to five requests per second per account" (CRM search guide,
