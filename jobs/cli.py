@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -342,6 +343,54 @@ def demo(
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="The connection's mapping file.")]
 
 
+PLAN_COLUMNS = ["contact_id", "name", "new_mql", "stage_before", "stage_after", "crm_stage_before",
+                "crm_stage_after", "score_before", "score_after", "grade_before", "grade_after", "task_subject",
+                "task_owner", "task_due"]
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """The plan as CSV (one header row) or JSON lines, by the file's suffix."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if path.suffix.lower() == ".jsonl":
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=PLAN_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _natural(contact_id: str) -> list:
+    """c-2 before c-10: digits compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", contact_id)]
+
+
+def _print_plan(rows: list[dict], out_file: Path | None) -> None:
+    """A dry run's changes: the new MQLs first, then the rest, each in natural id order,
+    with the values the CRM would show."""
+    def line(row: dict) -> str:
+        text = f"{row['contact_id']} {row['name']}: {row['stage_before']} → {row['stage_after']}"
+        if row["crm_stage_after"] != row["crm_stage_before"]:
+            text += f" (CRM: {row['crm_stage_before'] or 'empty'} → {row['crm_stage_after']})"
+        text += f", score {row['score_before'] or '-'} → {row['score_after']}, grade {row['grade_after']}"
+        if row["task_subject"]:
+            text += f"; task {row['task_subject']!r} due {row['task_due']}"
+        return text
+
+    for title, group in (("new MQLs", [r for r in rows if r["new_mql"]]),
+                         ("other changes", [r for r in rows if not r["new_mql"]])):
+        if not group:
+            continue
+        out.print(f"{title} ({len(group):,}):", highlight=False, markup=False)
+        for row in sorted(group, key=lambda r: _natural(r["contact_id"]))[:50]:
+            out.print("  " + line(row), highlight=False, markup=False)
+        if len(group) > 50:
+            out.print(f"  ... and {len(group) - 50:,} more" + (f" (all in {out_file})" if out_file else
+                                                                " (all with --out FILE)"), highlight=False)
+
+
 def _print_summary(summary, as_json_: bool) -> None:
     if as_json_:
         out.print(json.dumps(summary.as_json(), ensure_ascii=False), highlight=False, markup=False)
@@ -352,6 +401,10 @@ def _print_summary(summary, as_json_: bool) -> None:
               f"{summary.new_mqls:,} new MQLs, {summary.tasks_created:,} tasks "
               f"{'to create' if summary.dry_run else 'created'}; {summary.requests:,} API requests in "
               f"{summary.duration_s:.1f}s.", highlight=False)
+    if summary.transitions:
+        moves = sorted(summary.transitions.items(), key=lambda kv: (-kv[1], kv[0]))
+        err.print("stage changes: " + "; ".join(f"{move}: {n:,}" for move, n in moves), highlight=False,
+                  markup=False)
     if summary.rebuilt:
         err.print(f"{summary.rebuilt:,} people this state did not know (or knew an older story of) taken as the CRM "
                   "shows them: their stage, MQL date and written values.", highlight=False)
@@ -383,6 +436,9 @@ def run(
                                                    "the next run still reads everything.")] = None,
     only: Annotated[str | None, typer.Option("--only", metavar="ID,...",
                                              help="A trial: score and write only these CRM records.")] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", help="Every contact that changes (would change, with --dry-run): stages, score, "
+                                      "grade and task, as .csv or .jsonl.")] = None,
 ) -> None:
     """Run one sync: pull what changed, score, decide stages, write what changed.
     Exit code 1 when some records were skipped or refused (listed with reasons); 75
@@ -406,15 +462,15 @@ def run(
             bar.update(task, description=f"{loaded.mapping.connection}: {counts['contacts']:,} contacts and "
                                           f"{counts['activities']:,} activities pulled, {counts['scored']:,} scored")
 
+        rows: list[dict] = []
         summary = run_sync(loaded, crm, store, datetime.now(UTC), dry_run=dry_run, full=full,
                            progress=progress, wait=wait,
-                           scope=Scope(tuple(i.strip() for i in (only or "").split(",") if i.strip()), limit))
+                           scope=Scope(tuple(i.strip() for i in (only or "").split(",") if i.strip()), limit),
+                           on_plan=rows.extend)
+    if out_file is not None:
+        _write_rows(out_file, rows)
     if dry_run and not as_json_:
-        for item in summary.diff[:50]:
-            changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in item["changes"].items())
-            out.print(f"{item['contact_id']} {item['name']}: {changes}", highlight=False, markup=False)
-        if len(summary.diff) > 50:
-            out.print(f"... and {len(summary.diff) - 50:,} more contacts (all in --json)", highlight=False)
+        _print_plan(rows, out_file)
     _print_summary(summary, as_json_)
     if summary.status != "ok":
         raise typer.Exit(1)

@@ -14,7 +14,7 @@ from typing import Any
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
 from mqlsync.connector.errors import SetupNeeded
-from mqlsync.connector.model import Activity, Contact, iso
+from mqlsync.connector.model import Activity, Contact, Stage, iso
 from mqlsync.connector.redact import redact
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
@@ -70,6 +70,8 @@ class RunSummary:
     skipped_sources: list[str] = field(default_factory=list)
     #: sales' verdicts given since the last run that did not move their contact, and why
     verdicts_not_applied: list[str] = field(default_factory=list)
+    #: "lead → mql" -> how many contacts moved so in this run
+    transitions: dict[str, int] = field(default_factory=dict)
     diff: list[dict[str, Any]] = field(default_factory=list)
     top_rules: list[tuple[str, int]] = field(default_factory=list)
 
@@ -104,31 +106,34 @@ class Scope:
 
 def run_sync(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool = False,
              full: bool = False, progress: Callable[[str, int], None] | None = None,
-             rescore_only: bool = False, wait: float = 0.0, scope: Scope = Scope()) -> RunSummary:
+             rescore_only: bool = False, wait: float = 0.0, scope: Scope = Scope(),
+             on_plan: Callable[[list[dict[str, Any]]], None] | None = None) -> RunSummary:
     """One run, holding the connection's lock from before it reads until its state is
     committed: a second run of the connection waits up to `wait` seconds for it, then
     raises ConnectionBusy having done nothing. `dry_run` reads the CRM and computes the
     writes, then writes nothing, neither to the CRM nor to the state (and takes no
     lock: it cannot duplicate anything). `rescore_only` skips the pulls and rescores
-    every known contact from the ledger (the daily decay pass)."""
+    every known contact from the ledger (the daily decay pass). `on_plan` gets the rows
+    of every contact a chunk changes (plan_rows), for `run --out`."""
     if dry_run:
-        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope)
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope, on_plan)
     asked = time.perf_counter()
     with store.lock(loaded.mapping.connection, wait):
         # A run that waited for the lock starts when it gets it.
         now += timedelta(seconds=time.perf_counter() - asked)
-        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope)
+        return _locked_run(loaded, crm, store, now, dry_run, full, progress, rescore_only, scope, on_plan)
 
 
 def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
-                progress: Callable[[str, int], None] | None, rescore_only: bool, scope: Scope) -> RunSummary:
+                progress: Callable[[str, int], None] | None, rescore_only: bool, scope: Scope,
+                on_plan: Callable[[list[dict[str, Any]]], None] | None = None) -> RunSummary:
     clock = time.perf_counter()
     conn = loaded.mapping.connection
     summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
     run_id = None if dry_run else store.start_run(conn, now)
     requests_before = crm.requests
     try:
-        _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress, scope)
+        _run(loaded, crm, store, now, dry_run, full, rescore_only, summary, progress, scope, on_plan)
     except BaseException as exc:
         if run_id is not None:
             store.finish_run(run_id, "failed", {"error": type(exc).__name__,
@@ -145,7 +150,8 @@ def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetim
 
 
 def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_run: bool, full: bool,
-         rescore_only: bool, summary: RunSummary, progress, scope: Scope = Scope()) -> None:
+         rescore_only: bool, summary: RunSummary, progress, scope: Scope = Scope(),
+         on_plan: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
     conn = loaded.mapping.connection
     tick = progress or (lambda stage, n: None)
 
@@ -249,6 +255,8 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
         known = _known(conn, crm, store, chunk, held_contacts, held_activities, held_adopted, previous)
         planned = plan_chunk(loaded, scorer, known, now)
         _count(summary, planned, rules)
+        if on_plan is not None:
+            on_plan(plan_rows(loaded, known, planned))
         tick("scored", len(known.contacts))
         _settle_tasks(loaded, crm, store, planned, known, now, dry_run)
         if dry_run:
@@ -287,8 +295,36 @@ def _known(conn: str, crm: CRM, store: StateStore, chunk: list[str], held_contac
                  {cid: crm.lifecycle_of(cid) for cid in contacts}, verdicts_since)
 
 
+def plan_rows(loaded: LoadedMapping, known: Known, planned: ChunkPlan) -> list[dict[str, Any]]:
+    """Every contact the chunk changes, as an admin reviews a dry run: its stage before
+    and after (mqlsync's, and the CRM's own value the mapping writes), its score and
+    grade before and after, and the task it would get (subject, owner, due)."""
+    values = loaded.mapping.write_back.stage_values
+    tasks = {t.contact_id: t for t in planned.writes.tasks}
+    rows = []
+    for cid, name, _ in planned.changes:
+        record, before = planned.record[cid], known.written.get(cid, {})
+        moved = record.transitions
+        after_crm = values.get(record.stage.stage) if "lifecycle" in record.values else None
+        task = tasks.get(cid)
+        rows.append({
+            "contact_id": cid, "name": name, "new_mql": any(t.to_stage == Stage.MQL for t in moved),
+            "stage_before": (moved[0].from_stage if moved else record.stage.stage).value,
+            "stage_after": record.stage.stage.value,
+            "crm_stage_before": known.lifecycle.get(cid), "crm_stage_after": after_crm or known.lifecycle.get(cid),
+            "score_before": before.get("score"), "score_after": record.values.get("score"),
+            "grade_before": before.get("grade"), "grade_after": record.values.get("grade"),
+            "task_subject": task.subject if task else None, "task_owner": task.owner_id if task else None,
+            "task_due": iso(task.due_at) if task else None})
+    return rows
+
+
 def _count(summary: RunSummary, planned: ChunkPlan, rules: Counter[str]) -> None:
     summary.scored += len(planned.record)
+    for record in planned.record.values():
+        if record.transitions:
+            move = f"{record.transitions[0].from_stage.value} → {record.transitions[-1].to_stage.value}"
+            summary.transitions[move] = summary.transitions.get(move, 0) + 1
     summary.changed += len(planned.changes)
     summary.mqls += planned.mqls
     summary.new_mqls += planned.new_mqls

@@ -44,7 +44,7 @@ def test_a_lead_becomes_an_mql_with_one_task_then_a_rejection_recycles_it(crm, t
     crm.visit_pricing(cid, people[cid], datetime.now(UTC) - timedelta(minutes=5))
 
     dry = cli(crm, state, "run", "--dry-run")
-    assert dry.returncode == 0 and f"{cid} " in dry.stdout and "stage: lead -> mql" in dry.stdout
+    assert dry.returncode == 0 and f"{cid} " in dry.stdout and "lead → mql" in dry.stdout
     assert crm.records()[cid][out["stage"]] == "lead"  # a dry run writes nothing
 
     engaged = run(crm, state)

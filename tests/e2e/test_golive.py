@@ -80,3 +80,28 @@ def test_an_answer_no_call_expects_is_one_line_not_an_internal_error(tmp_path):
     assert ran.returncode == 69
     assert "internal error" not in ran.stderr and "Traceback" not in ran.stderr
     assert ran.stderr.strip().startswith("the CRM answered HTTP 404 to a call mqlsync makes")
+
+
+def test_a_dry_run_lists_every_change_new_mqls_first_and_writes_the_whole_plan_to_a_file(tmp_path):
+    import csv
+
+    state = tmp_path / "state.db"
+    with sandbox_process(HubSpot, 60) as crm:
+        assert cli(crm, state, "setup").returncode == 0
+        dry = cli(crm, state, "run", "--dry-run", "--out", str(tmp_path / "plan.csv"))
+        assert dry.returncode == 0, dry.stderr
+        rows = list(csv.DictReader((tmp_path / "plan.csv").open(encoding="utf-8")))
+        assert len(rows) == 60 and all(r["crm_stage_after"] for r in rows)  # the CRM's values, never None
+        mqls = [r for r in rows if r["new_mql"] == "True"]
+        assert mqls and all(r["crm_stage_after"] == "marketingqualifiedlead" and r["task_subject"].startswith(
+            "MQL: ") and r["task_due"] for r in mqls)
+        lines = dry.stdout.splitlines()
+        assert lines[0] == f"new MQLs ({len(mqls)}):" and f"other changes ({60 - len(mqls)}):" in lines
+        listed = [line.split()[0] for line in lines[1:len(mqls) + 1]]
+        assert listed == sorted(listed, key=int)  # natural order
+        assert f"stage changes: lead → mql: {len(mqls)}" in dry.stderr
+        assert "None" not in dry.stdout
+        assert not any(p.get(crm.mapping.write_back.fields["score"]) for p in crm.sdk_people().values())
+        jsonl = cli(crm, state, "run", "--dry-run", "--out", str(tmp_path / "plan.jsonl"))
+        assert jsonl.returncode == 0
+        assert len((tmp_path / "plan.jsonl").read_text(encoding="utf-8").splitlines()) == 60
