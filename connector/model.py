@@ -235,6 +235,9 @@ class Evidence(NamedTuple):
     value: Scalar | None = None
     activity_id: str | None = None
     at: datetime | None = None
+    #: True where the evidence is that the field is filled, not its value (a
+    #: completeness rule: what is in the field is none of its business)
+    filled: bool | None = None
 
 
 class RuleHit(NamedTuple):

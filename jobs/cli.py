@@ -243,7 +243,12 @@ def _print_explanation(result: Scored) -> None:
     for hit in c.hits:
         evidence = []
         for e in hit.evidence[:3]:
-            evidence.append(f"{e.field} = {e.value}" if e.field else f"{e.activity_id} at {e.at:%Y-%m-%d %H:%M}")
+            if e.filled:
+                evidence.append(f"{e.field} filled")
+            elif e.field:
+                evidence.append(f"{e.field} = {'(empty)' if e.value in (None, '') else e.value}")
+            else:
+                evidence.append(f"{e.activity_id} at {e.at:%Y-%m-%d %H:%M}")
         more = f" (+{hit.occurrences - 3} more)" if hit.occurrences > 3 and not hit.evidence[0].field else ""
         table.add_row(hit.rule_id, hit.category, hit_points(hit, fmt), "; ".join(evidence) + more)
     out.print(table)

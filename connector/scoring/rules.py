@@ -163,7 +163,8 @@ class CompiledCompleteness(Compiled):
         return self.memo[key]
 
     def compute(self, filled_flags: tuple[bool, ...]) -> RuleHit | None:
-        filled = [Evidence(field=name) for name, flag in zip(self.fields, filled_flags, strict=True) if flag]
+        filled = [Evidence(field=name, filled=True) for name, flag in zip(self.fields, filled_flags, strict=True)
+                  if flag]
         if len(filled) < self.min_present:
             return None
         points = self.points * len(filled) if self.per_field else self.points

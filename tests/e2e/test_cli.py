@@ -210,3 +210,10 @@ def test_the_demos_second_run_stays_on_the_day_of_the_first():
                                                                                       tzinfo=UTC)
     assert quarter_hour_later(datetime(2026, 11, 30, 23, 50, tzinfo=UTC)) == datetime(2026, 11, 30, 23, 59, 59,
                                                                                        tzinfo=UTC)
+
+
+def test_explain_says_a_field_is_filled_where_the_rule_only_checks_that(sample_dir):
+    result = mqlsync("explain", "c-000008", "-c", str(sample_dir / "contacts.jsonl"),
+                     "-a", str(sample_dir / "activities.jsonl"), "--now", "2026-11-01T09:00:00Z")
+    assert result.returncode == 0, result.stderr
+    assert "email filled" in result.stdout and "= None" not in result.stdout
