@@ -573,7 +573,8 @@ def status(
                          f"{summary.get('writes', 0):,}", f"{summary.get('new_mqls', 0):,}",
                          f"{len(summary.get('failed', [])):,}", f"{summary.get('requests', 0):,}",
                          f"{summary.get('duration_s', 0):.1f}")
-        out.print(runs if report["runs"] else "No runs yet.")
+        # A pipe or a file (a monitor's log) gets whole rows, not cut at 80 columns.
+        (out if out.is_terminal else Console(width=250)).print(runs if report["runs"] else "No runs yet.")
         for obj, value in report["watermarks"].items():
             out.print(f"read up to {iso(value)}: {obj}", highlight=False, markup=False)
         for f in report["failures"]:

@@ -70,6 +70,8 @@ def test_a_wrong_address_is_named_within_seconds_exits_with_the_crms_code_and_st
     status = mqlsync("status")
     assert status.returncode == 1
     assert "the last run failed: HubSpot cannot be reached at http://127.0.0.1:9" in status.stdout
+    row = next(line for line in status.stdout.splitlines() if line.strip().startswith("20"))
+    assert row.split()[0].endswith("Z") and " failed " in row  # the start time whole, not cut at 80 columns
 
 
 def test_an_answer_no_call_expects_is_one_line_not_an_internal_error(tmp_path):
