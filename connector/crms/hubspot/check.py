@@ -27,20 +27,15 @@ READ_TYPES = {"created_at": {"datetime", "date"}, "updated_at": {"datetime", "da
 SETUP = "run `mqlsync setup --mapping FILE`"
 
 
-def properties(client: HubSpotClient) -> dict[str, Any]:
-    """The portal's contact properties by name (one request)."""
-    return {p.name: p for p in client.call(client.properties_core.get_all, object_type="contacts").results}
-
-
 def missing_fields(client: HubSpotClient, mapping: Mapping) -> list[str]:
     """The contact properties mqlsync writes that the portal lacks."""
-    have = properties(client)
+    have = client.contact_properties()
     return [name for name in fields_to_make(mapping).values() if name not in have]
 
 
 def preflight(client: HubSpotClient, mapping: Mapping, mql_list: MqlList) -> list[Check]:
     try:
-        have = properties(client)
+        have = client.contact_properties()
     except CredentialsError as exc:
         return [Check("credentials: HubSpot refused the token", False, str(exc))]
     out = [Check("credentials: HubSpot accepts the token", True)]

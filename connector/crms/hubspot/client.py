@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import hubspot
+from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from mqlsync.connector.config.mapping import Limits
 from mqlsync.connector.crms.hubspot.policy import hubspot_policy
@@ -25,6 +26,8 @@ DEFAULT_BURST = 100
 REQUEST_TIMEOUT = (10, 60)
 #: v4 association batch reads take up to 1,000 inputs (associations API v4)
 ASSOCIATION_BATCH = 1000
+#: contact batch reads take up to 100 inputs (CRM objects API)
+CONTACT_BATCH = 100
 
 
 def ms(value: datetime) -> int:
@@ -91,6 +94,21 @@ class HubSpotClient:
 
         send.search = path.endswith("/search")  # type: ignore[attr-defined]  # paced as a search (policy.is_search)
         return self.call(send)
+
+    def contact_properties(self) -> dict[str, Any]:
+        """The portal's contact property definitions by name (one request)."""
+        return {p.name: p for p in self.call(self.properties_core.get_all, object_type="contacts").results}
+
+    def read_contacts(self, ids: list[str], properties: list[str], history: list[str] | None = None,
+                      id_property: str | None = None) -> Iterator[Any]:
+        """Contacts by id (or by the unique `id_property`), batch reads of 100, with
+        `properties` and, for those in `history`, their history of values
+        (propertiesWithHistory); ids HubSpot does not know are left out (its 207)."""
+        for i in range(0, len(ids), CONTACT_BATCH):
+            body = BatchReadInputSimplePublicObjectId(
+                properties=properties, properties_with_history=history, id_property=id_property,
+                inputs=[SimplePublicObjectId(id=key) for key in ids[i:i + CONTACT_BATCH]])
+            yield from self.call(self.contacts_batch.read, batch_read_input_simple_public_object_id=body).results
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         """Each record's associated ids, by v4 batch reads of 1,000 inputs, every page: a

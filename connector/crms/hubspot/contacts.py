@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hubspot.crm.contacts import (
-    BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
-    SimplePublicObjectId,
 )
 from pydantic import ValidationError
 
@@ -20,8 +18,8 @@ from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
 
 # API limits (CRM API reference): lists page 100 at a time, search 200, search cannot
-# page past 10,000 results; batch reads take 100 inputs.
-LIST_PAGE, SEARCH_PAGE, SEARCH_CAP, BATCH = 100, 200, 10_000, 100
+# page past 10,000 results (batch reads: HubSpotClient.read_contacts).
+LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
 #: how long CRM search may take to show a change (the CRM search guide: changes take "a
 #: few moments" to show): incremental searches overlap the watermark by this much, which
 #: costs a few search pages a run (the contacts changed in those seconds, read twice)
@@ -123,35 +121,25 @@ class ContactReader:
             return {}
         current = {r.id: (r.properties or {}).get(status.field) for r in records
                    if verdict_of(self.obj, r.properties or {})}
-        ids = sorted(current)
         out: dict[str, datetime] = {}
-        for i in range(0, len(ids), BATCH):
-            body = BatchReadInputSimplePublicObjectId(properties=[status.field], properties_with_history=[status.field],
-                                                      inputs=[SimplePublicObjectId(id=cid) for cid in ids[i:i + BATCH]])
-            result = self.client.call(self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
-            for record in result.results:
-                history = (record.properties_with_history or {}).get(status.field) or []
-                at = None
-                for entry in history:  # the run of entries with the current value: its oldest
-                    if entry.value != current.get(record.id):
-                        break
-                    at = entry.timestamp
-                when = parse_time(at)
-                if when is not None:
-                    out[record.id] = when
+        for record in self.client.read_contacts(sorted(current), [status.field], history=[status.field]):
+            history = (record.properties_with_history or {}).get(status.field) or []
+            at = None
+            for entry in history:  # the run of entries with the current value: its oldest
+                if entry.value != current.get(record.id):
+                    break
+                at = entry.timestamp
+            when = parse_time(at)
+            if when is not None:
+                out[record.id] = when
         return out
 
     def ids_by_email(self, emails: list[str]) -> dict[str, str | None]:
         """e-mail -> contact id, from this run's pulls or by batch reads of 100 by the
         unique `email` property (unknown addresses come back as a 207 and map to None)."""
         unknown = sorted({e.lower() for e in emails} - set(self.email_ids))
-        for i in range(0, len(unknown), BATCH):
-            chunk = unknown[i:i + BATCH]
-            body = BatchReadInputSimplePublicObjectId(id_property="email", properties=["email"],
-                                                      inputs=[SimplePublicObjectId(id=e) for e in chunk])
-            result = self.client.call(self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
-            for record in result.results:
-                self.email_ids[str((record.properties or {}).get("email") or "").lower()] = record.id
-            for email in chunk:
-                self.email_ids.setdefault(email, None)
+        for record in self.client.read_contacts(unknown, ["email"], id_property="email"):
+            self.email_ids[str((record.properties or {}).get("email") or "").lower()] = record.id
+        for email in unknown:
+            self.email_ids.setdefault(email, None)
         return {e.lower(): self.email_ids.get(e.lower()) for e in emails}

@@ -30,7 +30,7 @@ def ensure_fields(client: HubSpotClient, mapping: Mapping, mql_list: MqlList, dr
     report = SetupReport()
     group = mapping.write_back.group
     groups = {g.name for g in client.call(client.properties_groups.get_all, object_type="contacts").results}
-    existing = {p.name for p in client.call(client.properties_core.get_all, object_type="contacts").results}
+    existing = set(client.contact_properties())
     if group in groups:
         report.existing.append(f"group {group}")
     else:

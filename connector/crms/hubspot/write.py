@@ -8,12 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
-    BatchReadInputSimplePublicObjectId,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectId,
-)
+from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
 from hubspot.crm.objects.tasks import (
     BatchInputSimplePublicObjectBatchInputForCreate,
@@ -133,15 +128,10 @@ class Writer(PlanWriter):
     def _stages_kept(self, moves: dict[str, str]) -> dict[str, str | None]:
         """contact id -> the stage HubSpot has, for each whose stage is not the one set."""
         kept: dict[str, str | None] = {}
-        ids = sorted(moves)
-        for i in range(0, len(ids), BATCH):
-            body = BatchReadInputSimplePublicObjectId(properties=[LIFECYCLE],
-                                                      inputs=[SimplePublicObjectId(id=cid) for cid in ids[i:i + BATCH]])
-            response = self.client.call(self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
-            for record in response.results:
-                value = (record.properties or {}).get(LIFECYCLE)
-                if str(record.id) in moves and value != moves[str(record.id)]:
-                    kept[str(record.id)] = value
+        for record in self.client.read_contacts(sorted(moves), [LIFECYCLE]):
+            value = (record.properties or {}).get(LIFECYCLE)
+            if str(record.id) in moves and value != moves[str(record.id)]:
+                kept[str(record.id)] = value
         return kept
 
     def tag(self, writes: list[FieldWrite], result: ApplyResult) -> None:
