@@ -31,7 +31,7 @@ class Scored:
 
     @property
     def text(self) -> str:
-        return sales_text(self.card)
+        return sales_text(self.card, self.decision.stage)
 
 
 @dataclass

@@ -89,7 +89,7 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any],
     attributes: dict[str, Any] = {}
     for field, crm in obj.fields.items():
         raw = props.get(crm)
-        if raw in (None, ""):
+        if raw in (None, "") or obj.is_placeholder(raw):
             continue
         if field in ("created_at", "updated_at"):
             data[field] = _time(raw, crm)

@@ -67,6 +67,10 @@ class PipelineStages(Strict):
     open: Stage | None = Stage.OPPORTUNITY
 
 
+#: what CRMs and imports put where a value is required but not known
+PLACEHOLDERS = ("[not provided]", "not provided", "unknown", "n/a", "-")
+
+
 class ObjectMapping(Strict):
     """One CRM object that holds people (HubSpot contacts; Salesforce Lead or Contact)."""
 
@@ -83,6 +87,14 @@ class ObjectMapping(Strict):
     opportunities: PipelineStages | None = None
     #: SQL criterion -> CRM field (a checkbox, or any non-empty value meaning yes)
     sql_criteria: dict[str, str] = Field(default_factory=dict)
+    #: text that stands for "not known" in this object's fields (the mapping's
+    #: `placeholders` unless set here)
+    placeholders: list[str] | None = None
+
+    def is_placeholder(self, value: object) -> bool:
+        """A value the CRM forced in place of nothing ("[not provided]", "Unknown", "-"):
+        read as missing, so a person gets the same verdict in every CRM."""
+        return isinstance(value, str) and value.strip().casefold() in {p.casefold() for p in self.placeholders or ()}
 
     @model_validator(mode="after")
     def _stages_need_field(self) -> ObjectMapping:
@@ -193,3 +205,13 @@ class Mapping(Strict):
     mql_tag: MqlTag
     tasks: TaskSpec = Field(default_factory=TaskSpec)
     limits: Limits = Field(default_factory=Limits)
+    #: text read as "not known" in every object's fields: Salesforce requires a Lead's
+    #: LastName and Company, so imports and web-to-lead fill them with "[not provided]"
+    placeholders: list[str] = Field(default_factory=lambda: list(PLACEHOLDERS))
+
+    @model_validator(mode="after")
+    def _objects_get_placeholders(self) -> Mapping:
+        for name, obj in self.objects.items():
+            if obj.placeholders is None:
+                self.objects[name] = obj.model_copy(update={"placeholders": list(self.placeholders)})
+        return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mqlsync.connector.model import RuleHit, ScoreCard
+from mqlsync.connector.model import RuleHit, ScoreCard, Stage
 
 #: CRM text fields hold a few thousand characters at most; sales reads the first lines
 MAX_TEXT = 1000
@@ -32,8 +32,31 @@ def hit_phrase(hit: RuleHit) -> str:
     return f"{hit.label} {signed(hit.points)}{times}"
 
 
-def sales_text(card: ScoreCard, limit: int = 6) -> str:
-    """ "Score 112 (fit 42, grade A; engagement 70): requested a demo +20, …. MQL." """
+#: how the verdict names a stage sales or a later process owns
+STAGE_WORDS = {Stage.SAL: "SAL", Stage.SQL: "SQL", Stage.OPPORTUNITY: "Opportunity", Stage.CUSTOMER: "Customer"}
+
+
+def verdict(card: ScoreCard, stage: Stage | None = None) -> str:
+    """The last sentence of the text: where the person stands, in the same words as
+    the stage field and the MQL tag (tagged from MQL on). Without a stage (scoring a
+    file), the score's own verdict. The score's gate is still named where it is closed,
+    so sales sees why a tagged person would not qualify on the score today."""
+    unmet = "; ".join(card.unmet)
+    if stage in STAGE_WORDS:
+        text = f"{STAGE_WORDS[stage]}: past the MQL stage, with sales."  # type: ignore[index]  # stage in STAGE_WORDS
+        return text if card.mql else f"{text} The score alone would not qualify today: {unmet}."
+    if stage == Stage.MQL:
+        return "MQL." if card.mql else f"MQL; the score would not qualify today: {unmet}."
+    if stage == Stage.RECYCLED:
+        if card.mql:
+            return "Recycled by sales; the score qualifies, new engagement makes it an MQL again."
+        return f"Recycled by sales. Not an MQL: {unmet}."
+    return "MQL." if card.mql else f"Not an MQL: {unmet}."
+
+
+def sales_text(card: ScoreCard, stage: Stage | None = None, limit: int = 6) -> str:
+    """ "Score 112 (fit 42, grade A; engagement 70): requested a demo +20, …. MQL."
+    With the stage mqlsync writes, the last sentence agrees with it (see `verdict`)."""
     head = f"Score {whole(card.total)} (fit {whole(card.fit)}, grade {card.grade}; engagement {whole(card.engagement)}"
     if round(card.negative):
         head += f"; negative {whole(card.negative)}"
@@ -46,9 +69,6 @@ def sales_text(card: ScoreCard, limit: int = 6) -> str:
     text = f"{head}: {body}." if body else f"{head}: no rule fired."
     if card.category_capped:
         text += " Capped: " + ", ".join(f"{c} {signed(-v)}" for c, v in sorted(card.category_capped.items())) + "."
-    if card.mql:
-        text += " MQL."
-    else:
-        text += " Not an MQL: " + "; ".join(card.unmet) + "."
+    text += " " + verdict(card, stage)
     text += f" Model {card.model_version}."
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"

@@ -48,7 +48,8 @@ def crm_values(card: ScoreCard, decision: Decision, mql_at: datetime | None) -> 
         "score": whole(card.total), "fit": whole(card.fit), "engagement": whole(card.engagement),
         "negative": whole(card.negative), "grade": card.grade, "stage": decision.stage.value,
         "mql": "true" if decision.stage in TAGGED else "false", "mql_at": iso(mql_at),
-        "explanation": sales_text(card), "model_version": card.model_version, "lifecycle": decision.stage.value,
+        "explanation": sales_text(card, decision.stage), "model_version": card.model_version,
+        "lifecycle": decision.stage.value,
     }
 
 
