@@ -43,7 +43,7 @@ def verdict(card: ScoreCard, stage: Stage | None = None) -> str:
     so sales sees why a tagged person would not qualify on the score today."""
     unmet = "; ".join(card.unmet)
     if stage in STAGE_WORDS:
-        text = f"{STAGE_WORDS[stage]}: past the MQL stage, with sales."  # type: ignore[index]  # stage in STAGE_WORDS
+        text = f"{STAGE_WORDS[stage]}: past the MQL stage, with sales."
         return text if card.mql else f"{text} The score alone would not qualify today: {unmet}."
     if stage == Stage.MQL:
         return "MQL." if card.mql else f"MQL; the score would not qualify today: {unmet}."
