@@ -60,6 +60,24 @@ _RANK = {
 
 Scalar = str | int | float | bool
 
+#: where a lead came from (README, the canonical format)
+CHANNELS = ("inbound_form", "event", "interaction", "referral", "outbound", "other")
+#: the kind of form or entry point within the channel
+FORM_TYPES = ("content", "contact", "demo", "paid_search", "trial", "webinar", "event", "badge_scan")
+
+
+def odd_values(contact: Contact) -> list[str]:
+    """The contact's values outside their documented sets: no rule can match them, so
+    the record is reported (with the fix) and scored as it is."""
+    out = []
+    for name, allowed in (("channel", CHANNELS), ("form_type", FORM_TYPES)):
+        value = getattr(contact, name)
+        if value is not None and value.lower() not in allowed:
+            out.append(f"{name} {value!r} is not one of {', '.join(allowed)}; no rule can match it (map the "
+                       f"CRM's value under `values: {{{name}: ...}}`)")
+    return out
+
+
 #: Contact fields a scoring rule may name (besides `attributes.<name>`).
 CONTACT_FIELDS = (
     "first_name",

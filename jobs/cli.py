@@ -23,7 +23,7 @@ from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import default_model_path, load_model, validate_file
 from mqlsync.connector.errors import ConfigError, MqlsyncError
-from mqlsync.connector.model import as_utc
+from mqlsync.connector.model import as_utc, odd_values
 from mqlsync.connector.redact import RedactingFilter, redact
 from mqlsync.connector.registry import crm_kind
 from mqlsync.connector.registry import names as crm_names
@@ -128,11 +128,16 @@ def _progress(total: int, label: str) -> Progress:
 @command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Scoring model or mapping files.")]) -> None:
     """Check scoring-model and mapping files: a summary line per good file, or every
-    problem as file:line: field: message (exit code 2)."""
+    problem as file:line: field: message (exit code 2). A part of the model that can
+    never count (a rule that never fires on this mapping's CRM) is a warning: printed,
+    exit code 0."""
     failed = False
     for path in files:
         try:
-            out.print(validate_file(path), highlight=False)
+            checked = validate_file(path)
+            out.print(checked.summary, highlight=False)
+            for warning in checked.warnings:
+                err.print(f"warning: {warning}", highlight=False, markup=False)
         except ConfigError as exc:
             failed = True
             for issue in exc.issues:
@@ -153,6 +158,8 @@ def score(
     """Score contacts from JSON-lines files and decide their stage. Unusable lines are
     reported with their line number and skipped (exit code 1); the rest is scored."""
     loaded = load_model(model or default_model_path())
+    for warning in loaded.warnings:  # why nobody may pass the gate, before the table says so
+        err.print(f"warning: {warning}", highlight=False, markup=False)
     moment = _now(now)
     batch = read_files(contacts, activities)
     summary = Summary()
@@ -194,6 +201,11 @@ def _score_table(results: list[Scored]) -> Table:
 
 
 def _report_rejected(batch: Batch) -> None:
+    odd = [f"{c.id}: {why}" for c in batch.contacts for why in odd_values(c)]
+    for line in odd[:50]:
+        err.print(f"warning: {line}", highlight=False, markup=False)
+    if len(odd) > 50:
+        err.print(f"... and {len(odd) - 50:,} more values outside their sets", highlight=False)
     for rejected in batch.rejected[:50]:
         err.print(f"skipped {rejected}", highlight=False, markup=False)
     if len(batch.rejected) > 50:
@@ -420,6 +432,11 @@ def _print_summary(summary, as_json_: bool) -> None:
         err.print(f"sales verdict not applied, {line}", highlight=False, markup=False)
     for line in summary.skipped_sources:
         err.print(f"warning: activity source not read, {line}", highlight=False, markup=False)
+    for line in summary.odd_values[:20]:
+        err.print(f"warning: {line}", highlight=False, markup=False)
+    if len(summary.odd_values) > 20:
+        err.print(f"... and {len(summary.odd_values) - 20:,} more values outside their sets (all in --json)",
+                  highlight=False)
     for line in summary.rejected[:20]:
         err.print(f"skipped {line}", highlight=False, markup=False)
     for line in summary.failed[:20]:
@@ -531,12 +548,15 @@ def check_cmd(
     failed = [c for c in items if not c.ok]
     if as_json_:
         out.print(json.dumps({"connection": loaded.mapping.connection, "ok": not failed,
-                              "checks": [{"item": c.item, "ok": c.ok, "fix": c.fix} for c in items]},
+                              "checks": [{"item": c.item, "ok": c.ok, "fix": c.fix} for c in items],
+                              "warnings": [str(w) for w in loaded.warnings]},
                              ensure_ascii=False), highlight=False, markup=False)
     else:
         for c in items:
             out.print(f"{'✓' if c.ok else '✗'} {c.item}" + ("" if c.ok else f"\n    fix: {c.fix}"),
                       highlight=False, markup=False)
+        for w in loaded.warnings:  # the model's parts this mapping never feeds: worth knowing, not a failure
+            out.print(f"! {w}", highlight=False, markup=False)
         out.print(f"{loaded.mapping.connection}: {len(items) - len(failed)} of {len(items)} checks passed"
                   + (f"; {len(failed)} to fix." if failed else "."), highlight=False, markup=False)
     if failed:

@@ -14,7 +14,7 @@ from typing import Any
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
 from mqlsync.connector.errors import SetupNeeded
-from mqlsync.connector.model import Activity, Contact, Stage, iso
+from mqlsync.connector.model import Activity, Contact, Stage, iso, odd_values
 from mqlsync.connector.redact import redact
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
@@ -66,6 +66,8 @@ class RunSummary:
     duration_s: float = 0.0
     rejected: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: records scored with a value outside its documented set, each "id: why"
+    odd_values: list[str] = field(default_factory=list)
     #: activity sources not read this run, each "source: why"
     skipped_sources: list[str] = field(default_factory=list)
     #: sales' verdicts given since the last run that did not move their contact, and why
@@ -212,6 +214,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                 summary.deleted += len(page.deleted)
             summary.contacts += len(page.contacts)
             summary.rejected += [str(r) for r in page.rejected]
+            summary.odd_values += [f"{c.id}: {why}" for c in page.contacts for why in odd_values(c)]
             high["contacts"] = _later(high["contacts"], page.high_water)
             tick("contacts", len(page.contacts))
         # Each activity source has its own watermark: sources filter on different times.

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from mqlsync.connector.config.lint import VOCABULARY, lint_mapping, lint_model
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.config.scoring import (
     CATEGORIES,
@@ -47,6 +48,16 @@ class LoadedMapping:
     mapping: Mapping
     model: LoadedModel
     source: str
+    #: the model's parts this mapping never feeds, and the model's own warnings
+    warnings: tuple[ConfigIssue, ...] = ()
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A file that loads: its summary line, and what it warns of."""
+
+    summary: str
+    warnings: tuple[ConfigIssue, ...] = ()
 
 
 def default_model_path() -> Path:
@@ -71,17 +82,18 @@ def load_mapping(path: Path | str) -> LoadedMapping:
     return _mapping_from(located, Path(path).parent)
 
 
-def validate_file(path: Path | str) -> str:
-    """Check one file of either kind; return a one-line summary, raise ConfigError."""
+def validate_file(path: Path | str) -> Validated:
+    """Check one file of either kind; return a one-line summary and the warnings, raise
+    ConfigError."""
     located = load_yaml(path)
     data = located.data
     if isinstance(data, dict) and "crm" in data:
         loaded = _mapping_from(located, Path(path).parent)
         m = loaded.mapping
         objects = ", ".join(name for name, o in m.objects.items() if o.enabled)
-        return (f"{located.file}: {m.crm} mapping '{m.connection}' OK: objects {objects}; "
-                f"{len(m.activities)} activity sources; model {loaded.model.source} "
-                f"(version {loaded.model.version})")
+        return Validated(f"{located.file}: {m.crm} mapping '{m.connection}' OK: objects {objects}; "
+                         f"{len(m.activities)} activity sources; model {loaded.model.source} "
+                         f"(version {loaded.model.version})", loaded.warnings)
     if isinstance(data, dict) and "rules" in data:
         loaded_model = _model_from(located, Path(path).parent)
         model = loaded_model.model
@@ -89,9 +101,9 @@ def validate_file(path: Path | str) -> str:
         for rule in model.rules:
             per_cat[rule.category] += 1
         cats = ", ".join(f"{c} {n}" for c, n in per_cat.items())
-        return (f"{located.file}: scoring model '{model.name}' OK: {len(model.rules)} rules ({cats}); "
-                f"MQL at {model.mql.threshold:g} with grade {model.mql.grade_floor} or better; "
-                f"version {loaded_model.version}")
+        return Validated(f"{located.file}: scoring model '{model.name}' OK: {len(model.rules)} rules ({cats}); "
+                         f"MQL at {model.mql.threshold:g} with grade {model.mql.grade_floor} or better; "
+                         f"version {loaded_model.version}", loaded_model.warnings)
     raise ConfigError([ConfigIssue(located.file, 1, "",
                                    "neither a scoring model (it has no `rules:`) nor a mapping "
                                    "(it has no `crm:`)")])
@@ -116,7 +128,11 @@ def _model_from(located: Located, base: Path) -> LoadedModel:
     issues += _check_model(model, located)
     if issues:
         raise ConfigError(_unique_sorted(issues))
-    return LoadedModel(model=model, version=model_version(model), source=located.file)
+    lint = lint_model(model, located)
+    if lint.errors:
+        raise ConfigError(_unique_sorted(lint.errors))
+    return LoadedModel(model=model, version=model_version(model), source=located.file,
+                       warnings=tuple(_unique_sorted(lint.warnings)))
 
 
 def _unique_sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -268,7 +284,8 @@ def _mapping_from(located: Located, base: Path) -> LoadedMapping:
     issues = _check_mapping(mapping, located)
     model_path = base / mapping.model
     try:
-        model = load_model(model_path)
+        model_at = load_yaml(model_path)
+        model = _model_from(model_at, model_path.parent)
     except ConfigError as exc:
         if not model_path.is_file():
             issues.append(located.issue(("model",), f"scoring model {mapping.model!r} not found "
@@ -276,9 +293,12 @@ def _mapping_from(located: Located, base: Path) -> LoadedMapping:
         else:
             issues += exc.issues
         raise ConfigError(issues) from None
+    lint = lint_mapping(mapping, model.model, located.file, model_at)
+    issues += lint.errors
     if issues:
         raise ConfigError(issues)
-    return LoadedMapping(mapping=mapping, model=model, source=located.file)
+    return LoadedMapping(mapping=mapping, model=model, source=located.file,
+                         warnings=tuple(_unique_sorted(list(model.warnings) + lint.warnings)))
 
 
 def _check_mapping(mapping: Mapping, located: Located) -> list[ConfigIssue]:
@@ -289,9 +309,14 @@ def _check_mapping(mapping: Mapping, located: Located) -> list[ConfigIssue]:
         for name in obj.fields:
             if name not in ("created_at", "updated_at"):
                 _check_field_name(name, base + ("fields", name), add)
-        for name in obj.values:
+        for name, table in obj.values.items():
             if name not in obj.fields:
                 add(base + ("values", name), f"values given for {name!r}, which is not in fields")
+            for crm_value, value in table.items():
+                allowed = VOCABULARY.get(name)
+                if allowed and value.lower() not in allowed:
+                    add(base + ("values", name, crm_value),
+                        f"{value!r} is not a {name} mqlsync knows: {name} is one of {', '.join(allowed)}")
     if not any(o.enabled for o in mapping.objects.values()):
         add(("objects",), "every object is disabled: nothing would be synced")
     try:

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mqlsync.connector.errors import ConfigIssue
+
 CATEGORIES = ("profile", "channel", "actions", "undesired")
 Category = Literal["profile", "channel", "actions", "undesired"]
 GRADE_LETTERS = ("A", "B", "C", "D", "E", "F")
@@ -268,8 +270,10 @@ class ScoringModel(Strict):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A validated scoring model, its lists resolved, with its version hash."""
+    """A validated scoring model, its lists resolved, with its version hash, and what
+    `validate` warns of (parts that can never count)."""
 
     model: ScoringModel
     version: str
     source: str
+    warnings: tuple[ConfigIssue, ...] = ()

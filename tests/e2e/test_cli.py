@@ -217,3 +217,20 @@ def test_explain_says_a_field_is_filled_where_the_rule_only_checks_that(sample_d
                      "-a", str(sample_dir / "activities.jsonl"), "--now", "2026-11-01T09:00:00Z")
     assert result.returncode == 0, result.stderr
     assert "email filled" in result.stdout and "= None" not in result.stdout
+
+
+def test_validate_prints_what_can_never_work_as_warnings_and_exits_0_or_2_for_errors(tmp_path):
+    import shutil
+    shipped = (ROOT / "mappings" / "scoring.yaml").read_text(encoding="utf-8")
+    (tmp_path / "scoring.yaml").write_text(shipped.replace("threshold: 70", "threshold: 250")
+                                           .replace("    type: trial_signup", "    type: trial_sign_up"))
+    shutil.copy(ROOT / "mappings" / "hubspot.yaml", tmp_path / "hubspot.yaml")
+    result = mqlsync("validate", str(tmp_path / "hubspot.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "hubspot mapping 'hubspot-main' OK" in result.stdout
+    assert "warning: " in result.stderr and "no contact can reach threshold 250" in result.stderr
+    assert "rule 'trial-signup' can never fire on hubspot" in result.stderr
+    (tmp_path / "scoring.yaml").write_text(shipped.replace('country: ["@core_markets"]', 'country: "@core_markets"'))
+    result = mqlsync("validate", str(tmp_path / "hubspot.yaml"))
+    assert result.returncode == 2 and "a list is named inside [...]" in result.stderr
+    no_traceback(result)

@@ -96,3 +96,18 @@ def test_a_placeholder_last_name_is_missing_so_one_person_gets_one_verdict_in_bo
     assert len(both) == PEOPLE
     assert [missing(hubspot[e]["mqlsync_explanation"]) for e in both] == \
         [missing(salesforce[e]["MQL_Explanation__c"]) for e in both]
+
+
+def test_a_crm_value_the_mapping_does_not_translate_is_reported_per_record_and_the_record_is_scored(tmp_path):
+    running = start_sandbox("hubspot", contacts=30, now=NOW, burst_limit=10**6)
+    with running.server:
+        cid, contact = next(iter(running.emulation.contacts.items()))
+        contact["properties"]["hs_analytics_source"] = "AI_REFERRALS"  # newer than the shipped mapping
+        crm = HubSpotAdapter(HUBSPOT.mapping, "sandbox-token", running.server.url)
+        crm.ensure_fields()
+        summary = run_sync(HUBSPOT, crm, StateStore(f"sqlite:///{tmp_path / 's.db'}"), NOW)
+    assert summary.odd_values == [f"{cid}: channel 'AI_REFERRALS' is not one of inbound_form, event, interaction, "
+                                  "referral, outbound, other; no rule can match it (map the CRM's value under "
+                                  "`values: {channel: ...}`)"]
+    assert summary.status == "ok" and summary.scored == 30
+    assert contact["properties"]["mqlsync_score"] not in (None, "")

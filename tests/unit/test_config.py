@@ -32,12 +32,12 @@ rules:
 
 def test_shipped_files_validate():
     for name in ("scoring.yaml", "hubspot.yaml", "salesforce.yaml"):
-        summary = validate_file(ROOT / "mappings" / name)
+        summary = validate_file(ROOT / "mappings" / name).summary
         assert " OK: " in summary
 
 
 def test_summary_counts_rules_per_category():
-    summary = validate_file(ROOT / "mappings" / "scoring.yaml")
+    summary = validate_file(ROOT / "mappings" / "scoring.yaml").summary
     assert "profile 11, channel 6, actions 15, undesired 7" in summary
 
 
@@ -218,8 +218,10 @@ def test_mapping_errors_name_the_mapping_file_and_line(tmp_path):
 
 
 def test_mapping_field_names_are_checked_against_the_canonical_fields(tmp_path):
-    (issue,) = _mapping(tmp_path, MAPPING.replace("title: jobtitle", "titel: jobtitle"))
-    assert "objects.contacts.fields.titel: unknown contact field 'titel' (did you mean 'title'?)" in issue
+    issues = _mapping(tmp_path, MAPPING.replace("title: jobtitle", "titel: jobtitle"))
+    assert "objects.contacts.fields.titel: unknown contact field 'titel' (did you mean 'title'?)" in issues[0]
+    # And the model's gate, which requires a title, says nobody could pass it.
+    assert "mql.required_fields[2]: 'title' is required for an MQL" in issues[1]
 
 
 def test_unknown_write_back_key_suggests_the_closest(tmp_path):

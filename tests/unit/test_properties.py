@@ -68,6 +68,8 @@ def _tight_scorer() -> Scorer:
     text = (ROOT / "mappings" / "scoring.yaml").read_text(encoding="utf-8")
     start, end = text.index("caps:\n"), text.index("lists:\n")
     tight = text[:start] + "caps: {profile: 12, channel: 5, actions: 18, undesired: 20}\n\n" + text[end:]
+    # A gate the tight caps can still open (validation refuses one nobody reaches).
+    tight = tight.replace("threshold: 70", "threshold: 30").replace("grade_floor: C", "grade_floor: D")
     return Scorer(model_from_text(tight, "tight.yaml"))
 
 

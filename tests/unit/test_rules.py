@@ -408,7 +408,7 @@ def test_model_lists_work_in_where_in_combinations_and_in_when_any(tmp_path):
           points: 5
           when_any:
             - title: {contains_any: ["@webinars"]}
-            - company: "@demo_forms"
+            - company: ["@demo_forms"]
     """, head=LISTED)
     acts = [make_activity("form_submission", 1, form_type="Trial"),
             make_activity("webinar_registration", 3, event_id="w2"),
