@@ -23,14 +23,14 @@ from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import default_model_path, load_model, validate_file
 from mqlsync.connector.errors import ConfigError, MqlsyncError
-from mqlsync.connector.model import as_utc, odd_values
+from mqlsync.connector.model import Stage, as_utc, odd_values
 from mqlsync.connector.redact import RedactingFilter, redact
 from mqlsync.connector.registry import crm_kind
 from mqlsync.connector.registry import names as crm_names
 from mqlsync.connector.scoring import fmt
 from mqlsync.connector.scoring.explain import hit_points
 
-from .score import Batch, Scored, Summary, as_json, read_files, sample_batch, score_batch
+from .score import Batch, Scored, Summary, as_json, read_files, sample_batch, score_batch, transition_json
 
 app = typer.Typer(
     name="mqlsync",
@@ -218,6 +218,8 @@ def _report_rejected(batch: Batch) -> None:
 @command()
 def explain(
     contact_ids: Annotated[list[str], typer.Argument(help="Contact ids, e.g. c-000042.", metavar="CONTACT_ID...")],
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", "-m", help="Explain CRM records from this connection's state (no call to the CRM).")] = None,
     contacts: Annotated[Path | None, typer.Option("--contacts", "-c",
                                                      help="Contacts JSON lines (default: the sample data).")] = None,
     activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities JSON lines.")] = None,
@@ -226,28 +228,49 @@ def explain(
     as_json_: Annotated[bool, typer.Option("--json", help="One JSON object per contact.")] = False,
 ) -> None:
     """Show why a contact has its score: every rule that fired, its points and evidence,
-    the MQL gate and the stage decision."""
-    loaded = load_model(model or default_model_path())
-    if contacts is None:
-        batch, moment = sample_batch(7, 2000), _now(now) if now else sample.ANCHOR
+    the MQL gate and the stage decision. With --mapping, a CRM record as the
+    connection's state holds it: the stage mqlsync recorded and its history, the
+    score as of now; the CRM is not called."""
+    if mapping is not None:
+        results = _explained_from_state(mapping, contact_ids, _now(now))
     else:
-        batch, moment = read_files(contacts, activities), _now(now)
-    wanted = set(contact_ids)
-    batch.contacts = [c for c in batch.contacts if c.id in wanted]
+        loaded = load_model(model or default_model_path())
+        if contacts is None:
+            batch, moment = sample_batch(7, 2000), _now(now) if now else sample.ANCHOR
+        else:
+            batch, moment = read_files(contacts, activities), _now(now)
+        wanted = set(contact_ids)
+        batch.contacts = [c for c in batch.contacts if c.id in wanted]
+        results = [(r, []) for r in score_batch(loaded, batch, moment)]
     found = set()
-    for result in score_batch(loaded, batch, moment):
+    for result, history in results:
         found.add(result.contact.id)
         if as_json_:
-            out.print(json.dumps(as_json(result), ensure_ascii=False), highlight=False, markup=False)
+            shown = as_json(result) | ({"history": [transition_json(t) for t in history]} if mapping else {})
+            out.print(json.dumps(shown, ensure_ascii=False), highlight=False, markup=False)
         else:
-            _print_explanation(result)
+            _print_explanation(result, history if mapping else None)
     missing = [cid for cid in contact_ids if cid not in found]
     if missing:
-        err.print(f"not found: {', '.join(missing)}", highlight=False)
+        where = f" in the state of this connection (run `mqlsync run --mapping {mapping}` first)" if mapping else ""
+        err.print(f"not found{where}: {', '.join(missing)}", highlight=False, markup=False)
         raise typer.Exit(2)
 
 
-def _print_explanation(result: Scored) -> None:
+def _explained_from_state(mapping: Path, ids: list[str], moment: datetime) -> list[tuple[Scored, list]]:
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.state import StateStore
+
+    from .leads import from_state
+
+    loaded = load_mapping(mapping)
+    store = StateStore.from_env()
+    conn = loaded.mapping.connection
+    return [(lead.scored, store.transitions_of(conn, lead.scored.contact.id))
+            for lead in from_state(loaded, store, moment, ids)]
+
+
+def _print_explanation(result: Scored, history: list | None = None) -> None:
     c, d = result.card, result.decision
     out.rule(f"{result.contact.id}  {result.contact.name}", style="bold")
     out.print(result.text, highlight=False, markup=False)
@@ -268,6 +291,14 @@ def _print_explanation(result: Scored) -> None:
         out.print(f"  {category} capped: {fmt(removed)} points over the cap removed", highlight=False)
     gate = "passes" if c.mql else "closed: " + "; ".join(c.unmet)
     out.print(f"  MQL gate {gate}", highlight=False)
+    if history is not None:  # from the state: the stage recorded, and how it got there
+        since = f" since {d.state.since:%Y-%m-%d %H:%M}" if d.state.since else ""
+        qualified = f"; MQL at {d.mql_at:%Y-%m-%d %H:%M}" if d.mql_at else ""
+        out.print(f"  stage: {d.stage.value}{since}{qualified}", highlight=False, markup=False)
+        for t in history:
+            out.print(f"    {t.at:%Y-%m-%d %H:%M} {t.from_stage.value} -> {t.to_stage.value}: {t.reason}",
+                      highlight=False, markup=False)
+        return
     moves = " -> ".join([t.from_stage.value for t in d.transitions[:1]] + [t.to_stage.value for t in d.transitions])
     out.print(f"  stage: {d.stage.value}" + (f" ({moves}: {d.transitions[-1].reason})" if d.transitions else ""),
               highlight=False)
@@ -422,6 +453,11 @@ def _print_summary(summary, as_json_: bool) -> None:
         moves = sorted(summary.transitions.items(), key=lambda kv: (-kv[1], kv[0]))
         err.print("stage changes: " + "; ".join(f"{move}: {n:,}" for move, n in moves), highlight=False,
                   markup=False)
+    if summary.held_back:
+        reasons = sorted(summary.held_back.items(), key=lambda kv: (-kv[1], kv[0]))
+        err.print(f"held back: {sum(summary.held_back.values()):,} scored over the threshold but not MQLs ("
+                  + "; ".join(f"{why}: {n:,}" for why, n in reasons[:5]) + (", ..." if len(reasons) > 5 else "")
+                  + "); `mqlsync leads --held` lists them", highlight=False, markup=False)
     if summary.rebuilt:
         err.print(f"{summary.rebuilt:,} people this state did not know (or knew an older story of) taken as the CRM "
                   "shows them: their stage, MQL date and written values.", highlight=False)
@@ -608,6 +644,68 @@ def status(
                   highlight=False, markup=False)
     if report["failures"] or last_failed:
         raise typer.Exit(1)
+
+
+@command()
+def leads(
+    mapping: MappingOpt,
+    stage: Annotated[list[Stage] | None, typer.Option("--stage", "-s", help="Only these stages; repeat for "
+                                                                                "several.")] = None,
+    held: Annotated[bool, typer.Option("--held", help="Only leads whose score passes the threshold but the gate "
+                                                      "holds back, with why.")] = False,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only records that reached their "
+                                                                              "stage at or after this ISO date "
+                                                                              "or time.")] = None,
+    now: NowOpt = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="One JSON object per record.")] = False,
+) -> None:
+    """Every record of the connection by stage, from its state (no call to the CRM):
+    stage and since when, score and grade as of now, and why it is not an MQL. --held
+    lists the leads sales never hears of: a score over the threshold, held back by the
+    grade floor, a required field, a disqualifier, or a sales rejection not yet outlived."""
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.model import iso
+    from mqlsync.connector.state import StateStore
+
+    from .leads import SHOWN_ORDER, from_state
+
+    loaded = load_mapping(mapping)
+    moment = _now(now)
+    after = _now(since) if since else None
+    threshold = loaded.model.model.mql.threshold
+    wanted = set(stage or ())
+    rows = []
+    for lead in from_state(loaded, StateStore.from_env(), moment):
+        why = lead.held(threshold)
+        if (held and why is None) or (wanted and lead.stage not in wanted):
+            continue
+        if after is not None and (lead.since is None or lead.since < after):
+            continue
+        rows.append((lead, why))
+    rows.sort(key=lambda r: (SHOWN_ORDER.index(r[0].stage), -r[0].scored.card.total, r[0].scored.contact.id))
+    if as_json_:
+        for lead, why in rows:
+            c = lead.scored.card
+            out.print(json.dumps({"contact_id": lead.scored.contact.id, "name": lead.scored.contact.name,
+                                  "stage": lead.stage.value, "since": iso(lead.since), "mql_at": iso(lead.mql_at),
+                                  "total": c.total, "grade": c.grade, "mql": c.mql, "unmet": list(c.unmet),
+                                  "held": why}, ensure_ascii=False), highlight=False, markup=False)
+        return
+    table = Table("record", "name", "stage", "since", "score", "grade", "held back by" if held else "why",
+                  show_edge=False)
+    for lead, why in rows:
+        c = lead.scored.card
+        reason = why or ("MQL" if c.mql else "; ".join(c.unmet))
+        table.add_row(lead.scored.contact.id, lead.scored.contact.name, lead.stage.value,
+                      f"{lead.since:%Y-%m-%d}" if lead.since else "", fmt(c.total), c.grade, reason)
+    (out if out.is_terminal else Console(width=250)).print(table if rows else "No records match.")
+    counts: dict[str, int] = {}
+    for lead, _ in rows:
+        counts[lead.stage.value] = counts.get(lead.stage.value, 0) + 1
+    what = "held back" if held else "records"
+    err.print(f"{loaded.mapping.connection}: {len(rows):,} {what}"
+              + (": " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) if counts else "")
+              + f"; scores as of {moment:%Y-%m-%d %H:%M}Z, model {loaded.model.version}.", highlight=False)
 
 
 @command()

@@ -81,6 +81,10 @@ def score_batch(loaded: LoadedModel, batch: Batch, now: datetime,
 _TRANSITION = TypeAdapter(Transition)
 
 
+def transition_json(t: Transition) -> dict[str, Any]:
+    return _TRANSITION.dump_python(t, mode="json")
+
+
 def hit_json(hit: RuleHit) -> dict[str, Any]:
     """A rule hit as JSON: every field by name, evidence without its empty parts."""
     out = hit._asdict()
@@ -97,7 +101,7 @@ def as_json(result: Scored) -> dict[str, Any]:
         "name": result.contact.name,
         "stage": result.decision.stage.value,
         "mql_at": iso(result.decision.mql_at),
-        "transitions": [_TRANSITION.dump_python(t, mode="json") for t in result.decision.transitions],
+        "transitions": [transition_json(t) for t in result.decision.transitions],
         "total": card.total,
         "fit": card.fit,
         "engagement": card.engagement,

@@ -72,6 +72,8 @@ class RunSummary:
     skipped_sources: list[str] = field(default_factory=list)
     #: sales' verdicts given since the last run that did not move their contact, and why
     verdicts_not_applied: list[str] = field(default_factory=list)
+    #: why leads scored this run pass the threshold but are not MQLs -> how many
+    held_back: dict[str, int] = field(default_factory=dict)
     #: "lead → mql" -> how many contacts moved so in this run
     transitions: dict[str, int] = field(default_factory=dict)
     diff: list[dict[str, Any]] = field(default_factory=list)
@@ -332,6 +334,8 @@ def _count(summary: RunSummary, planned: ChunkPlan, rules: Counter[str]) -> None
     summary.mqls += planned.mqls
     summary.new_mqls += planned.new_mqls
     summary.verdicts_not_applied += planned.unapplied
+    for why, n in planned.held.items():
+        summary.held_back[why] = summary.held_back.get(why, 0) + n
     rules.update(planned.rules)
     for cid, name, changes in planned.changes[:max(0, DIFF_SHOWN - len(summary.diff))]:
         summary.diff.append({"contact_id": cid, "name": name, "changes": changes})

@@ -119,7 +119,7 @@ class _Memo:
 
 
 class CompiledField(_Memo, Compiled):
-    __slots__ = ("all", "any", "fields", "memo")
+    __slots__ = ("all", "any", "fields", "memo", "presence")
 
     def __init__(self, rule: FieldRule, lists) -> None:
         super().__init__(rule)
@@ -127,16 +127,22 @@ class CompiledField(_Memo, Compiled):
         self.any = [_compile_when(w, lists) for w in rule.when_any]
         self.fields = tuple(dict.fromkeys([n for n, _ in self.all] + [n for g in self.any for n, _ in g]))
         self.memo: dict[tuple, RuleHit | None] = {}
+        # Fields tested only for being filled: the evidence says so, not what they hold.
+        self.presence = {name for when in [rule.when, *rule.when_any] for name, cond in when.items()
+                         if cond.model_fields_set == {"present"} and cond.present}
+
+    def _evidence(self, name: str, values: Mapping[str, Any]) -> Evidence:
+        return Evidence(field=name, filled=True) if name in self.presence else Evidence(field=name, value=values[name])
 
     def compute(self, values: Mapping[str, Any]) -> RuleHit | None:
         for name, test in self.all:
             if not test(values[name]):
                 return None
-        evidence = [Evidence(field=name, value=values[name]) for name, _ in self.all]
+        evidence = [self._evidence(name, values) for name, _ in self.all]
         if self.any:
             for group in self.any:
                 if all(test(values[name]) for name, test in group):
-                    evidence.extend(Evidence(field=name, value=values[name]) for name, _ in group)
+                    evidence.extend(self._evidence(name, values) for name, _ in group)
                     break
             else:
                 return None

@@ -155,6 +155,21 @@ class ChunkPlan:
     rules: Counter[str] = field(default_factory=Counter)
     #: sales' verdicts given since the last run that did not move the contact, and why
     unapplied: list[str] = field(default_factory=list)
+    #: why leads whose score passes are held back -> how many
+    held: Counter[str] = field(default_factory=Counter)
+
+
+def held_back(card: ScoreCard, stage: Stage, threshold: float) -> str | None:
+    """Why a lead whose score passes the threshold is not an MQL (None: it is not held):
+    the gate's other conditions (grade, required fields, a disqualifier), or a sales
+    rejection it has not yet outlived by new engagement."""
+    if stage in TAGGED or card.total < threshold:
+        return None
+    if not card.mql:
+        return "; ".join(card.unmet)
+    if stage == Stage.RECYCLED:
+        return "recycled by sales: becomes an MQL again on engagement after the rejection"
+    return None
 
 
 def verdict_not_applied(contact: Contact, before: StageState, decision: Decision,
@@ -229,6 +244,9 @@ def plan_chunk(loaded: LoadedMapping, scorer: Scorer, known: Known, now: datetim
         why = verdict_not_applied(contact, state, decision, known.verdicts_since)
         if why:
             out.unapplied.append(f"{cid} ({contact.name}): {why}")
+        held = held_back(card, decision.stage, scorer.threshold)
+        if held:
+            out.held[held] += 1
         out.mqls += decision.stage == Stage.MQL
         out.new_mqls += qualified_at is not None
         out.rules.update(hit.rule_id for hit in card.hits)

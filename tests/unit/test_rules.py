@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mqlsync.connector.model import Activity
+from mqlsync.connector.model import Activity, Evidence
 from tests.conftest import HEAD, NOW, make_activity, make_contact, scorer_from
 
 
@@ -455,6 +455,15 @@ def test_a_completeness_hit_lists_the_fields_filled_as_its_evidence(tmp_path):
     h = hit(scorer.score(make_contact(phone="+36 1 234", company="", country="HU"), [], NOW), "complete")
     assert [e.field for e in h.evidence] == ["email", "phone", "country"]
     assert (h.occurrences, h.points) == (3, 6)
+
+
+def test_a_field_tested_only_for_being_filled_is_evidence_as_filled_not_its_value(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: social, kind: field, category: profile, label: LinkedIn known, points: 3,
+           when: {linkedin_url: {present: true}, country: HU}}
+    """)
+    h = hit(scorer.score(make_contact(linkedin_url="https://linkedin.com/in/agnes", country="HU"), [], NOW), "social")
+    assert h.evidence == (Evidence(field="linkedin_url", filled=True), Evidence(field="country", value="HU"))
 
 
 def test_a_custom_attribute_whose_name_has_a_dot_is_read_whole(tmp_path):
