@@ -737,8 +737,15 @@ def schedule(
     for item in loaded:
         spec = item.mapping.schedule
         when = f"cron '{spec.cron}'" if spec.cron else f"every {spec.every_minutes} min"
-        err.print(f"{item.mapping.connection}: sync {when}, rescore daily at {spec.rescore_at}", highlight=False)
+        zone = datetime.now().astimezone().tzname()  # the scheduler runs on this machine's clock
+        err.print(f"{item.mapping.connection}: sync {when}, rescore daily at {spec.rescore_at} ({zone})",
+                  highlight=False)
     run_forever(connections, stopping)
+    refused = [c for c in connections if c.refused is not None]
+    for c in refused:
+        err.print(f"schedule stopped: {c.name}: {c.refused}", highlight=False, markup=False)
+    if refused:
+        raise typer.Exit(2)
     err.print("schedule stopped", highlight=False)
 
 

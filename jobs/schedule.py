@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mqlsync.connector.adapters.base import CRM
 from mqlsync.connector.config import LoadedMapping
-from mqlsync.connector.errors import ConnectionBusy, MqlsyncError
+from mqlsync.connector.errors import ConnectionBusy, CredentialsError, MqlsyncError
 from mqlsync.connector.state import StateStore
 
 from .sync import RunSummary, run_sync
@@ -42,6 +42,10 @@ class Connection:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.lock = threading.Lock()
         self.last: RunSummary | None = None
+        #: why the CRM refused this connection's credentials, once it did: the schedule stops
+        self.refused: CredentialsError | None = None
+        #: called when the CRM refuses the credentials (run_forever stops the scheduler)
+        self.on_refused: Callable[[], None] = lambda: None
 
     @property
     def name(self) -> str:
@@ -72,6 +76,15 @@ class Connection:
             # this slot is skipped, the next one tries again.
             log.warning("%s: %s skipped: another process holds this connection's lock (%s); the next slot tries "
                         "again", self.name, kind, exc.holder)
+        except CredentialsError as exc:
+            # Every later slot would fail the same way: stop, so a service manager sees a
+            # failed process (and restarts it, or alerts) rather than a healthy one that
+            # syncs nothing.
+            log.error("%s: %s failed: %s; the schedule stops: fix the credentials and start it again",
+                      self.name, kind, str(exc).splitlines()[0])
+            self.refused = exc
+            self.stopping.set()
+            self.on_refused()
         except MqlsyncError as exc:
             # A schedule outlives one bad run: say why, and try again at the next slot.
             log.error("%s: %s failed: %s", self.name, kind, str(exc).splitlines()[0])
@@ -102,6 +115,7 @@ def run_forever(connections: list[Connection], stopping: threading.Event) -> Non
     scheduler = BlockingScheduler(timezone=datetime.now().astimezone().tzinfo)
     for connection in connections:
         add_jobs(scheduler, connection)
+        connection.on_refused = lambda: scheduler.shutdown(wait=False)
 
     def stop(signum: int, frame: Any) -> None:
         log.info("stopping: the current run finishes its writes or stops before them")

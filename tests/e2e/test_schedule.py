@@ -147,6 +147,25 @@ def test_mqlsync_schedule_runs_at_once_and_stops_cleanly_on_sigterm(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert finished == 1, err
     assert proc.returncode == 0, err
-    assert "sync every 15 min, rescore daily at 03:00" in err
+    assert "sync every 15 min, rescore daily at 03:00 (" in err
     assert "sync done: 100 pulled, 100 written" in " ".join(err.split())
     assert "schedule stopped" in err and "Traceback" not in err
+
+
+def test_mqlsync_schedule_stops_with_exit_2_when_the_crm_refuses_the_credentials(tmp_path):
+    running = start_sandbox("hubspot", contacts=20)
+    with running.server:
+        env = dict(os.environ, MQLSYNC_HUBSPOT_BASE_URL=running.server.url, HUBSPOT_ACCESS_TOKEN="revoked-token",
+                   MQLSYNC_STATE_URL=f"sqlite:///{tmp_path / 'state.db'}", COLUMNS="200")
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", "schedule", "--mapping",
+                                 str(ROOT / "mappings" / "hubspot.yaml")], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    # Not a healthy-looking process that fails every 15 minutes: it stops at the first slot.
+    assert result.returncode == 2, result.stderr
+    assert took < 30
+    err = " ".join(result.stderr.split())
+    assert "the schedule stops: fix the credentials and start it again" in err
+    assert "schedule stopped: hubspot-main: HubSpot refused the credentials" in err
+    assert "revoked-token" not in result.stderr and "Traceback" not in result.stderr
