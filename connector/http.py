@@ -175,6 +175,18 @@ class RateLimiter:
         self.in_flight = threading.BoundedSemaphore(concurrent)
         self.waited_s = 0.0
 
+    def tighten(self, max_requests: int, per_seconds: float, margin: float = 0.05) -> bool:
+        """Pace under a lower limit the CRM announced (never a higher one: the mapping's
+        is the admin's ceiling). True when this lowered the pace."""
+        if max_requests <= 0 or per_seconds <= 0:
+            return False
+        window = per_seconds * (1 + margin)
+        with self.lock:
+            if self.max_requests and max_requests / window >= self.max_requests / self.per_seconds:
+                return False
+            self.max_requests, self.per_seconds = max_requests, window
+            return True
+
     def acquire(self) -> None:
         if not self.max_requests:
             return
@@ -216,6 +228,8 @@ class Policy:
     sleep: Callable[[float], None] | None = None
     #: the least wait before retrying a status, where the CRM says how long it lasts
     wait_floor: dict[int, float] = field(default_factory=dict)
+    #: the limiter every call goes through, which a lower limit the CRM announces tightens
+    pace: RateLimiter | None = None
     #: whether a call ever got an answer: until one does, an address nothing listens at
     #: is a wrong address, given up after UNREACHABLE_ATTEMPTS, not the whole budget
     reached: bool = field(default=False, init=False)

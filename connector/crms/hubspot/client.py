@@ -15,7 +15,7 @@ import hubspot
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from mqlsync.connector.config.mapping import Limits
-from mqlsync.connector.crms.hubspot.policy import hubspot_policy
+from mqlsync.connector.crms.hubspot.policy import announced_limit, hubspot_policy
 from mqlsync.connector.http import NO_SDK_RETRIES
 
 log = logging.getLogger("mqlsync.hubspot")
@@ -61,9 +61,26 @@ class HubSpotClient:
         @functools.wraps(fn)
         def counted(*a, **k):
             self.requests += 1
-            return fn(*a, **k)
+            result = fn(*a, **k)
+            self._pace_as_announced(fn)
+            return result
 
         return self.policy.call(counted, *args, idempotent=idempotent, **kwargs)
+
+    def _pace_as_announced(self, fn) -> None:
+        """Pace to the portal's own burst limit where it is below the mapping's: the
+        shipped mapping paces for Enterprise (190 per 10 s), a Starter portal allows
+        100, and every response says which (announced_limit). Read from the SDK client's
+        last response: calls are made one at a time."""
+        owner = getattr(fn, "api_client", None) or getattr(getattr(fn, "__self__", None), "api_client", None)
+        response = getattr(owner, "last_response", None)
+        getheaders = getattr(response, "getheaders", None)
+        headers = getheaders() if getheaders is not None else getattr(response, "headers", None)
+        limit = announced_limit(headers)
+        pace = self.policy.pace
+        if limit and pace is not None and pace.tighten(*limit):
+            log.info("HubSpot allows %d requests per %g s on this portal: pacing to that (the mapping's "
+                     "limits.max_requests is higher)", *limit)
 
     def get(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
         """GET an endpoint the SDK has no typed call for (or one whose typed models
@@ -78,6 +95,7 @@ class HubSpotClient:
                                            _preload_content=False, **kwargs)
             return json.loads(response.data or b"{}")
 
+        send.api_client = api_client  # type: ignore[attr-defined]  # whose last response announces the limit
         return self.call(send)
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +111,7 @@ class HubSpotClient:
             return json.loads(response.data or b"{}")
 
         send.search = path.endswith("/search")  # type: ignore[attr-defined]  # paced as a search (policy.is_search)
+        send.api_client = api_client  # type: ignore[attr-defined]  # whose last response announces the limit
         return self.call(send)
 
     def contact_properties(self) -> dict[str, Any]:

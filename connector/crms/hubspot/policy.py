@@ -4,6 +4,7 @@ the run, and the limits calls are paced under."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mqlsync.connector.errors import CRMUnavailable, NotAllowed
 from mqlsync.connector.http import Policy, RateLimiter, header, is_transient, status_of
@@ -19,7 +20,22 @@ def hubspot_policy(budget_s: float = 120.0, max_requests: int | None = 100, per_
     search = RateLimiter(search_per_second, 1.0)
     return Policy("HubSpot", transient=hubspot_transient, classify=hubspot_classify, budget_s=budget_s,
                   limiters=lambda fn: [burst, search] if is_search(fn) else [burst],
-                  wait_floor={423: LOCK_SECONDS})
+                  wait_floor={423: LOCK_SECONDS}, pace=burst)
+
+
+def announced_limit(headers: Any) -> tuple[int, float] | None:
+    """The burst limit a HubSpot response announces: X-HubSpot-RateLimit-Max requests per
+    X-HubSpot-RateLimit-Interval-Milliseconds (changelog 2018-11-06, "Rate limit
+    information headers will be included in HTTP responses"; also on OAuth calls since).
+    Searches answer without them. None when absent or unreadable."""
+    try:
+        most = headers.get("X-HubSpot-RateLimit-Max")
+        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    except AttributeError:
+        return None
+    if not (most and interval and str(most).isdigit() and str(interval).isdigit()):
+        return None
+    return int(most), int(interval) / 1000
 
 
 #: HubSpot's error handling guide (developers.hubspot.com/docs/api/error-handling):

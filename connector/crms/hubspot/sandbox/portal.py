@@ -393,7 +393,7 @@ class HubSpotSandbox(Emulation):
                      "The service is temporarily unavailable. Please try again.")
 
     def _limit_headers(self, remaining: int) -> dict[str, str]:
-        return {"X-HubSpot-RateLimit-Interval-Milliseconds": str(int(BURST_WINDOW_S * 1000)),
+        return {"X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.burst.window_s * 1000)),
                 "X-HubSpot-RateLimit-Max": str(self.burst.limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
                 "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
                 "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily_limit - self.daily_used))}
