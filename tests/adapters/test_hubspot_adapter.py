@@ -484,9 +484,11 @@ def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
 
     data = generate(seed=5, contacts=250)
 
-    def pulled_with(max_requests: int) -> dict:
+    def pulled_with(max_requests: int, announced: bool = True) -> dict:
         portal = HubSpotSandbox(token=TOKEN, burst_limit=20, burst_window_s=1.0)
         seed_hubspot(portal, MAPPING, data.contacts, data.activities)
+        if not announced:  # no X-HubSpot-RateLimit-* headers: the mapping's pace is all the client knows
+            portal.rate_headers = lambda request: {}  # type: ignore[method-assign]
         mapping = MAPPING.model_copy(update={"limits": Limits(max_requests=max_requests, per_seconds=1.0)})
         with SandboxServer(portal) as server:
             crm = HubSpotAdapter(mapping, TOKEN, server.url)
@@ -494,10 +496,13 @@ def test_client_side_pacing_keeps_a_run_under_the_burst_limit_without_429s():
             return {"throttled": server.snapshot()["throttled"], "requests": crm.requests,
                     "activities": sum(len(p.activities) for p in pages)}
 
-    paced, unpaced = pulled_with(20), pulled_with(10_000)
+    paced, unpaced = pulled_with(20, announced=False), pulled_with(10_000, announced=False)
     assert paced["requests"] > 40  # enough to cross the 20-a-second window twice
     assert paced["throttled"] == 0 and unpaced["throttled"] > 0
     assert paced["activities"] == unpaced["activities"]
+    # Where the portal announces its limit, a mapping set too high is paced down to it.
+    learned = pulled_with(10_000)
+    assert learned["throttled"] == 0 and learned["activities"] == paced["activities"]
 
 
 def test_a_task_batch_whose_answer_is_lost_is_looked_up_not_created_twice(running, monkeypatch):
