@@ -449,6 +449,9 @@ def _print_summary(summary, as_json_: bool) -> None:
               f"{summary.new_mqls:,} new MQLs, {summary.tasks_created:,} tasks "
               f"{'to create' if summary.dry_run else 'created'}; {summary.requests:,} API requests in "
               f"{summary.duration_s:.1f}s.", highlight=False)
+    if summary.mode == "shadow":
+        err.print("shadow mode: only mqlsync's score fields are written; the MQLs found get no stage, tag or task "
+                  "until `write_back.mode: full`", highlight=False, markup=False)
     if summary.transitions:
         moves = sorted(summary.transitions.items(), key=lambda kv: (-kv[1], kv[0]))
         err.print("stage changes: " + "; ".join(f"{move}: {n:,}" for move, n in moves), highlight=False,

@@ -48,6 +48,8 @@ class RunSummary:
     dry_run: bool
     started_at: str
     full: bool = False
+    #: the write-back mode: "shadow" writes only mqlsync's score fields
+    mode: str = "full"
     contacts: int = 0
     activities: int = 0
     new_activities: int = 0
@@ -133,7 +135,8 @@ def _locked_run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetim
                 on_plan: Callable[[list[dict[str, Any]]], None] | None = None) -> RunSummary:
     clock = time.perf_counter()
     conn = loaded.mapping.connection
-    summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full)
+    summary = RunSummary(connection=conn, dry_run=dry_run, started_at=iso(now), full=full,
+                         mode=loaded.mapping.write_back.mode)
     run_id = None if dry_run else store.start_run(conn, now)
     requests_before = crm.requests
     try:

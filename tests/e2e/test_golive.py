@@ -107,3 +107,62 @@ def test_a_dry_run_lists_every_change_new_mqls_first_and_writes_the_whole_plan_t
         jsonl = cli(crm, state, "run", "--dry-run", "--out", str(tmp_path / "plan.jsonl"))
         assert jsonl.returncode == 0
         assert len((tmp_path / "plan.jsonl").read_text(encoding="utf-8").splitlines()) == 60
+
+
+def test_the_go_live_walk_check_setup_shadow_review_then_full(tmp_path):
+    """The README's going-live steps, as an admin runs them on a mapping of their own:
+    check fails and says to run setup; shadow mode writes scores and nothing sales acts
+    on; the MQLs it found can be reviewed with `leads`; full mode then hands them over,
+    each with one task, as hubspot-api-client shows."""
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import ROOT, SECRET, cli_env
+
+    shipped = (ROOT / "mappings" / "hubspot.yaml").read_text(encoding="utf-8")
+    mapping = tmp_path / "acme.yaml"
+    (tmp_path / "scoring.yaml").write_text((ROOT / "mappings" / "scoring.yaml").read_text(encoding="utf-8"))
+    mapping.write_text(shipped.replace("connection: hubspot-main", "connection: acme")
+                       .replace("  group: mqlsync\n", "  group: mqlsync\n  mode: shadow\n"), encoding="utf-8")
+    state = tmp_path / "state.db"
+
+    with sandbox_process(HubSpot, 200) as crm:
+        env = cli_env(crm, state)
+
+        def mqlsync(*args: str) -> subprocess.CompletedProcess:
+            result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping", str(mapping)],
+                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+            assert SECRET not in result.stdout + result.stderr
+            return result
+
+        first = mqlsync("check")
+        assert first.returncode == 1 and "fix: it does not exist: run `mqlsync setup --mapping FILE`" in first.stdout
+        assert mqlsync("setup").returncode == 0
+        assert mqlsync("check").returncode == 0
+
+        stages_before = {cid: p.get("lifecyclestage") for cid, p in crm.sdk_people().items()}
+        shadow = mqlsync("run", "--json")
+        assert shadow.returncode == 0, shadow.stderr
+        found = json.loads(shadow.stdout)
+        assert found["mode"] == "shadow" and found["new_mqls"] > 0 and found["tasks_created"] == 0
+        people = crm.sdk_people()
+        assert all(p.get("mqlsync_score") not in (None, "") for p in people.values())
+        assert not any(p.get("mqlsync_mql") for p in people.values())  # nothing sales acts on
+        assert {cid: p.get("lifecyclestage") for cid, p in people.items()} == stages_before
+        assert crm.sdk_tasks() == []
+        said = mqlsync("run")
+        assert "shadow mode: only mqlsync's score fields are written" in " ".join(said.stderr.split())
+
+        review = [json.loads(line) for line in mqlsync("leads", "--stage", "mql", "--json").stdout.splitlines()]
+        assert len(review) == found["new_mqls"]
+
+        mapping.write_text(mapping.read_text(encoding="utf-8").replace("  mode: shadow\n", "  mode: full\n"))
+        full = mqlsync("run", "--json")
+        assert full.returncode == 0, full.stderr
+        handed = json.loads(full.stdout)
+        assert handed["mode"] == "full" and handed["tasks_created"] == len(review)
+        people = crm.sdk_people()
+        tagged = {cid for cid, p in people.items()
+                  if p.get("mqlsync_mql") == "true" and p.get("mqlsync_stage") == "mql"}
+        assert tagged == {r["contact_id"] for r in review}
+        assert sorted(cid for cid, _ in crm.sdk_tasks()) == sorted(r["contact_id"] for r in review)
