@@ -9,10 +9,12 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from mqlsync.connector import migrations, runlock
@@ -21,6 +23,8 @@ from mqlsync.connector.model import Activity, Contact, Stage, StageRow, Transiti
 
 ENV_STATE_URL = "MQLSYNC_STATE_URL"
 DEFAULT_URL = "sqlite:///mqlsync-state.db"
+#: a store that lives as long as the process (a dry run on a machine that has none yet)
+MEMORY_URL = "sqlite://"
 
 metadata = sa.MetaData()
 _ts = sa.DateTime(timezone=True)
@@ -126,7 +130,10 @@ class StateStore:
     def __init__(self, url: str = DEFAULT_URL) -> None:
         # SQLite: a writer waits up to 30 s for another connection's transaction rather
         # than failing at once ("database is locked").
-        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        options: dict[str, Any] = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        if url in (MEMORY_URL, "sqlite:///:memory:"):
+            # One database in memory, shared by every connection and thread of the store.
+            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         self.engine = sa.create_engine(url, **options)
         migrations.upgrade(self.engine)
         self._open = threading.local()
@@ -156,9 +163,17 @@ class StateStore:
             yield conn
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StateStore:
+    def from_env(cls, env: Mapping[str, str] | None = None, dry_run: bool = False) -> StateStore:
+        """The store the environment names (SQLite in the working folder by default).
+        A dry run leaves no trace: where that SQLite file does not exist yet, it reads an
+        empty store in memory rather than creating the file."""
         env = os.environ if env is None else env
-        return cls(env.get(ENV_STATE_URL) or DEFAULT_URL)
+        url = env.get(ENV_STATE_URL) or DEFAULT_URL
+        if dry_run and url.startswith("sqlite"):
+            database = sa.make_url(url).database
+            if database and database != ":memory:" and not Path(database).exists():
+                return cls(MEMORY_URL)
+        return cls(url)
 
     def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
                 update: list[str] | None = None) -> None:

@@ -512,7 +512,7 @@ def run(
 
     loaded = load_mapping(mapping)
     crm = adapter_for(loaded)
-    store = StateStore.from_env()
+    store = StateStore.from_env(dry_run=dry_run)
     counts = {"contacts": 0, "activities": 0, "scored": 0}
     with Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as bar:

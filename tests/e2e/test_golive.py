@@ -103,6 +103,7 @@ def test_a_dry_run_lists_every_change_new_mqls_first_and_writes_the_whole_plan_t
         assert listed == sorted(listed, key=int)  # natural order
         assert f"stage changes: lead → mql: {len(mqls)}" in dry.stderr
         assert "None" not in dry.stdout
+        assert list(tmp_path.glob("state.db*")) == []  # "nothing written, not even its own state"
         assert not any(p.get(crm.mapping.write_back.fields["score"]) for p in crm.sdk_people().values())
         jsonl = cli(crm, state, "run", "--dry-run", "--out", str(tmp_path / "plan.jsonl"))
         assert jsonl.returncode == 0
