@@ -182,6 +182,7 @@ def _converted(org, crm, store) -> str:
     now = datetime.now(UTC)
     leads = [i for i, r in org.records["Lead"].items()
              if not r["IsConverted"] and r["FirstName"] and r["Title"]  # what the MQL gate requires
+             and r["LastName"] != "[not provided]"  # Salesforce's placeholder: no last name
              and store.stages_of(conn, [i])[i].stage == Stage.LEAD]
     people = store.load_contacts(conn, leads)
     lead = max((i for i in leads if i in people), key=lambda i: scorer.score(people[i], [], now).fit)
