@@ -28,8 +28,9 @@ def imports_of(path: Path) -> set[str]:
 
 
 def core_files():
-    # the scoring core, and the sync's decisions beside it
-    return sorted([*(ROOT / "connector" / "scoring").glob("*.py"), *(ROOT / "connector" / "sync").glob("*.py")])
+    # the scoring core, the sync's decisions and the funnel review beside it
+    return sorted([*(ROOT / "connector" / "scoring").glob("*.py"), *(ROOT / "connector" / "sync").glob("*.py"),
+                   *(ROOT / "connector" / "review").glob("*.py")])
 
 
 def test_scoring_core_imports_no_io_sdk_or_wiring():
