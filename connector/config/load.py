@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from mqlsync.connector.config.history import HistoryMapping
 from mqlsync.connector.config.lint import VOCABULARY, lint_mapping, lint_model
 from mqlsync.connector.config.mapping import Mapping
 from mqlsync.connector.config.scoring import (
@@ -80,6 +81,14 @@ def load_mapping(path: Path | str) -> LoadedMapping:
     """Load and check a mapping file and the scoring model it names."""
     located = load_yaml(path)
     return _mapping_from(located, Path(path).parent)
+
+
+def load_history(path: Path | str) -> HistoryMapping:
+    """Load and check a history mapping (CSV exports for a review); ConfigError names
+    the file, the line and the field of every problem."""
+    located = load_yaml(path)
+    _require_mapping_at_top(located)
+    return _validate(HistoryMapping, located)
 
 
 def validate_file(path: Path | str) -> Validated:

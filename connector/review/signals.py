@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mqlsync.connector.model import as_utc
-from mqlsync.connector.review.funnel import DIMENSIONS, Journey, funnel, median
+from mqlsync.connector.review.funnel import DIMENSIONS, Journey, cohort, funnel, median
 
 Status = Literal["raised", "clear", "no data"]
 
@@ -67,7 +67,7 @@ def signals(journeys: Sequence[Journey], now: datetime, days: float = 90, horizo
     cur = funnel(journeys, cur_end - span, cur_end, horizon_days)
     prev = funnel(journeys, cur_end - 2 * span, cur_end - span, horizon_days)
     return [_rejections(cur, prev, limits), _sql_rate(cur, prev, limits),
-            _cycle(journeys, now, span, limits), *_never_close(journeys, now, close_days, limits)]
+            _cycle(journeys, now, span, close_days, limits), *_never_close(journeys, now, close_days, limits)]
 
 
 def _periods(cur, prev) -> str:
@@ -108,25 +108,31 @@ def _sql_rate(cur, prev, limits: Thresholds) -> Signal:
     return Signal(name, "clear", said, numbers)
 
 
-def _cycle(journeys: Sequence[Journey], now: datetime, span: timedelta, limits: Thresholds) -> Signal:
-    """Median days from MQL to a won deal, for deals won in each period."""
+def _cycle(journeys: Sequence[Journey], now: datetime, span: timedelta, close_days: float,
+           limits: Thresholds) -> Signal:
+    """Median days from MQL to a won deal, of two cohorts of MQLs each followed for
+    `close_days`: measured on deals won in a period instead, a funnel whose inflow
+    slows would seem to lengthen its cycle (only old leads are left to close)."""
     name = "sales cycle lengthens"
+    follow = timedelta(days=close_days)
+    cur_end = now - follow
 
     def cycle(start: datetime, end: datetime) -> list[float]:
         out = []
-        for j in journeys:
+        for j in cohort(journeys, start, end):
             won, mql_at = j.reached("won"), j.mql_at
-            if won is not None and mql_at is not None and start <= won < end and not j.out_of_order:
+            if won is not None and mql_at is not None and won - mql_at <= follow and not j.out_of_order:
                 out.append((won - mql_at) / timedelta(days=1))
         return out
 
-    cur, prev = cycle(now - span, now), cycle(now - 2 * span, now - span)
+    cur, prev = cycle(cur_end - span, cur_end), cycle(cur_end - 2 * span, cur_end - span)
     cur_med, prev_med = median(cur), median(prev)
     numbers: dict[str, float | int | str | None] = {
         "current_won": len(cur), "previous_won": len(prev), "current_median_days": cur_med,
         "previous_median_days": prev_med}
-    when = (f"deals won {_day(now - span)}..{_day(now - timedelta(days=1))} ({len(cur)}) against "
-            f"{_day(now - 2 * span)}..{_day(now - span - timedelta(days=1))} ({len(prev)})")
+    when = (f"deals won by the MQLs of {_day(cur_end - span)}..{_day(cur_end - timedelta(days=1))} ({len(cur)}) "
+            f"against those of {_day(cur_end - 2 * span)}..{_day(cur_end - span - timedelta(days=1))} "
+            f"({len(prev)}), each within {close_days:g} days")
     if min(len(cur), len(prev)) < limits.min_won or cur_med is None or prev_med is None:
         return Signal(name, "no data", f"too few won deals to compare the cycle: {when}; {limits.min_won} needed "
                                        "in each", numbers)

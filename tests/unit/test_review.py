@@ -84,8 +84,8 @@ def test_a_sample_too_small_raises_nothing_and_says_so():
         cohort_of("c", cur_end - 90 * DAY, 12, sql=0, spread_days=89)
     found = {s.name: s for s in signals(few, NOW)}
     assert found["MQL→SQL rate falls"].status == "no data"
-    assert "too few MQLs to compare the SQL rate" in found["MQL→SQL rate falls"].text
-    assert "(12) against" in found["MQL→SQL rate falls"].text and "30 needed in each" in found["MQL→SQL rate falls"].text
+    said = found["MQL→SQL rate falls"].text
+    assert "too few MQLs to compare the SQL rate" in said and "(12) against" in said and "30 needed in each" in said
     assert all(s.status == "no data" for s in found.values())
     assert found["sales cycle lengthens"].text.startswith("too few won deals to compare the cycle")
     assert found["SQLs that never close"].text.startswith("too few SQLs old enough to have closed")
@@ -104,18 +104,22 @@ def test_rising_rejections_raise_their_signal():
 
 
 def test_a_lengthening_cycle_is_measured_in_days_and_raised():
-    def won(prefix: str, won_from: datetime, cycle_days: float, n: int = 12) -> list[Journey]:
-        # Deals won on consecutive days from `won_from`, each `cycle_days` after its MQL.
-        return [journey(f"{prefix}{i}", won_from + i * DAY - cycle_days * DAY, sql_after=2, won_after=cycle_days)
+    def won(prefix: str, qualified_from: datetime, cycle_days: float, n: int = 12) -> list[Journey]:
+        # MQLs on consecutive days from `qualified_from`, each won `cycle_days` later.
+        return [journey(f"{prefix}{i}", qualified_from + i * DAY, sql_after=2, won_after=cycle_days)
                 for i in range(n)]
 
-    history = won("p", NOW - 170 * DAY, 20.0) + won("c", NOW - 80 * DAY, 41.5)
+    # Cohorts followed for 120 days: the current one qualified 210..120 days ago.
+    history = won("p", NOW - 290 * DAY, 20.0) + won("c", NOW - 200 * DAY, 41.5)
     (cycle,) = [s for s in signals(history, NOW) if s.name == "sales cycle lengthens"]
     assert cycle.status == "raised"
     assert cycle.numbers["current_median_days"] == pytest.approx(41.5)
     assert cycle.numbers["previous_median_days"] == pytest.approx(20.0)
     assert cycle.text.startswith("a won deal took 42 days from MQL (median), against 20 before")
-    steady = won("p", NOW - 170 * DAY, 20.0) + won("c", NOW - 80 * DAY, 22.0)
+    steady = won("p", NOW - 290 * DAY, 20.0) + won("c", NOW - 200 * DAY, 22.0)
+    # A cohort still inside its 120 days is not measured yet: no data, not a false alarm.
+    young = won("p", NOW - 200 * DAY, 20.0) + won("c", NOW - 100 * DAY, 90.0)
+    assert [s.status for s in signals(young, NOW) if s.name == "sales cycle lengthens"] == ["no data"]
     assert [s.status for s in signals(steady, NOW) if s.name == "sales cycle lengthens"] == ["clear"]
 
 
