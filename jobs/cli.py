@@ -712,6 +712,128 @@ def leads(
 
 
 @command()
+def review(
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="Review a connection from its state.")] = None,
+    history: Annotated[Path | None, typer.Option("--history", help="Review a history of CSV exports (a history "
+                                                                   "mapping file).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="The folder of the history's CSV files.",
+                                              show_default="the history file's folder")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="First day of the MQLs reviewed.",
+                                              show_default="the first qualification")] = None,
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help="Day after the last MQL reviewed.",
+                                              show_default="now")] = None,
+    now: NowOpt = None,
+    horizon: Annotated[float, typer.Option("--horizon", min=1, metavar="DAYS",
+                                           help="A conversion counts when it came within this many days of "
+                                                "qualifying.")] = 90,
+    days: Annotated[float, typer.Option("--days", min=7, metavar="DAYS",
+                                        help="The length of the two periods the signals compare.")] = 90,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the report to this HTML file (one "
+                                                             "file, opens offline).")] = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="The report as one JSON object.")] = False,
+) -> None:
+    """Is the MQL definition working? The funnel of the people qualified in a period
+    (MQL, SAL, SQL, opportunity, won: counts, conversion, days in each stage), by
+    channel, grade, score band, model version and month; each rule's lift; and the four
+    signals that the definition needs another look. From a connection's state, or from
+    CSV exports through a history mapping. Exit code 1 when a signal is raised."""
+    from .review import default_period, journeys_from_state, report
+
+    if (mapping is None) == (history is None):
+        raise typer.BadParameter("give one of --mapping (a connection's state) or --history (CSV exports)",
+                                 param_hint="--mapping / --history")
+    skipped: list = []
+    moment: datetime | None
+    if mapping is not None:
+        from mqlsync.connector.config import load_mapping
+        from mqlsync.connector.state import StateStore
+
+        loaded = load_mapping(mapping)
+        name = loaded.mapping.connection
+        journeys = journeys_from_state(loaded, StateStore.from_env())
+        moment = _now(now)
+    else:
+        from mqlsync.connector.adapters.history import read_history
+        from mqlsync.connector.config.load import load_history
+
+        assert history is not None
+        spec = load_history(history)
+        read = read_history(spec, data or history.parent)
+        name, journeys, skipped = spec.history, read.journeys, read.rejected
+        moment = _now(now) if now else None
+    period = default_period(journeys, _now(since) if since else None, _now(until) if until else None, moment,
+                            horizon, days)
+    found = report(name, journeys, period)
+    if html is not None:
+        from .review_html import render
+
+        html.write_text(render(found, journeys), encoding="utf-8")
+    if as_json_:
+        out.print(json.dumps(found, ensure_ascii=False, default=str), highlight=False, markup=False)
+    else:
+        _print_review(found)
+        if html is not None:
+            err.print(f"wrote {html}", highlight=False, markup=False)
+    for line in skipped[:20]:
+        err.print(f"skipped {line}", highlight=False, markup=False)
+    if any(s["status"] == "raised" for s in found["signals"]):
+        raise typer.Exit(1)
+
+
+def _pct(rate: float | None) -> str:
+    return "" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _days(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _print_review(found: dict) -> None:
+    wide = out if out.is_terminal else Console(width=250)
+    f = found["funnel"]
+    out.print(f"{found['name']}: MQLs of {found['since'][:10]}..{found['until'][:10]} ({f['mqls']:,} of "
+              f"{found['people']:,} people); a conversion counts within {found['horizon_days']:g} days.",
+              highlight=False, markup=False)
+    steps = Table("step", "reached", "from the step before", "from MQL", "median days in stage", show_edge=False,
+                  title="funnel")
+    known = found["steps"]
+    for before, step in zip([None, *known], known, strict=False):
+        earlier = f["reached"][before] if before else None
+        steps.add_row(step, f"{f['reached'][step]:,}", _pct(f["reached"][step] / earlier) if earlier else "",
+                      _pct(f["rate_from_mql"][step]), _days(f["median_days_in_stage"].get(step)))
+    wide.print(steps)
+    out.print(f"rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}); median days from MQL to a "
+              f"won deal: {_days(f['median_days_to_won']) or '-'}; won amount: {f['won_amount']:,.0f}",
+              highlight=False, markup=False)
+    for dimension, groups in found["breakdowns"].items():
+        if len(groups) < 2:
+            continue
+        sql = "sql" in found["steps"]
+        table = Table(dimension, "MQLs", *(["SQL rate"] if sql else []), "won", "won rate", "median days to won",
+                      show_edge=False, title=f"by {dimension}")
+        for key, g in list(groups.items())[:24]:
+            table.add_row(key, f"{g['mqls']:,}", *([_pct(g["rate_from_mql"]["sql"])] if sql else []),
+                          f"{g['reached']['won']:,}", _pct(g["rate_from_mql"]["won"]), _days(g["median_days_to_won"]))
+        wide.print(table)
+    rules = found["lift"]["rules"]
+    if rules:
+        table = Table("rule", "MQLs", f"reached {found['lift']['step']}", "rate", "lift", show_edge=False,
+                      title=f"rules, by lift ({found['lift']['step']} rate against all MQLs')")
+        for r in rules[:10] + ([] if len(rules) <= 15 else rules[-5:]):
+            table.add_row(r["rule"], f"{r['mqls']:,}", f"{r['reached']:,}", _pct(r["rate"]),
+                          "" if r["lift"] is None else f"{r['lift']:.2f}")
+        wide.print(table)
+    marks = {"raised": "!", "clear": "✓", "no data": "?"}
+    for s in found["signals"]:
+        out.print(f"{marks[s['status']]} {s['name']}: {s['text']}", highlight=False, markup=False)
+    if found["out_of_order"]:
+        shown = ", ".join(found["out_of_order"][:5])
+        out.print(f"out of order: {len(found['out_of_order']):,} won a deal before their first qualification "
+                  f"({shown}{', ...' if len(found['out_of_order']) > 5 else ''}); left out of the days to won",
+                  highlight=False, markup=False)
+
+
+@command()
 def schedule(
     mappings: Annotated[list[Path], typer.Option("--mapping", "-m", help="Mapping files; repeat for several.")],
 ) -> None:

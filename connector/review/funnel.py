@@ -203,5 +203,6 @@ def breakdown(journeys: Sequence[Journey], dimension: str, start: datetime, end:
         for key in DIMENSIONS[dimension](j):
             keyed.setdefault(key if key is not None else "(none)", []).append(j)
     groups = {k: funnel(v, start, end, horizon_days) for k, v in keyed.items()}
-    ordered = dict(sorted(groups.items(), key=lambda kv: (-kv[1].mqls, kv[0])))
+    # Months in time order; any other dimension largest first.
+    ordered = dict(sorted(groups.items(), key=lambda kv: (kv[0],) if dimension == "month" else (-kv[1].mqls, kv[0])))
     return Breakdown(dimension, ordered)

@@ -66,8 +66,16 @@ def signals(journeys: Sequence[Journey], now: datetime, days: float = 90, horizo
     cur_end = now - horizon
     cur = funnel(journeys, cur_end - span, cur_end, horizon_days)
     prev = funnel(journeys, cur_end - 2 * span, cur_end - span, horizon_days)
-    return [_rejections(cur, prev, limits), _sql_rate(cur, prev, limits),
-            _cycle(journeys, now, span, close_days, limits), *_never_close(journeys, now, close_days, limits)]
+    # Data that never records a stage (an export of MQLs and won deals) cannot show its signal.
+    has_sql = any(j.reached("sql") for j in journeys)
+    has_verdicts = has_sql or any(j.reached("sal") or j.rejected_at for j in journeys)
+    no_sql = "this data records no SQL stage: nobody in it became an SQL"
+    return [_rejections(cur, prev, limits) if has_verdicts else Signal(
+                "sales rejects MQLs", "no data", "this data records no verdict of sales: no SAL, SQL or rejection"),
+            _sql_rate(cur, prev, limits) if has_sql else Signal("MQL→SQL rate falls", "no data", no_sql),
+            _cycle(journeys, now, span, close_days, limits),
+            *(_never_close(journeys, now, close_days, limits) if has_sql
+              else [Signal("SQLs that never close", "no data", no_sql)])]
 
 
 def _periods(cur, prev) -> str:

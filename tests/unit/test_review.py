@@ -163,3 +163,13 @@ def test_breakdowns_group_by_channel_grade_score_band_rule_and_month():
     assert {k: f.mqls for k, f in by["month"].groups.items()} == {"2026-03": 2, "2026-04": 1}
     assert {k: f.mqls for k, f in by["model version"].groups.items()} == {"v1": 2, "v2": 1}
     assert Thresholds().min_mqls == 30
+
+
+def test_data_that_records_no_sql_stage_says_so_instead_of_a_zero_rate():
+    start = NOW - 200 * DAY
+    exported = [journey(f"m{i}", start + i * DAY, won_after=10 if i % 5 == 0 else None) for i in range(150)]
+    found = {s.name: s for s in signals(exported, NOW)}
+    assert found["MQL→SQL rate falls"].status == "no data"
+    assert found["MQL→SQL rate falls"].text == "this data records no SQL stage: nobody in it became an SQL"
+    assert found["sales rejects MQLs"].text == "this data records no verdict of sales: no SAL, SQL or rejection"
+    assert found["SQLs that never close"].status == "no data"
