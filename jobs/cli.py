@@ -802,9 +802,10 @@ def _print_review(found: dict) -> None:
         steps.add_row(step, f"{f['reached'][step]:,}", _pct(f["reached"][step] / earlier) if earlier else "",
                       _pct(f["rate_from_mql"][step]), _days(f["median_days_in_stage"].get(step)))
     wide.print(steps)
-    out.print(f"rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}); median days from MQL to a "
-              f"won deal: {_days(f['median_days_to_won']) or '-'}; won amount: {f['won_amount']:,.0f}",
-              highlight=False, markup=False)
+    verdicts = "sal" in found["steps"] or f["rejected"]
+    out.print((f"rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}); " if verdicts else "")
+              + f"median days from MQL to a won deal: {_days(f['median_days_to_won']) or '-'}; won amount: "
+              f"{f['won_amount']:,.0f}", highlight=False, markup=False)
     for dimension, groups in found["breakdowns"].items():
         if len(groups) < 2:
             continue

@@ -41,6 +41,11 @@ function show() {
   out.textContent = text;
 }
 document.getElementById('who').addEventListener('input', show);
+// report.html#who=ID opens with that person's history shown (a link from a mail or a ticket)
+if (location.hash.startsWith('#who=')) {
+  document.getElementById('who').value = decodeURIComponent(location.hash.slice(5));
+  show();
+}
 """
 
 
@@ -106,8 +111,11 @@ def render(found: dict[str, Any], journeys: Sequence[Journey] = ()) -> str:
     parts.append(_table(["step", "reached", "from MQL", "median days in stage"],
                         [[s, f"{f['reached'][s]:,}", _pct(f["rate_from_mql"][s]),
                           _num(f["median_days_in_stage"].get(s))] for s in found["steps"]]))
-    parts.append(f"<p>Rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}). Median days from "
-                 f"MQL to a won deal: {_num(f['median_days_to_won']) or '-'}. Won amount: {f['won_amount']:,.0f}."
+    verdicts = "sal" in found["steps"] or f["rejected"]
+    parts.append("<p>" + (f"Rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}). "
+                          if verdicts else "") +
+                 f"Median days from MQL to a won deal: <b id=days-to-won>{_num(f['median_days_to_won']) or '-'}</b>. "
+                 f"Won amount: {f['won_amount']:,.0f}."
                  + (f" Out of order (a deal won before the first qualification): {len(found['out_of_order']):,}."
                     if found["out_of_order"] else "") + "</p>")
     sql = "sql" in found["steps"]
