@@ -68,14 +68,12 @@ def _funnel_json(f: Funnel) -> dict[str, Any]:
             "won_amount": f.won_amount, "out_of_order": f.out_of_order}
 
 
-def lift(journeys: Sequence[Journey], start: datetime, end: datetime, horizon_days: float,
-         step: str = "sql") -> list[dict[str, Any]]:
+def lift(overall: Funnel, by_rule: dict[str, Funnel], step: str = "sql") -> list[dict[str, Any]]:
     """Each rule's lift: the share of the MQLs it fired for that reached `step`, over the
     share of all MQLs that did. Above 1, the rule picks leads that convert."""
-    overall = funnel(journeys, start, end, horizon_days)
     base = overall.rate(step)
     rows = []
-    for rule, f in breakdown(journeys, "rule", start, end, horizon_days).groups.items():
+    for rule, f in by_rule.items():
         rate = f.rate(step)
         rows.append({"rule": rule, "mqls": f.mqls, "reached": f.reached[step], "rate": rate,
                      "lift": (rate / base) if rate is not None and base else None})
@@ -97,8 +95,8 @@ def report(name: str, journeys: Sequence[Journey], period: Period) -> dict[str, 
         "breakdowns": {d: {k: _funnel_json(f) for k, f in breakdown(journeys, d, period.start, period.end,
                                                                      period.horizon_days).groups.items()}
                        for d in SHOWN},
-        "lift": {"step": lift_step, "rules": lift(journeys, period.start, period.end, period.horizon_days,
-                                                  lift_step)},
+        "lift": {"step": lift_step, "rules": lift(whole, breakdown(journeys, "rule", period.start, period.end,
+                                                                    period.horizon_days).groups, lift_step)},
         "signals": [{"name": s.name, "status": s.status, "text": s.text, "numbers": s.numbers} for s in found],
         "out_of_order": disordered,
     }

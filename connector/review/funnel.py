@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from mqlsync.connector.model import Stage, Transition, as_utc
 
@@ -48,29 +49,49 @@ class Journey:
     model_version: str | None = None
     outcome: Outcome | None = None
 
-    @property
+    # Derived once per journey (a review asks each journey the same questions for every
+    # breakdown and signal): the dataclass is frozen, so these never go stale.
+    @cached_property
     def mql_at(self) -> datetime | None:
         """When marketing qualified the person (the first move to MQL); None for people
         sales took on without one (set to SQL in the CRM)."""
         return next((as_utc(t.at) for t in self.steps if t.to_stage == Stage.MQL), None)
 
+    @cached_property
+    def _milestones(self) -> dict[str, datetime | None]:
+        start = self.mql_at
+        out: dict[str, datetime | None] = dict.fromkeys(STEPS)
+        if start is None:
+            return out
+        for t in self.steps:
+            at = as_utc(t.at)
+            if at < start or t.to_stage in (Stage.RECYCLED, Stage.DISQUALIFIED):
+                continue
+            for step, rank in _RANKS.items():
+                if out[step] is None and t.to_stage.rank >= rank:
+                    out[step] = at
+            if out["won"] is None and t.to_stage == Stage.CUSTOMER:
+                out["won"] = at
+        outcome = self.outcome
+        if outcome is not None and outcome.won and outcome.closed_at is not None:
+            out["won"] = max(as_utc(outcome.closed_at), start)
+        return out
+
     def reached(self, step: str) -> datetime | None:
         """When the journey first reached a step, or a later one, after qualifying."""
+        return self._milestones[step]
+
+    @cached_property
+    def stays(self) -> tuple[tuple[str, float], ...]:
+        """(stage, days) of every stage left since qualifying, for the time in stage."""
         start = self.mql_at
         if start is None:
-            return None
-        if step == "won":
-            won = self.outcome is not None and self.outcome.won and self.outcome.closed_at is not None
-            if won:
-                return max(as_utc(self.outcome.closed_at), start)  # type: ignore[union-attr, arg-type]  # won above
-            return next((as_utc(t.at) for t in self.steps
-                         if t.to_stage == Stage.CUSTOMER and as_utc(t.at) >= start), None)
-        rank = _RANKS[step]
-        return next((as_utc(t.at) for t in self.steps
-                     if t.to_stage.rank >= rank and t.to_stage not in (Stage.RECYCLED, Stage.DISQUALIFIED)
-                     and as_utc(t.at) >= start), None)
+            return ()
+        return tuple((here.to_stage.value, (as_utc(after.at) - as_utc(here.at)) / DAY)
+                     for here, after in zip(self.steps, self.steps[1:], strict=False)
+                     if here.to_stage in TIMED and as_utc(here.at) >= start)
 
-    @property
+    @cached_property
     def rejected_at(self) -> datetime | None:
         """When sales rejected the person after marketing qualified them."""
         start = self.mql_at
@@ -149,16 +170,15 @@ def funnel(journeys: Iterable[Journey], start: datetime, end: datetime, horizon_
     for j in members:
         mql_at = j.mql_at
         assert mql_at is not None  # a cohort member was qualified
-        for step in STEPS:
-            at = j.reached(step)
-            if at is not None and at - mql_at <= horizon:
+        latest = mql_at + horizon
+        for step, at in j._milestones.items():
+            if at is not None and at <= latest:
                 reached[step] += 1
         rejected_at = j.rejected_at
         if rejected_at is not None and rejected_at - mql_at <= horizon:
             rejected += 1
-        for here, after in zip(j.steps, j.steps[1:], strict=False):
-            if here.to_stage in TIMED and as_utc(here.at) >= mql_at:
-                stays[here.to_stage.value].append((as_utc(after.at) - as_utc(here.at)) / DAY)
+        for stage, days in j.stays:
+            stays[stage].append(days)
         if j.out_of_order:
             disordered += 1
         elif (won := j.reached("won")) is not None:
