@@ -310,6 +310,17 @@ class Transition:
     at: datetime
 
 
+class DealOutcome(NamedTuple):
+    """What became of one deal of a person (a HubSpot deal, a Salesforce opportunity)."""
+
+    contact_id: str
+    deal_id: str
+    #: True won, False lost, None still open
+    won: bool | None
+    closed_at: datetime | None = None
+    amount: float | None = None
+
+
 class StageRow(NamedTuple):
     """A contact's stage as the state records it."""
 

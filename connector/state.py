@@ -19,7 +19,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from mqlsync.connector import migrations, runlock
 from mqlsync.connector.errors import ConnectionBusy
-from mqlsync.connector.model import Activity, Contact, Stage, StageRow, Transition, as_utc, iso
+from mqlsync.connector.model import Activity, Contact, DealOutcome, Stage, StageRow, Transition, as_utc, iso
 
 ENV_STATE_URL = "MQLSYNC_STATE_URL"
 DEFAULT_URL = "sqlite:///mqlsync-state.db"
@@ -106,6 +106,16 @@ runs = sa.Table(
     sa.Column("finished_at", _ts),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("summary", sa.JSON))
+#: what became of each person's deals: won, lost or open (won is null)
+outcomes = sa.Table(
+    "outcomes", metadata,
+    sa.Column("connection", sa.String(40), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("deal_id", sa.String(64), primary_key=True),
+    sa.Column("won", sa.Boolean),
+    sa.Column("closed_at", _ts),
+    sa.Column("amount", sa.Float),
+    sa.Column("pulled_at", _ts, nullable=False))
 #: who holds each connection's run lock; the lock itself is runlock's
 run_locks = sa.Table(
     "run_locks", metadata,
@@ -434,6 +444,24 @@ class StateStore:
             query = sa.select(failures.c.contact_id, failures.c.reason, failures.c.attempts).where(
                 failures.c.connection == connection)
             return {r[0]: (r[1], r[2]) for r in conn.execute(query)}
+
+    def save_outcomes(self, connection: str, items: Iterable[DealOutcome], now: datetime) -> int:
+        """Record what became of deals (a deal seen again replaces what was known)."""
+        rows = [{"connection": connection, "contact_id": o.contact_id, "deal_id": o.deal_id, "won": o.won,
+                 "closed_at": o.closed_at, "amount": o.amount, "pulled_at": now} for o in items]
+        with self._begin() as conn:
+            self._upsert(conn, outcomes, rows, ["won", "closed_at", "amount", "pulled_at"])
+        return len(rows)
+
+    def outcomes_of(self, connection: str) -> dict[str, list[DealOutcome]]:
+        """Each person's deals, as last pulled."""
+        out: dict[str, list[DealOutcome]] = {}
+        query = sa.select(outcomes).where(outcomes.c.connection == connection)
+        with self.engine.connect() as conn:
+            for r in conn.execute(query).mappings():
+                out.setdefault(r["contact_id"], []).append(
+                    DealOutcome(r["contact_id"], r["deal_id"], r["won"], _utc(r["closed_at"]), r["amount"]))
+        return out
 
     def transitions_of(self, connection: str, contact_id: str | None = None) -> list[Transition]:
         query = sa.select(transitions).where(transitions.c.connection == connection).order_by(transitions.c.id)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mqlsync.connector.config import LoadedMapping
-from mqlsync.connector.model import Transition, iso
-from mqlsync.connector.review import Funnel, Journey, Signal, breakdown, funnel, signals
+from mqlsync.connector.model import DealOutcome, Transition, iso
+from mqlsync.connector.review import Funnel, Journey, Outcome, Signal, breakdown, funnel, signals
 from mqlsync.connector.review.funnel import STEPS
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
@@ -29,6 +29,7 @@ def journeys_from_state(loaded: LoadedMapping, store: StateStore) -> list[Journe
     steps: dict[str, list[Transition]] = {}
     for t in store.transitions_of(conn):
         steps.setdefault(t.contact_id, []).append(t)
+    deals = store.outcomes_of(conn)
     scorer = Scorer(loaded.model)
     ids = sorted(steps)
     out: list[Journey] = []
@@ -39,15 +40,28 @@ def journeys_from_state(loaded: LoadedMapping, store: StateStore) -> list[Journe
         for pid in chunk:
             person = people.get(pid)
             moves = tuple(sorted(steps[pid], key=lambda t: t.at))
-            journey = Journey(pid, moves, channel=person.channel if person else None)
+            outcome = person_outcome(deals.get(pid, ()))
+            journey = Journey(pid, moves, channel=person.channel if person else None, outcome=outcome)
             mql_at = journey.mql_at
             if person is not None and mql_at is not None:
                 card = scorer.score(person, activity.get(pid, ()), mql_at)
                 journey = Journey(pid, moves, channel=person.channel, grade=card.grade, score=card.total,
                                   rules=tuple(h.rule_id for h in card.hits if h.points > 0),
-                                  model_version=card.model_version)
+                                  model_version=card.model_version, outcome=outcome)
             out.append(journey)
     return out
+
+
+def person_outcome(deals: Sequence[DealOutcome]) -> Outcome | None:
+    """What became of a person, from all their deals: won at the first deal won; else
+    open while one is open; else lost at the last close."""
+    won = sorted((d for d in deals if d.won and d.closed_at), key=lambda d: d.closed_at)  # type: ignore[arg-type, return-value]  # closed_at checked
+    if won:
+        return Outcome(True, won[0].closed_at, won[0].amount, won[0].deal_id)
+    if any(d.won is None for d in deals):
+        return Outcome(None)
+    lost = sorted((d for d in deals if d.closed_at), key=lambda d: d.closed_at)  # type: ignore[arg-type, return-value]  # closed_at checked
+    return Outcome(False, lost[-1].closed_at, lost[-1].amount, lost[-1].deal_id) if lost else None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ class RunSummary:
     duration_s: float = 0.0
     rejected: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: what became of deals (per deal and person) pulled this run
+    outcomes: int = 0
     #: records scored with a value outside its documented set, each "id: why"
     odd_values: list[str] = field(default_factory=list)
     #: activity sources not read this run, each "source: why"
@@ -247,6 +249,18 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
                 skipped.add(key)
             high[key] = _later(high.get(key), page.high_water)
             tick("activities", len(page.activities))
+        # What became of deals: not scored, kept for the funnel review.
+        for page in crm.pull_outcomes(None if full else store.watermark(conn, "outcomes")):
+            moved = store.survivors_of(conn, {o.contact_id for o in page.outcomes})
+            found = [o._replace(contact_id=moved.get(o.contact_id, o.contact_id)) for o in page.outcomes]
+            if not dry_run:
+                store.save_outcomes(conn, found, now)
+            summary.outcomes += len(found)
+            summary.rejected += [str(r) for r in page.rejected]
+            if page.skipped:
+                summary.skipped_sources.append(f"deals: {page.skipped}")
+                skipped.add("outcomes")
+            high["outcomes"] = _later(high.get("outcomes"), page.high_water)
 
     # 2. Everyone whose score may have changed (and last run's failures), in chunks:
     #    each chunk is scored, written and committed before the next is read.

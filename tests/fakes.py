@@ -96,6 +96,9 @@ class FakeCRM:
         yield Page(activities=acts, source=self.source, high_water=max((a.at for a in acts), default=None),
                    deleted=list(self.deleted_activities))
 
+    def pull_outcomes(self, since: datetime | None) -> Iterator[Page]:
+        return iter(())  # a CRM without deals
+
     def lifecycle_of(self, contact_id: str) -> str | None:
         return self.fields.get(contact_id, {}).get("lifecycle")
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from mqlsync.connector.adapters.jsonl import describe
 from mqlsync.connector.errors import RecordRejected
-from mqlsync.connector.model import Activity, ApplyResult, Contact, WritePlan
+from mqlsync.connector.model import Activity, ApplyResult, Contact, DealOutcome, WritePlan
 
 
 @dataclass
@@ -39,6 +39,8 @@ class Page:
     #: for activity: why its source could not be read at all this run (its scopes or
     #: the account's plan do not allow it); its watermark stays where it was
     skipped: str | None = None
+    #: for deals: what became of each deal of each person on this page
+    outcomes: list[DealOutcome] = field(default_factory=list)
 
     def saw(self, changed: datetime | None) -> None:
         """A record changed (or happened) at `changed`: the watermark may advance to it."""
@@ -99,6 +101,10 @@ class CRM(Protocol):
         page by page, each page naming its source. The adapter reads a little before
         the watermark where its APIs can deliver late; the ledger drops repeats."""
 
+    def pull_outcomes(self, since: datetime | None) -> Iterator[Page]:
+        """What became of the deals (won, lost, open) changed at or after `since`, and
+        of the deals whose people changed, each page's `outcomes` per deal and person."""
+
     def lifecycle_of(self, contact_id: str) -> str | None:
         """The CRM's current lifecycle value for a contact pulled in this run."""
 
@@ -143,6 +149,11 @@ class Composed:
 
     def pull_activities(self, since: Mapping[str, datetime | None]) -> Iterator[Page]:
         return self.activity.pull(since)
+
+    def pull_outcomes(self, since: datetime | None) -> Iterator[Page]:
+        """What became of the deals changed since `since` (none, for a CRM without them)."""
+        outcomes = getattr(self, "outcomes", None)
+        return outcomes.pull(since) if outcomes is not None else iter(())
 
     def lifecycle_of(self, contact_id: str) -> str | None:
         return self.people.lifecycle.get(contact_id)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import HubSpot, cli, run, sandbox_process
+from tests.e2e.harness import HubSpot, admin, cli, run, sandbox_process
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 HISTORY = """\
@@ -165,6 +165,14 @@ def test_review_from_a_connections_state_after_a_sync(tmp_path):
     with sandbox_process(HubSpot, 200) as crm:
         assert cli(crm, state, "setup").returncode == 0
         summary = run(crm, state)
+        mqls = [json.loads(line)["contact_id"] for line in cli(crm, state, "leads", "--stage", "mql",
+                                                                  "--json").stdout.splitlines()]
+        # Sales wins a deal with the first MQL, and loses one with the second.
+        when = datetime.now(UTC).isoformat()
+        admin(crm.url, "/__sandbox/deals", {"contacts": [mqls[0]], "stage": "closedwon", "closedate": when,
+                                            "amount": 12000})
+        admin(crm.url, "/__sandbox/deals", {"contacts": [mqls[1]], "stage": "closedlost", "closedate": when})
+        assert run(crm, state)["outcomes"] == 2
     reviewed = cli(crm, state, "review", "--json")  # the sandbox is gone: the state is enough
     assert reviewed.returncode == 0, reviewed.stderr
     found = json.loads(reviewed.stdout)
@@ -175,3 +183,5 @@ def test_review_from_a_connections_state_after_a_sync(tmp_path):
     assert found["lift"]["rules"] and all(r["mqls"] <= summary["new_mqls"] for r in found["lift"]["rules"])
     signals = {s["name"]: s["status"] for s in found["signals"]}
     assert signals["MQL→SQL rate falls"] == "no data"  # one day of history says nothing yet
+    assert found["steps"][-1] == "won" and found["funnel"]["reached"]["won"] == 1
+    assert found["funnel"]["won_amount"] == 12000 and found["funnel"]["median_days_to_won"] < 1

@@ -14,6 +14,7 @@ from mqlsync.connector.crms.hubspot.activity import ActivityReader
 from mqlsync.connector.crms.hubspot.client import HubSpotClient
 from mqlsync.connector.crms.hubspot.contacts import ContactReader
 from mqlsync.connector.crms.hubspot.credentials import DEFAULT_HOST, HubSpotCredentials
+from mqlsync.connector.crms.hubspot.outcomes import HubSpotDeals
 from mqlsync.connector.crms.hubspot.write import MqlList, Writer
 
 
@@ -28,6 +29,7 @@ class HubSpotAdapter(Composed):
         self.client = HubSpotClient(token, host, mapping.limits)
         self.people = ContactReader(self.client, mapping)
         self.activity = ActivityReader(self.client, mapping, self.people)
+        self.outcomes = HubSpotDeals(self.client)
         self.mql_list = MqlList(self.client, mapping.mql_tag.list)
         self.writer = Writer(self.client, mapping, self.mql_list)
 

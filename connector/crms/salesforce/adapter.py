@@ -20,6 +20,7 @@ from mqlsync.connector.crms.salesforce import check, setup
 from mqlsync.connector.crms.salesforce.activity import ActivityReader
 from mqlsync.connector.crms.salesforce.client import API_VERSION, BULK_THRESHOLD, SalesforceClient
 from mqlsync.connector.crms.salesforce.credentials import login_from_env
+from mqlsync.connector.crms.salesforce.outcomes import SalesforceOpportunities
 from mqlsync.connector.crms.salesforce.people import PeopleReader
 from mqlsync.connector.crms.salesforce.write import MqlCampaign, Writer
 
@@ -36,6 +37,7 @@ class SalesforceAdapter(Composed):
         self.client = SalesforceClient(connect, mapping.limits, loopback_http, bulk_threshold, login_server)
         self.people = PeopleReader(self.client, mapping)
         self.activity = ActivityReader(self.client, mapping, self.people)
+        self.outcomes = SalesforceOpportunities(self.client)
         self.campaign = MqlCampaign(self.client, mapping.mql_tag.list)
         self.writer = Writer(self.client, mapping, self.people, self.campaign)
 

@@ -27,6 +27,8 @@ _CONTACTS_WRITE = ("crm.objects.contacts.write",)
 #: (method, path, the scopes any one of which allows the call), first match wins; the
 #: scopes are those each API's reference lists
 ROUTE_SCOPES: list[tuple[str, re.Pattern, tuple[str, ...]]] = [(m, re.compile(p), s) for m, p, s in [
+    ("POST", r"/crm/v3/objects/deals/(search|batch/read)", ("crm.objects.deals.read",)),
+    ("POST", r"/crm/v4/associations/deals/.*/batch/read", ("crm.objects.deals.read",)),
     ("POST", r"/crm/v3/objects/(contacts|tasks|meetings|calls)/(search|batch/read)", _CONTACTS_READ),
     ("GET", r"/crm/v3/objects/(contacts|tasks).*", _CONTACTS_READ),
     ("*", r"/crm/v3/objects/(contacts|tasks).*", _CONTACTS_WRITE),

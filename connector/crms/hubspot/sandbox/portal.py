@@ -53,9 +53,9 @@ _ENGAGEMENT_DEFAULT_PROPS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_
 #: the typed properties of engagement objects (tasks, meetings, calls) that searches
 #: filter and sort on
 ENGAGEMENT_TYPES = {"hs_timestamp": "datetime", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
-                    "hs_call_duration": "number"}
+                    "hs_call_duration": "number", "closedate": "datetime", "amount": "number"}
 #: v4 association type ids, HUBSPOT_DEFINED, engagement -> contact (associations API)
-ENGAGEMENT_TO_CONTACT = {"meetings": 200, "calls": 194}
+ENGAGEMENT_TO_CONTACT = {"meetings": 200, "calls": 194, "deals": 3}
 
 # The HubSpot-defined contact properties the default mapping reads, as
 # GET /crm/v3/properties/contacts describes them (type/fieldType pairs per the
@@ -165,11 +165,12 @@ class HubSpotSandbox(Emulation):
             ("GET", re.compile(r"/crm/v3/lists/object-type-id/([0-9-]+)/name/(.+)"), self.get_list_by_name),
             ("POST", re.compile(r"/crm/v3/lists/?"), self.create_list),
             ("PUT", re.compile(r"/crm/v3/lists/(\d+)/memberships/add-and-remove"), self.change_members),
-            ("POST", re.compile(r"/crm/v3/objects/(meetings|calls)/search"), self.search_engagements),
-            ("POST", re.compile(r"/crm/v4/associations/(meetings|calls)/contacts/batch/read"),
+            ("POST", re.compile(r"/crm/v3/objects/(meetings|calls|deals)/search"), self.search_engagements),
+            ("POST", re.compile(r"/crm/v4/associations/(meetings|calls|deals)/contacts/batch/read"),
              self.read_engagement_contacts),
         ]
-        self.engagements: dict[str, dict[str, dict[str, Any]]] = {"meetings": {}, "calls": {}}
+        #: meetings and calls reps log, and deals (searched and associated the same way)
+        self.engagements: dict[str, dict[str, dict[str, Any]]] = {"meetings": {}, "calls": {}, "deals": {}}
         self.lists: dict[str, dict[str, Any]] = {}
         self.activity = PortalActivity(self)
         self.routes += self.activity.routes() + ContactCalls(self).routes()
@@ -294,6 +295,13 @@ class HubSpotSandbox(Emulation):
             return Response(200 if gone else 404, {"deleted": bool(gone)})
         if request.path == "/__sandbox/merge" and request.method == "POST":
             return Response(200, {"id": self.merge(str(body["primary"]), str(body["merged"]))})
+        if request.path == "/__sandbox/deals" and request.method == "POST":
+            did = self.add_deal([str(c) for c in body["contacts"]], str(body.get("stage") or "appointmentscheduled"),
+                                _ms(body.get("closedate")), body.get("amount"))
+            return Response(201, {"id": did})
+        if m := re.fullmatch(r"/__sandbox/deals/(\d+)", request.path):
+            self.set_deal_stage(m.group(1), str(body["stage"]), _ms(body.get("closedate")))
+            return Response(200, {"id": m.group(1)})
         if request.path == "/__sandbox/events" and request.method == "POST":
             self.activity.add_event(str(body["eventType"]), str(body["contactId"]),
                                     _ms(body["occurredAt"]) or self.now_ms(), dict(body.get("properties") or {}))
@@ -972,6 +980,34 @@ class HubSpotSandbox(Emulation):
                                            "contacts": set(contacts or [contact_id])}
             self.version += 1
         return eid
+
+    def add_deal(self, contacts: list[str], stage: str, close_ms: int | None = None,
+                 amount: float | None = None, name: str = "Deal") -> str:
+        """A deal in the default pipeline, associated to `contacts`. `hs_is_closed_won`
+        and `hs_is_closed` are HubSpot's calculated booleans, read back as "true" or
+        "false" strings (HubSpot's agent-cli-skills, sales-reporting: "hs_is_closed_won
+        is returned as \"true\"/\"false\" (string); amount is a numeric string")."""
+        properties = {"dealname": name, "pipeline": "default", "dealstage": stage,
+                      "hs_is_closed_won": "true" if stage == "closedwon" else "false",
+                      "hs_is_closed": "true" if stage in ("closedwon", "closedlost") else "false",
+                      "amount": None if amount is None else f"{amount:g}",
+                      "closedate": _iso(close_ms) if close_ms is not None else None}
+        did = self.add_engagement("deals", contacts[0], self.now_ms(),
+                                  {k: v for k, v in properties.items() if v is not None}, contacts)
+        self.engagements["deals"][did]["properties"].pop("hs_timestamp", None)  # deals have none
+        return did
+
+    def set_deal_stage(self, deal_id: str, stage: str, close_ms: int | None = None) -> None:
+        with self.lock:
+            record = self.engagements["deals"][deal_id]
+            now = self.now_ms()
+            record["properties"].update(dealstage=stage, hs_is_closed_won="true" if stage == "closedwon" else "false",
+                                        hs_is_closed="true" if stage in ("closedwon", "closedlost") else "false",
+                                        hs_lastmodifieddate=_iso(now))
+            if close_ms is not None:
+                record["properties"]["closedate"] = _iso(close_ms)
+            record["updatedAt"] = now
+            self.version += 1
 
     def search_engagements(self, request: Request, match: re.Match) -> Response:
         return self._search(request, self.engagements[match.group(1)], match.group(1),

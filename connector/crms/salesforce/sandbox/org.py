@@ -251,6 +251,7 @@ class SalesforceSandbox(Emulation):
                                                    "CloseDate": date.today().isoformat()})
                 self.insert("OpportunityContactRole", {"OpportunityId": deal, "ContactId": contact_id,
                                                        "IsPrimary": True})
+                self.touch("Lead", lead_id, {"ConvertedOpportunityId": deal})
             return {"accountId": account_id, "contactId": contact_id, "opportunityId": deal}
 
     def merge(self, obj: str, master: str, victim: str) -> None:

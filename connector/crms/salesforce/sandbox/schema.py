@@ -60,6 +60,8 @@ STANDARD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("ConvertedContactId", "reference", {"referenceTo": ["Contact"], "relationshipName": "ConvertedContact",
                                              "updateable": False}),
         ("ConvertedDate", "date", {"updateable": False}),
+        ("ConvertedOpportunityId", "reference", {"referenceTo": ["Opportunity"],
+                                                 "relationshipName": "ConvertedOpportunity", "updateable": False}),
         ("MasterRecordId", "reference", {"referenceTo": ["Lead"], "updateable": False, "createable": False})],
     "Account": _COMMON + _OWNER + [
         ("Name", "string", {"nillable": False}), ("NumberOfEmployees", "int", {}), ("Industry", "picklist", {}),
