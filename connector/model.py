@@ -183,6 +183,9 @@ class Contact(_Record):
     #: sales' verdict on the lead and when it was given
     sales_status: Literal["accepted", "rejected"] | None = None
     sales_status_at: datetime | None = None
+    #: the CRM's own value behind a rejection (a lead status such as BAD_TIMING): the
+    #: review counts rejections by it
+    sales_reason: str | None = None
     #: False when the verdict's time is only a day (a date field stamped by a workflow):
     #: it is compared by day
     sales_status_exact: bool = True

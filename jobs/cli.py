@@ -803,7 +803,9 @@ def _print_review(found: dict) -> None:
                       _pct(f["rate_from_mql"][step]), _days(f["median_days_in_stage"].get(step)))
     wide.print(steps)
     verdicts = "sal" in found["steps"] or f["rejected"]
-    out.print((f"rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}); " if verdicts else "")
+    reasons = ", ".join(f"{k} {n:,}" for k, n in f["rejection_reasons"].items())
+    out.print((f"rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}"
+               + (f": {reasons}" if reasons else "") + "); " if verdicts else "")
               + f"median days from MQL to a won deal: {_days(f['median_days_to_won']) or '-'}; won amount: "
               f"{f['won_amount']:,.0f}", highlight=False, markup=False)
     for dimension, groups in found["breakdowns"].items():

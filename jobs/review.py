@@ -78,6 +78,7 @@ class Period:
 def _funnel_json(f: Funnel) -> dict[str, Any]:
     return {"mqls": f.mqls, "reached": f.reached, "rate_from_mql": {s: f.rate(s) for s in STEPS},
             "step_rate": f.steps, "rejected": f.rejected, "rejection_rate": f.rejection_rate,
+            "rejection_reasons": f.rejection_reasons,
             "median_days_in_stage": f.days_in_stage, "median_days_to_won": f.days_to_won,
             "won_amount": f.won_amount, "out_of_order": f.out_of_order}
 

@@ -112,8 +112,9 @@ def render(found: dict[str, Any], journeys: Sequence[Journey] = ()) -> str:
                         [[s, f"{f['reached'][s]:,}", _pct(f["rate_from_mql"][s]),
                           _num(f["median_days_in_stage"].get(s))] for s in found["steps"]]))
     verdicts = "sal" in found["steps"] or f["rejected"]
-    parts.append("<p>" + (f"Rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}). "
-                          if verdicts else "") +
+    reasons = ", ".join(f"{k} {n:,}" for k, n in f["rejection_reasons"].items())
+    parts.append("<p>" + (f"Rejected by sales: {f['rejected']:,} ({_pct(f['rejection_rate']) or '-'}"
+                          + (f": {escape(reasons)}" if reasons else "") + "). " if verdicts else "") +
                  f"Median days from MQL to a won deal: <b id=days-to-won>{_num(f['median_days_to_won']) or '-'}</b>. "
                  f"Won amount: {f['won_amount']:,.0f}."
                  + (f" Out of order (a deal won before the first qualification): {len(found['out_of_order']):,}."

@@ -117,6 +117,8 @@ def to_contact(obj: ObjectMapping, contact_id: str, props: Mapping[str, Any],
         # A verdict without its time cannot be told from the engagement after it
         # (the Contact refuses it): the record is reported, not guessed at.
         data["sales_status"] = verdict
+        if verdict == "rejected":  # the CRM's own word for why (UNQUALIFIED, BAD_TIMING, ...)
+            data["sales_reason"] = str(props.get(status.field))
         if verdict_at is not None:
             data["sales_status_at"] = verdict_at
         elif status.at_field:

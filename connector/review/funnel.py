@@ -9,6 +9,7 @@ cohort is not compared, half-grown, with an older one that had months to convert
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -92,13 +93,23 @@ class Journey:
                      if here.to_stage in TIMED and as_utc(here.at) >= start)
 
     @cached_property
-    def rejected_at(self) -> datetime | None:
-        """When sales rejected the person after marketing qualified them."""
+    def _rejection(self) -> Transition | None:
         start = self.mql_at
         if start is None:
             return None
-        return next((as_utc(t.at) for t in self.steps if t.to_stage == Stage.RECYCLED
+        return next((t for t in self.steps if t.to_stage == Stage.RECYCLED
                      and t.reason.startswith("rejected by sales") and as_utc(t.at) >= start), None)
+
+    @property
+    def rejected_at(self) -> datetime | None:
+        """When sales rejected the person after marketing qualified them."""
+        return as_utc(self._rejection.at) if self._rejection else None
+
+    @property
+    def rejection_reason(self) -> str | None:
+        """The CRM's value behind the rejection: "rejected by sales on 2026-11-02 (BAD_TIMING)"."""
+        reason = self._rejection.reason if self._rejection else ""
+        return reason[reason.index("(") + 1:-1] if reason.endswith(")") and "(" in reason else None
 
     @property
     def out_of_order(self) -> bool:
@@ -130,6 +141,8 @@ class Funnel:
     days_to_won: float | None
     won_amount: float
     out_of_order: int
+    #: rejections by the CRM's reason ("(none)" where it gave none), most first
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def mqls(self) -> int:
@@ -163,6 +176,7 @@ def funnel(journeys: Iterable[Journey], start: datetime, end: datetime, horizon_
     members = cohort(journeys, start, end)
     reached = dict.fromkeys(STEPS, 0)
     rejected = 0
+    reasons: Counter[str] = Counter()
     stays: dict[str, list[float]] = {s.value: [] for s in TIMED}
     to_won: list[float] = []
     amount = 0.0
@@ -177,6 +191,7 @@ def funnel(journeys: Iterable[Journey], start: datetime, end: datetime, horizon_
         rejected_at = j.rejected_at
         if rejected_at is not None and rejected_at - mql_at <= horizon:
             rejected += 1
+            reasons[j.rejection_reason or "(none)"] += 1
         for stage, days in j.stays:
             stays[stage].append(days)
         if j.out_of_order:
@@ -185,7 +200,8 @@ def funnel(journeys: Iterable[Journey], start: datetime, end: datetime, horizon_
             to_won.append((won - mql_at) / DAY)
             amount += (j.outcome.amount or 0.0) if j.outcome else 0.0
     return Funnel(as_utc(start), as_utc(end), horizon_days, reached, rejected,
-                  {k: median(v) for k, v in stays.items()}, median(to_won), amount, disordered)
+                  {k: median(v) for k, v in stays.items()}, median(to_won), amount, disordered,
+                  dict(reasons.most_common()))
 
 
 def score_band(score: float | None, width: int = 20) -> str | None:

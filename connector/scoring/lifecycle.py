@@ -35,11 +35,13 @@ class SalesSignals:
     sql_criteria: Mapping[str, bool] = field(default_factory=dict)
     #: False when status_at is only a day (a stamped date): compared by day
     status_exact: bool = True
+    #: the CRM's value behind a rejection, said in the transition's reason
+    reason: str | None = None
 
     @classmethod
     def of(cls, contact: Contact) -> SalesSignals:
         return cls(contact.crm_stage, contact.sales_status, contact.sales_status_at, contact.sql_criteria,
-                   contact.sales_status_exact)
+                   contact.sales_status_exact, contact.sales_reason)
 
 
 def verdict_after(at: datetime, moment: datetime | None, exact: bool) -> bool:
@@ -118,7 +120,8 @@ def step(state: StageState, card: ScoreCard, signals: SalesSignals, spec: Lifecy
     if current in (Stage.OPPORTUNITY, Stage.CUSTOMER):
         return None
     if signals.status == "rejected" and current in REJECTABLE and newer(signals.status_at):
-        return Stage.RECYCLED, f"rejected by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time
+        why = f" ({signals.reason})" if signals.reason else ""
+        return Stage.RECYCLED, f"rejected by sales on {as_utc(signals.status_at):%Y-%m-%d}{why}"  # type: ignore[arg-type]  # newer() saw a time
     if current == Stage.RECYCLED:
         if accepted:
             return Stage.SAL, f"accepted by sales on {as_utc(signals.status_at):%Y-%m-%d}"  # type: ignore[arg-type]  # newer() saw a time

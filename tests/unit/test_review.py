@@ -16,14 +16,15 @@ DAY = timedelta(days=1)
 
 
 def journey(pid: str, mql_at: datetime, sql_after: float | None = None, won_after: float | None = None,
-            rejected_after: float | None = None, lost_after: float | None = None, **facts) -> Journey:
+            rejected_after: float | None = None, lost_after: float | None = None, why: str = "UNQUALIFIED",
+            **facts) -> Journey:
     """A person qualified at `mql_at`, accepted and made an SQL `sql_after` days later,
     a deal won (or lost) some days after qualifying, or rejected by sales."""
     steps = [Transition(pid, Stage.LEAD, Stage.MQL, "score 80 met the threshold with grade A", mql_at)]
     outcome = None
     if rejected_after is not None:
         at = mql_at + rejected_after * DAY
-        steps.append(Transition(pid, Stage.MQL, Stage.RECYCLED, f"rejected by sales on {at:%Y-%m-%d}", at))
+        steps.append(Transition(pid, Stage.MQL, Stage.RECYCLED, f"rejected by sales on {at:%Y-%m-%d} ({why})", at))
     if sql_after is not None:
         at = mql_at + sql_after * DAY
         steps += [Transition(pid, Stage.MQL, Stage.SAL, "accepted by sales", at - DAY / 2),
@@ -95,12 +96,32 @@ def test_rising_rejections_raise_their_signal():
     cur_end = NOW - 30 * DAY
     previous = [journey(f"p{i}", cur_end - 170 * DAY + i * DAY, rejected_after=3 if i < 5 else None)
                 for i in range(40)]
-    current = [journey(f"c{i}", cur_end - 80 * DAY + i * DAY, rejected_after=3 if i < 16 else None)
-               for i in range(40)]
+    current = [journey(f"c{i}", cur_end - 80 * DAY + i * DAY, rejected_after=3 if i < 16 else None,
+                       why="BAD_TIMING" if i < 10 else "UNQUALIFIED") for i in range(40)]
     (rej,) = [s for s in signals(previous + current, NOW) if s.name == "sales rejects MQLs"]
     assert rej.status == "raised"
     assert rej.text.startswith("sales rejected 40% of the MQLs (16 of 40), against 12% before (5 of 40)")
     assert "up 28 points" in rej.text
+    # Why, in the CRM's own words: "cold" leads show as a bad timing.
+    assert funnel(current, cur_end - 90 * DAY, cur_end, 30).rejection_reasons == {"BAD_TIMING": 10, "UNQUALIFIED": 6}
+
+
+def test_a_rejection_carries_the_crms_own_reason_from_the_record_to_the_transition():
+    from mqlsync.connector.adapters.mapped import to_contact
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.model import ScoreCard
+    from mqlsync.connector.scoring import SalesSignals, StageState, decide
+    from tests.conftest import ROOT
+
+    obj = load_mapping(ROOT / "mappings" / "hubspot.yaml").mapping.objects["contacts"]
+    contact = to_contact(obj, "7", {"firstname": "Ann", "hs_lead_status": "BAD_TIMING",
+                                    "mqlsync_sales_status_at": "2026-11-20T10:00:00Z"})
+    assert (contact.sales_status, contact.sales_reason) == ("rejected", "BAD_TIMING")
+    card = ScoreCard(contact_id="7", model_version="v", scored_at=NOW, fit=0, engagement=0, negative=0, total=0,
+                     grade="D", mql=False, unmet=(), disqualified_by=(), hits=())
+    decision = decide(StageState(Stage.MQL, NOW - 30 * DAY), card, SalesSignals.of(contact), NOW)
+    assert [t.reason for t in decision.transitions] == ["rejected by sales on 2026-11-20 (BAD_TIMING)"]
+    assert journey("x", NOW - 30 * DAY).rejection_reason is None
 
 
 def test_a_lengthening_cycle_is_measured_in_days_and_raised():
