@@ -453,12 +453,15 @@ class StateStore:
             self._upsert(conn, outcomes, rows, ["won", "closed_at", "amount", "pulled_at"])
         return len(rows)
 
-    def outcomes_of(self, connection: str) -> dict[str, list[DealOutcome]]:
-        """Each person's deals, as last pulled."""
+    def outcomes_of(self, connection: str, ids: Iterable[str] | None = None) -> dict[str, list[DealOutcome]]:
+        """Each person's deals (of everyone, or of `ids`), as last pulled."""
         out: dict[str, list[DealOutcome]] = {}
         query = sa.select(outcomes).where(outcomes.c.connection == connection)
         with self.engine.connect() as conn:
-            for r in conn.execute(query).mappings():
+            rows = [r for chunk in (_chunks(ids) if ids is not None else [None])
+                    for r in conn.execute(query if chunk is None else query.where(
+                        outcomes.c.contact_id.in_(chunk))).mappings()]
+            for r in rows:
                 out.setdefault(r["contact_id"], []).append(
                     DealOutcome(r["contact_id"], r["deal_id"], r["won"], _utc(r["closed_at"]), r["amount"]))
         return out

@@ -23,7 +23,7 @@ from mqlsync.connector import sample
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import default_model_path, load_model, validate_file
 from mqlsync.connector.errors import ConfigError, MqlsyncError
-from mqlsync.connector.model import Stage, as_utc, odd_values
+from mqlsync.connector.model import DealOutcome, Stage, as_utc, iso, odd_values
 from mqlsync.connector.redact import RedactingFilter, redact
 from mqlsync.connector.registry import crm_kind
 from mqlsync.connector.registry import names as crm_names
@@ -246,7 +246,11 @@ def explain(
     for result, history in results:
         found.add(result.contact.id)
         if as_json_:
-            shown = as_json(result) | ({"history": [transition_json(t) for t in history]} if mapping else {})
+            shown = as_json(result) | ({"history": [transition_json(t) for t in history
+                                                    if not isinstance(t, DealOutcome)],
+                                        "deals": [{"deal_id": d.deal_id, "won": d.won, "closed_at": iso(d.closed_at),
+                                                   "amount": d.amount} for d in history
+                                                  if isinstance(d, DealOutcome)]} if mapping else {})
             out.print(json.dumps(shown, ensure_ascii=False), highlight=False, markup=False)
         else:
             _print_explanation(result, history if mapping else None)
@@ -266,7 +270,9 @@ def _explained_from_state(mapping: Path, ids: list[str], moment: datetime) -> li
     loaded = load_mapping(mapping)
     store = StateStore.from_env()
     conn = loaded.mapping.connection
-    return [(lead.scored, store.transitions_of(conn, lead.scored.contact.id))
+    deals = store.outcomes_of(conn, ids)
+    return [(lead.scored, [*store.transitions_of(conn, lead.scored.contact.id),
+                           *deals.get(lead.scored.contact.id, ())])
             for lead in from_state(loaded, store, moment, ids)]
 
 
@@ -296,6 +302,12 @@ def _print_explanation(result: Scored, history: list | None = None) -> None:
         qualified = f"; MQL at {d.mql_at:%Y-%m-%d %H:%M}" if d.mql_at else ""
         out.print(f"  stage: {d.stage.value}{since}{qualified}", highlight=False, markup=False)
         for t in history:
+            if isinstance(t, DealOutcome):
+                state = "open" if t.won is None else "won" if t.won else "lost"
+                when = f" {t.closed_at:%Y-%m-%d}" if t.closed_at else ""
+                amount = f", {t.amount:,.0f}" if t.amount is not None else ""
+                out.print(f"    deal {t.deal_id}: {state}{when}{amount}", highlight=False, markup=False)
+                continue
             out.print(f"    {t.at:%Y-%m-%d %H:%M} {t.from_stage.value} -> {t.to_stage.value}: {t.reason}",
                       highlight=False, markup=False)
         return
@@ -612,7 +624,6 @@ def status(
     and tasks not yet confirmed. Exit code 1 when records are failing or the last run
     failed, so a monitor can alert on it."""
     from mqlsync.connector.config import load_mapping
-    from mqlsync.connector.model import iso
     from mqlsync.connector.state import StateStore
 
     from .sync import PERSISTENT
@@ -667,7 +678,6 @@ def leads(
     lists the leads sales never hears of: a score over the threshold, held back by the
     grade floor, a required field, a disqualifier, or a sales rejection not yet outlived."""
     from mqlsync.connector.config import load_mapping
-    from mqlsync.connector.model import iso
     from mqlsync.connector.state import StateStore
 
     from .leads import SHOWN_ORDER, from_state

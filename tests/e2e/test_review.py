@@ -185,3 +185,8 @@ def test_review_from_a_connections_state_after_a_sync(tmp_path):
     assert signals["MQL→SQL rate falls"] == "no data"  # one day of history says nothing yet
     assert found["steps"][-1] == "won" and found["funnel"]["reached"]["won"] == 1
     assert found["funnel"]["won_amount"] == 12000 and found["funnel"]["median_days_to_won"] < 1
+    # explain shows the person's deals beside their stage history.
+    told = cli(crm, state, "explain", mqls[0])
+    assert " -> mql: " in told.stdout and ": won " in told.stdout and ", 12,000" in told.stdout
+    (record,) = [json.loads(line) for line in cli(crm, state, "explain", mqls[1], "--json").stdout.splitlines()]
+    assert [(d["won"], d["amount"]) for d in record["deals"]] == [(False, None)]
