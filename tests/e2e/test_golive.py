@@ -16,6 +16,7 @@ def test_check_lists_every_item_and_passes_only_when_all_do(tmp_path):
         assert before.returncode == 1
         lines = before.stdout.splitlines()
         assert "✓ credentials: HubSpot accepts the token" in lines
+        assert "✓ deal outcomes can be read, for the review (crm.objects.deals.read)" in lines
         assert "✗ writes score to property mqlsync_score" in lines
         assert lines[lines.index("✗ writes score to property mqlsync_score") + 1] == \
             "    fix: it does not exist: run `mqlsync setup --mapping FILE`"

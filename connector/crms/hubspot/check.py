@@ -75,6 +75,8 @@ def preflight(client: HubSpotClient, mapping: Mapping, mql_list: MqlList) -> lis
     if mapping.tasks.enabled:
         out.append(_probe("task owners can be read (crm.objects.owners.read)",
                           lambda: client.get("/crm/v3/owners/", {"limit": 1})))
+    out.append(_probe("deal outcomes can be read, for the review (crm.objects.deals.read)",
+                      lambda: client.post("/crm/v3/objects/deals/search", {"limit": 1})))
     for source in mapping.activities:
         kind, _, name = source.source.partition(":")
         out.append(_probe(f"activity source {source.source} can be read", _first_page(client, kind, name),

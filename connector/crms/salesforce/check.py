@@ -119,6 +119,15 @@ def preflight(client: SalesforceClient, mapping: Mapping, people: dict[str, Obje
         out.append(Check(f"activity object {source} and the {len(used)} fields read from it", not lacking,
                          f"not there, or not readable by the integration user: {', '.join(lacking)}"
                          if lacking else ""))
+    # What became of each person's deals, for the review (the sync goes on without).
+    lacking = sorted(f for obj, f in (("Opportunity", "IsWon"), ("Opportunity", "IsClosed"),
+                                      ("Opportunity", "CloseDate"), ("OpportunityContactRole", "ContactId"),
+                                      ("Lead", "ConvertedOpportunityId"))
+                     if described.field(obj, f) is None)
+    out.append(Check("deal outcomes can be read, for the review (Opportunity, OpportunityContactRole, "
+                     "Lead.ConvertedOpportunityId)", not lacking,
+                     f"not readable by the integration user: {', '.join(lacking)}; give it read on them" if lacking
+                     else ""))
     statuses = missing_member_statuses(client, mapping)
     out.append(Check("the campaign member statuses the mapping matches exist on its campaigns", not statuses,
                      ("missing: " + ", ".join(f"{label} on {name}" for _, name, label in statuses[:10])
