@@ -828,6 +828,14 @@ def _print_review(found: dict) -> None:
             table.add_row(key, f"{g['mqls']:,}", *([_pct(g["rate_from_mql"]["sql"])] if sql else []),
                           f"{g['reached']['won']:,}", _pct(g["rate_from_mql"]["won"]), _days(g["median_days_to_won"]))
         wide.print(table)
+    earlier, later = found["periods"]
+    table = Table("period", "MQLs", *[f"to {s}" for s in found["steps"][1:]], "rejected", "median days to won",
+                  show_edge=False, title="period over period (each step as a share of the period's MQLs)")
+    for p in (earlier, later):
+        table.add_row(f"{p['since'][:10]}..{p['until'][:10]}", f"{p['mqls']:,}",
+                      *[_pct(p["rate_from_mql"][s]) for s in found["steps"][1:]], _pct(p["rejection_rate"]),
+                      _days(p["median_days_to_won"]))
+    wide.print(table)
     rules = found["lift"]["rules"]
     if rules:
         table = Table("rule", "MQLs", f"reached {found['lift']['step']}", "rate", "lift", show_edge=False,

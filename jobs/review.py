@@ -103,8 +103,13 @@ def report(name: str, journeys: Sequence[Journey], period: Period) -> dict[str, 
     # The steps this data knows of: an export of MQLs and won deals has no SAL or SQL.
     known = [s for s in STEPS if s == "mql" or any(j.reached(s) for j in journeys)]
     lift_step = "sql" if "sql" in known else "won"
+    # Period over period: the last `signal_days` of MQLs against the ones before.
+    span = timedelta(days=period.signal_days)
+    recent = funnel(journeys, period.now - span, period.now, period.horizon_days)
+    before = funnel(journeys, period.now - 2 * span, period.now - span, period.horizon_days)
     return {
         "name": name, "since": iso(period.start), "until": iso(period.end), "now": iso(period.now),
+        "periods": [{"since": iso(f.start), "until": iso(f.end), **_funnel_json(f)} for f in (before, recent)],
         "horizon_days": period.horizon_days, "people": len(journeys), "steps": known,
         "funnel": _funnel_json(whole),
         "breakdowns": {d: {k: _funnel_json(f) for k, f in breakdown(journeys, d, period.start, period.end,

@@ -119,6 +119,11 @@ def render(found: dict[str, Any], journeys: Sequence[Journey] = ()) -> str:
                  f"Won amount: {f['won_amount']:,.0f}."
                  + (f" Out of order (a deal won before the first qualification): {len(found['out_of_order']):,}."
                     if found["out_of_order"] else "") + "</p>")
+    parts.append("<h2>Period over period</h2>")
+    parts.append(_table(["period", "MQLs", *[f"to {s}" for s in found["steps"][1:]], "median days to won"],
+                        [[f"{p['since'][:10]} to {p['until'][:10]}", f"{p['mqls']:,}",
+                          *[_pct(p["rate_from_mql"][s]) for s in found["steps"][1:]], _num(p["median_days_to_won"])]
+                         for p in found["periods"]], "each step as a share of the period's MQLs"))
     sql = "sql" in found["steps"]
     for dimension in ("channel", "grade", "score band", "model version", "month"):
         groups = found["breakdowns"].get(dimension, {})

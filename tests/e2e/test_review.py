@@ -90,6 +90,10 @@ def test_review_of_a_csv_history_gives_the_known_funnel_and_raises_the_longer_cy
     table = mqlsync("review", "--history", "history.yaml", "--horizon", "365", "--days", "120", cwd=tmp_path)
     assert "! sales cycle lengthens: a won deal took 50 days from MQL (median), against 20 before" in table.stdout
     assert "out of order: 1 won a deal before their first qualification (L900)" in table.stdout
+    # Period over period: the last 120 days of MQLs against the 120 before them.
+    before, recent = found["periods"]
+    assert recent["until"] == found["now"] and before["until"] == recent["since"]
+    assert before["mqls"] == 60 and recent["mqls"] == 38  # one every 2 days; the last on day 398 of 443
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
