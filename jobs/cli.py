@@ -855,6 +855,63 @@ def _print_review(found: dict) -> None:
 
 
 @command()
+def preview(
+    mapping: MappingOpt,
+    model: Annotated[Path, typer.Option("--model", help="The scoring model to switch to.")],
+    now: NowOpt = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="The preview as one JSON object.")] = False,
+) -> None:
+    """What switching the connection to another scoring model would do, from its state
+    and without calling the CRM: the MQLs the new model's next run would make, with the
+    task each would get, and today's MQLs the new model would not have qualified (they
+    stay MQLs: a hand-off is never taken back)."""
+    from mqlsync.connector.config import load_mapping
+    from mqlsync.connector.state import StateStore
+
+    from .preview import preview as run_preview
+
+    loaded = load_mapping(mapping)
+    candidate = load_model(model)
+    for warning in candidate.warnings:
+        err.print(f"warning: {warning}", highlight=False, markup=False)
+    moment = _now(now)
+    found = run_preview(loaded, candidate, StateStore.from_env(), moment)
+    if as_json_:
+        def change(c, lost: bool = False) -> dict:
+            task = c.task
+            return {"contact_id": c.contact_id, "name": c.name, "score": c.new.total, "grade": c.new.grade,
+                    "current_score": c.current.total, **({"unmet": list(c.new.unmet)} if lost else {}),
+                    **({"task": {"subject": task.subject, "owner": task.owner_id, "due": iso(task.due_at)}}
+                       if task else {})}
+        out.print(json.dumps({"current_model": found.current, "new_model": found.new, "people": found.people,
+                              "gained": [change(c) for c in found.gained],
+                              "lost": [change(c, True) for c in found.lost]}, ensure_ascii=False),
+                  highlight=False, markup=False)
+        return
+    wide = out if out.is_terminal else Console(width=250)
+    if found.gained:
+        table = Table("record", "name", "score now", "score new", "grade", "task", "owner", "due", show_edge=False,
+                      title="new MQLs at the next run")
+        for c in found.gained:
+            t = c.task
+            table.add_row(c.contact_id, c.name, fmt(c.current.total), fmt(c.new.total), c.new.grade,
+                          t.subject if t else "", (t.owner_id or "") if t else "",
+                          f"{t.due_at:%Y-%m-%d %H:%M}" if t else "")
+        wide.print(table)
+    if found.lost:
+        table = Table("record", "name", "score now", "score new", "why the new model would not qualify it",
+                      show_edge=False, title="MQLs today the new model would not make (they stay MQLs)")
+        for c in found.lost:
+            table.add_row(c.contact_id, c.name, fmt(c.current.total), fmt(c.new.total), "; ".join(c.new.unmet))
+        wide.print(table)
+    tasks = sum(c.task is not None for c in found.gained)
+    err.print(f"{loaded.mapping.connection}: model {found.current} -> {found.new} over {found.people:,} people as of "
+              f"{moment:%Y-%m-%d %H:%M}Z: {len(found.gained):,} new MQLs ({tasks:,} tasks would be created), "
+              f"{len(found.lost):,} of today's MQLs it would not qualify. Nothing was written.",
+              highlight=False, markup=False)
+
+
+@command()
 def schedule(
     mappings: Annotated[list[Path], typer.Option("--mapping", "-m", help="Mapping files; repeat for several.")],
 ) -> None:
