@@ -483,6 +483,8 @@ def _print_summary(summary, as_json_: bool) -> None:
         err.print(f"sales verdict not applied, {line}", highlight=False, markup=False)
     for line in summary.skipped_sources:
         err.print(f"warning: activity source not read, {line}", highlight=False, markup=False)
+    if summary.outcomes_skipped:
+        err.print(f"warning: deal outcomes not read: {summary.outcomes_skipped}", highlight=False, markup=False)
     for line in summary.odd_values[:20]:
         err.print(f"warning: {line}", highlight=False, markup=False)
     if len(summary.odd_values) > 20:

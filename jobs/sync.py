@@ -70,6 +70,8 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     #: what became of deals (per deal and person) pulled this run
     outcomes: int = 0
+    #: why deals could not be read this run (the token's scopes), if they could not
+    outcomes_skipped: str | None = None
     #: records scored with a value outside its documented set, each "id: why"
     odd_values: list[str] = field(default_factory=list)
     #: activity sources not read this run, each "source: why"
@@ -258,7 +260,7 @@ def _run(loaded: LoadedMapping, crm: CRM, store: StateStore, now: datetime, dry_
             summary.outcomes += len(found)
             summary.rejected += [str(r) for r in page.rejected]
             if page.skipped:
-                summary.skipped_sources.append(f"deals: {page.skipped}")
+                summary.outcomes_skipped = page.skipped
                 skipped.add("outcomes")
             high["outcomes"] = _later(high.get("outcomes"), page.high_water)
 
