@@ -914,6 +914,67 @@ def preview(
 
 
 @command()
+def backtest(
+    contacts: Annotated[Path, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")],
+    outcomes: Annotated[Path, typer.Option("--outcomes", "-o", help="CSV: id, outcome (1/0 or won/lost), "
+                                                                    "optionally at.")],
+    models: Annotated[list[Path], typer.Option("--model", help="A scoring model; repeat to compare several.")],
+    activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities, canonical JSON "
+                                                                               "lines.")] = None,
+    holdout: Annotated[float, typer.Option("--holdout", min=0, max=0.9, help="Report on the newest share of the "
+                                                                            "people only (by created_at, else "
+                                                                            "file order).")] = 0.0,
+    now: Annotated[str | None, typer.Option("--now", help="Score as of this ISO time (or as of each outcome's "
+                                                          "`at`, when earlier).",
+                                            show_default="the day after the newest date in the files")] = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="The figures as one JSON object.")] = False,
+) -> None:
+    """Replay scoring models over people whose outcome is known, side by side: how well
+    the score ranks them (ROC AUC), the MQL flag's precision and recall and the MQL
+    volume, the conversion of the top-scored 10/20/30% and of each grade, and the
+    rules that never fired. Nothing after a person's outcome counts."""
+    from .backtest import backtest as run_backtest
+
+    loaded = [load_model(m) for m in models]
+    found = run_backtest(contacts, activities, outcomes, loaded, holdout, _now(now) if now else None)
+    for line in found.rejected[:20]:
+        err.print(f"skipped {line}", highlight=False, markup=False)
+    if as_json_:
+        out.print(json.dumps({"people": found.people, "held_out": found.held_out, "now": iso(found.now),
+                              "without_outcome": found.without_outcome, "unknown_outcomes": found.unknown_outcomes,
+                              "models": [{**r.__dict__, "base_rate": r.base_rate} for r in found.reports]},
+                             ensure_ascii=False, default=str), highlight=False, markup=False)
+        return
+    names = [f"{Path(r.model).name} {r.version}" for r in found.reports]
+    table = Table("", *names, show_edge=False,
+                  title=f"backtest on {found.held_out or found.people:,} people"
+                        + (f" (the newest {holdout:.0%}, held out)" if holdout else ""))
+    rows: list[tuple[str, list[str]]] = [
+        ("won", [f"{r.won:,} of {r.people:,} ({_pct(r.base_rate)})" for r in found.reports]),
+        ("ROC AUC of the score", ["-" if r.auc is None else f"{r.auc:.3f}" for r in found.reports]),
+        ("MQLs", [f"{r.mqls:,} ({_pct(r.mqls / r.people if r.people else None)})" for r in found.reports]),
+        ("precision of the MQL flag", [_pct(r.precision) or "-" for r in found.reports]),
+        ("recall of the MQL flag", [_pct(r.recall) or "-" for r in found.reports]),
+    ]
+    for share in found.reports[0].top:
+        rows.append((f"won, top {share} by score", [_pct(r.top[share]) or "-" for r in found.reports]))
+    grades = sorted({g for r in found.reports for g in r.by_grade})
+    for g in grades:
+        rows.append((f"won, grade {g}", [(f"{_pct(r.by_grade[g][1])} of {r.by_grade[g][0]:,}" if g in r.by_grade
+                                          else "-") for r in found.reports]))
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    (out if out.is_terminal else Console(width=250)).print(table)
+    for r in found.reports:
+        if r.never_fired:
+            out.print(f"{Path(r.model).name}: rules that never fired: {', '.join(r.never_fired)}", highlight=False,
+                      markup=False)
+    err.print(f"{found.people:,} people with an outcome, scored as of {found.now:%Y-%m-%d %H:%M}Z (or their "
+              f"outcome, when earlier); {found.without_outcome:,} contacts without one, {found.unknown_outcomes:,} "
+              "outcomes of no contact.", highlight=False, markup=False)
+
+
+@command()
 def schedule(
     mappings: Annotated[list[Path], typer.Option("--mapping", "-m", help="Mapping files; repeat for several.")],
 ) -> None:

@@ -113,3 +113,27 @@ def _read_outcomes(mapping: HistoryMapping, folder: Path, out: History) -> dict[
                 won == known.won and closed_at and known.closed_at and closed_at > known.closed_at):
             found[pid] = Outcome(won, closed_at, amount)
     return found
+
+
+#: how an outcomes file says won and lost
+WON, LOST = frozenset({"1", "won", "true", "yes", "closedwon"}), frozenset({"0", "lost", "false", "no", "closedlost"})
+
+
+def read_outcomes(path: Path) -> tuple[dict[str, tuple[bool, datetime | None]], list[RecordRejected]]:
+    """One row a person: `id`, `outcome` (1/0, won/lost, true/false) and, optionally,
+    `at` (when it was known). A row that cannot be read is reported with its line."""
+    rejected: list[RecordRejected] = []
+    found: dict[str, tuple[bool, datetime | None]] = {}
+    for line, row in _rows(path, rejected, ["id", "outcome"]):
+        pid, said = (row.get("id") or "").strip(), (row.get("outcome") or "").strip().lower()
+        if not pid or said not in WON | LOST:
+            rejected.append(RecordRejected(str(path), line, f"outcome {said!r} is not one of 1/0, won/lost, "
+                                                            "true/false" if pid else "id is empty", pid or None))
+            continue
+        try:
+            at = _time(row["at"]) if row.get("at") else None
+        except ValueError as exc:
+            rejected.append(RecordRejected(str(path), line, str(exc), pid))
+            continue
+        found[pid] = (said in WON, at)
+    return found, rejected
