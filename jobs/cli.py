@@ -916,7 +916,7 @@ def preview(
 @command()
 def backtest(
     contacts: Annotated[Path, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")],
-    outcomes: Annotated[Path, typer.Option("--outcomes", "-o", help="CSV: id, outcome (1/0 or won/lost), "
+    outcomes: Annotated[Path, typer.Option("--outcomes", help="CSV: id, outcome (1/0 or won/lost), "
                                                                     "optionally at.")],
     models: Annotated[list[Path], typer.Option("--model", help="A scoring model; repeat to compare several.")],
     activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities, canonical JSON "
