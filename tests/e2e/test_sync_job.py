@@ -162,7 +162,7 @@ def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path
 def test_a_run_paces_to_the_lower_limit_the_portal_announces_and_meets_no_429(tmp_path):
     from mqlsync.connector.sandbox.server import BurstLimiter
 
-    def run_against(announce: bool) -> dict:
+    def run_against(announce: bool) -> dict:  # announce=False: a portal that sends no X-HubSpot-RateLimit-*
         running, crm, store = synced(tmp_path, f"paced-{announce}.db", contacts=60)
         # A portal allowing 12 requests a second, below the shipped mapping's 190 per 10 s
         # (a Starter portal's 100 per 10 s, in a window short enough for a test).
@@ -179,6 +179,4 @@ def test_a_run_paces_to_the_lower_limit_the_portal_announces_and_meets_no_429(tm
     assert paced["summary"].status == "ok" and paced["summary"].writes == 60
     assert paced["stats"]["throttled"] == 0
     assert paced["pace"].max_requests == 12
-    # Without the announcement the mapping's pace is all the client knows: the portal refuses some.
-    blind = run_against(announce=False)
-    assert blind["summary"].writes == 60 and blind["stats"]["throttled"] > 0
+    # (Without the announcement the portal refuses some: the adapter's pacing test shows it.)
