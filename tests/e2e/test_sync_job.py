@@ -162,20 +162,18 @@ def test_the_state_keeps_what_the_model_reads_and_no_more_personal_data(tmp_path
 def test_a_run_paces_to_the_lower_limit_the_portal_announces_and_meets_no_429(tmp_path):
     from mqlsync.connector.sandbox.server import BurstLimiter
 
-    def run_against(announce: bool) -> dict:  # announce=False: a portal that sends no X-HubSpot-RateLimit-*
-        running, crm, store = synced(tmp_path, f"paced-{announce}.db", contacts=60)
+    def run_against() -> dict:
+        running, crm, store = synced(tmp_path, "paced.db", contacts=60)
         # A portal allowing 12 requests a second, below the shipped mapping's 190 per 10 s
         # (a Starter portal's 100 per 10 s, in a window short enough for a test).
         running.emulation.burst = BurstLimiter(12, 1.0)
-        if not announce:
-            running.emulation.rate_headers = lambda request: {}
         try:
             summary = run_sync(LOADED, crm, store, NOW)
             return {"summary": summary, "stats": running.server.snapshot(), "pace": crm.client.policy.pace}
         finally:
             running.server.stop()
 
-    paced = run_against(announce=True)
+    paced = run_against()
     assert paced["summary"].status == "ok" and paced["summary"].writes == 60
     assert paced["stats"]["throttled"] == 0
     assert paced["pace"].max_requests == 12
