@@ -9,13 +9,13 @@ same time to convert: the current cohort is the `days` ending `horizon_days` ago
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from mqlsync.connector.model import as_utc
-from mqlsync.connector.review.funnel import DIMENSIONS, Journey, cohort, funnel, median
+from mqlsync.connector.review.funnel import DIMENSIONS, Funnel, Journey, cohort, funnel, median
 
 Status = Literal["raised", "clear", "no data"]
 
@@ -78,41 +78,40 @@ def signals(journeys: Sequence[Journey], now: datetime, days: float = 90, horizo
               else [Signal("SQLs that never close", "no data", no_sql)])]
 
 
-def _periods(cur, prev) -> str:
+def _periods(cur: Funnel, prev: Funnel) -> str:
     return (f"MQLs of {_day(cur.start)}..{_day(cur.end - timedelta(days=1))} ({cur.mqls}) against "
             f"{_day(prev.start)}..{_day(prev.end - timedelta(days=1))} ({prev.mqls}), each followed for "
             f"{cur.horizon_days:g} days")
 
 
-def _rejections(cur, prev, limits: Thresholds) -> Signal:
-    name = "sales rejects MQLs"
-    numbers = {"current_mqls": cur.mqls, "previous_mqls": prev.mqls, "current_rate": cur.rejection_rate,
-               "previous_rate": prev.rejection_rate}
-    if min(cur.mqls, prev.mqls) < limits.min_mqls:
-        return Signal(name, "no data", f"too few MQLs to compare rejections: {_periods(cur, prev)}; "
-                                       f"{limits.min_mqls} needed in each", numbers)
-    rise = ((cur.rejection_rate or 0) - (prev.rejection_rate or 0)) * 100
-    said = (f"sales rejected {_pct(cur.rejection_rate)} of the MQLs ({cur.rejected} of {cur.mqls}), against "
-            f"{_pct(prev.rejection_rate)} before ({prev.rejected} of {prev.mqls}); {_periods(cur, prev)}")
-    if rise >= limits.rejection_rise_points:
-        return Signal(name, "raised", f"{said}: up {rise:.0f} points. Ask sales why they turn these MQLs "
-                                      "down, and tighten the rules that qualify them", numbers)
-    return Signal(name, "clear", said, numbers)
+def _rejections(cur: Funnel, prev: Funnel, limits: Thresholds) -> Signal:
+    return _compare("sales rejects MQLs", "rejections", cur, prev, limits, lambda f: f.rejection_rate,
+                    lambda f: f.rejected, "sales rejected {rate} of the MQLs", +1, limits.rejection_rise_points,
+                    "up {points:.0f} points. Ask sales why they turn these MQLs down, and tighten the rules that "
+                    "qualify them")
 
 
-def _sql_rate(cur, prev, limits: Thresholds) -> Signal:
-    name = "MQL→SQL rate falls"
-    numbers = {"current_mqls": cur.mqls, "previous_mqls": prev.mqls, "current_rate": cur.rate("sql"),
-               "previous_rate": prev.rate("sql")}
+def _sql_rate(cur: Funnel, prev: Funnel, limits: Thresholds) -> Signal:
+    return _compare("MQL→SQL rate falls", "the SQL rate", cur, prev, limits, lambda f: f.rate("sql"),
+                    lambda f: f.reached["sql"], "{rate} of the MQLs became SQLs", -1, limits.sql_drop_points,
+                    "down {points:.0f} points. The MQL definition lets in leads sales cannot qualify: review the "
+                    "threshold and the rules that fired")
+
+
+def _compare(name: str, what: str, cur: Funnel, prev: Funnel, limits: Thresholds,
+             rate: Callable[[Funnel], float | None], count: Callable[[Funnel], int], phrase: str, direction: int,
+             points: float, advice: str) -> Signal:
+    """One rate of two cohorts: raised when it moved `points` or more in `direction`."""
+    numbers: dict[str, float | int | str | None] = {
+        "current_mqls": cur.mqls, "previous_mqls": prev.mqls, "current_rate": rate(cur), "previous_rate": rate(prev)}
     if min(cur.mqls, prev.mqls) < limits.min_mqls:
-        return Signal(name, "no data", f"too few MQLs to compare the SQL rate: {_periods(cur, prev)}; "
+        return Signal(name, "no data", f"too few MQLs to compare {what}: {_periods(cur, prev)}; "
                                        f"{limits.min_mqls} needed in each", numbers)
-    drop = ((prev.rate("sql") or 0) - (cur.rate("sql") or 0)) * 100
-    said = (f"{_pct(cur.rate('sql'))} of the MQLs became SQLs ({cur.reached['sql']} of {cur.mqls}), against "
-            f"{_pct(prev.rate('sql'))} before ({prev.reached['sql']} of {prev.mqls}); {_periods(cur, prev)}")
-    if drop >= limits.sql_drop_points:
-        return Signal(name, "raised", f"{said}: down {drop:.0f} points. The MQL definition lets in leads sales "
-                                      "cannot qualify: review the threshold and the rules that fired", numbers)
+    moved = ((rate(cur) or 0) - (rate(prev) or 0)) * 100 * direction
+    said = (phrase.format(rate=_pct(rate(cur))) + f" ({count(cur)} of {cur.mqls}), against {_pct(rate(prev))} "
+            f"before ({count(prev)} of {prev.mqls}); {_periods(cur, prev)}")
+    if moved >= points:
+        return Signal(name, "raised", f"{said}: {advice.format(points=moved)}", numbers)
     return Signal(name, "clear", said, numbers)
 
 

@@ -230,13 +230,16 @@ def cli_env(crm, state: Path) -> dict[str, str]:
     return env
 
 
-def cli_args(crm, *args: str) -> list[str]:
-    return [sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping", str(ROOT / "mappings" / f"{crm.name}.yaml")]
+def cli_args(crm, *args: str, mapping: Path | None = None) -> list[str]:
+    return [sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping",
+            str(mapping or ROOT / "mappings" / f"{crm.name}.yaml")]
 
 
-def cli(crm, state: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(cli_args(crm, *args), cwd=state.parent, env=cli_env(crm, state), capture_output=True,
-                            text=True, timeout=180)
+def cli(crm, state: Path, *args: str, mapping: Path | None = None) -> subprocess.CompletedProcess:
+    """The CLI as the README shows it, in the state's folder, with the shipped mapping
+    or an admin's own (`mapping`)."""
+    result = subprocess.run(cli_args(crm, *args, mapping=mapping), cwd=state.parent, env=cli_env(crm, state),
+                            capture_output=True, text=True, timeout=180)
     assert SECRET not in result.stdout + result.stderr
     return result
 

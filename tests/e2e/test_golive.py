@@ -116,10 +116,7 @@ def test_the_go_live_walk_check_setup_shadow_review_then_full(tmp_path):
     check fails and says to run setup; shadow mode writes scores and nothing sales acts
     on; the MQLs it found can be reviewed with `leads`; full mode then hands them over,
     each with one task, as hubspot-api-client shows."""
-    import subprocess
-    import sys
-
-    from tests.e2e.harness import ROOT, SECRET, cli_env
+    from tests.e2e.harness import ROOT
 
     shipped = (ROOT / "mappings" / "hubspot.yaml").read_text(encoding="utf-8")
     mapping = tmp_path / "acme.yaml"
@@ -129,13 +126,8 @@ def test_the_go_live_walk_check_setup_shadow_review_then_full(tmp_path):
     state = tmp_path / "state.db"
 
     with sandbox_process(HubSpot, 200) as crm:
-        env = cli_env(crm, state)
-
-        def mqlsync(*args: str) -> subprocess.CompletedProcess:
-            result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping", str(mapping)],
-                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
-            assert SECRET not in result.stdout + result.stderr
-            return result
+        def mqlsync(*args: str):
+            return cli(crm, state, *args, mapping=mapping)
 
         first = mqlsync("check")
         assert first.returncode == 1 and "fix: it does not exist: run `mqlsync setup --mapping FILE`" in first.stdout

@@ -5,10 +5,8 @@ task each, and today's MQLs kept."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.e2e.harness import ROOT, SECRET, HubSpot, admin, cli_env, sandbox_process
+from tests.e2e.harness import ROOT, HubSpot, admin, cli, sandbox_process
 
 
 def test_preview_names_the_mqls_and_tasks_a_switch_makes_and_the_switch_makes_them(tmp_path):
@@ -21,13 +19,8 @@ def test_preview_names_the_mqls_and_tasks_a_switch_makes_and_the_switch_makes_th
     state = tmp_path / "state.db"
 
     with sandbox_process(HubSpot, 300) as crm:
-        env = cli_env(crm, state)
-
-        def mqlsync(*args: str) -> subprocess.CompletedProcess:
-            result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", *args, "--mapping", str(mapping)],
-                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
-            assert SECRET not in result.stdout + result.stderr
-            return result
+        def mqlsync(*args: str):
+            return cli(crm, state, *args, mapping=mapping)
 
         assert mqlsync("setup").returncode == 0
         first = json.loads(mqlsync("run", "--json").stdout)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from mqlsync.connector.adapters.base import Page
 from mqlsync.connector.config.mapping import Mapping as MappingFile
-from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
+from mqlsync.connector.crms.hubspot.client import HubSpotClient, iso_ms, last_modified, modified_since, ms
 from mqlsync.connector.crms.hubspot.contacts import ContactReader
 from mqlsync.connector.errors import ConfigError, ConfigIssue, NotAllowed
 from mqlsync.connector.model import Activity
@@ -38,12 +38,6 @@ ENGAGEMENT_SEARCH_CAP = 10_000
 #: the participant state API cannot filter by time: an incremental run reads the
 #: participants of events started or updated this long before the watermark
 MARKETING_EVENT_LOOKBACK = timedelta(days=60)
-
-
-def _iso_ms(value: str | None) -> int:
-    if not value:
-        return 0
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 class ActivityReader:
@@ -154,7 +148,7 @@ class ActivityReader:
         events started or updated within MARKETING_EVENT_LOOKBACK of the watermark."""
         floor = ms(since - MARKETING_EVENT_LOOKBACK) if since else None
         for event in self.client.pages("/marketing/v3/marketing-events/", {"limit": 100}):
-            recent = max(_iso_ms(event.get("startDateTime")), _iso_ms(event.get("updatedAt")))
+            recent = max(iso_ms(event.get("startDateTime")), iso_ms(event.get("updatedAt")))
             if floor is not None and recent < floor:
                 continue
             after = None
@@ -186,31 +180,17 @@ class ActivityReader:
         """Meetings or calls logged by reps, modified since the watermark (CRM search on
         hs_lastmodifieddate), with their contacts from v4 association batch reads: one
         activity per engagement and contact."""
-        wanted = sorted({"hs_timestamp", "hs_lastmodifieddate", *source.attributes.values()})
-
-        def fetch(floor: int, after: int):
-            result = self.client.post(f"/crm/v3/objects/{kind}/search", {
-                "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                                               "value": str(floor)}]}],
-                "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                "properties": wanted, "limit": 200, "after": str(after)})
-            return result.get("results", []), (result.get("paging") or {}).get("next", {}).get("after")
-
-        def changed(record) -> int | None:
-            value = (record.get("properties") or {}).get("hs_lastmodifieddate")
-            return _iso_ms(value) if value else None
-
-        for records in search_since(fetch, ms(since) if since else 0, changed, lambda r: r["id"], 200,
-                                    ENGAGEMENT_SEARCH_CAP, kind):
+        properties = ["hs_timestamp", *source.attributes.values()]
+        for records in modified_since(self.client, kind, properties, since, ENGAGEMENT_SEARCH_CAP):
             contacts = self.client.associations(kind, "contacts", [str(r["id"]) for r in records])
             page = Page()
-            modified = [t for t in map(changed, records) if t is not None]
+            modified = [t for t in map(last_modified, records) if t is not None]
             for record in records:
                 props = record.get("properties") or {}
                 when = props.get("hs_timestamp")
                 if not when:
                     continue
-                at = datetime.fromtimestamp(_iso_ms(when) / 1000, UTC)
+                at = datetime.fromtimestamp(iso_ms(when) / 1000, UTC)
                 attributes = {k: props.get(v) for k, v in source.attributes.items()}
                 for cid in contacts.get(str(record["id"]), []):
                     self._add_activity(page, f"{kind}:{record['id']}:{cid}", cid, source, at, attributes, kind)

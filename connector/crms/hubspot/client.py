@@ -161,6 +161,13 @@ class HubSpotClient:
                 return
 
 
+def iso_ms(value: str | None) -> int:
+    """An ISO 8601 time as HubSpot's APIs send it, in epoch milliseconds (0 for none)."""
+    if not value:
+        return 0
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
 def search_since(fetch, since_ms: int, time_of, id_of, page_size: int, cap: int, what: str) -> Iterator[list]:
     """Page a CRM search for records modified at or after `since_ms`, oldest first.
     HubSpot's search cannot page past `cap` (10,000) results, so the search restarts
@@ -187,3 +194,27 @@ def search_since(fetch, since_ms: int, time_of, id_of, page_size: int, cap: int,
                 log.warning("more than %d %s share one modification time; the rest is read next run", cap, what)
             return
         floor = newest
+
+
+def modified_since(client: HubSpotClient, kind: str, properties: list[str], since: datetime | None,
+                   cap: int = 10_000) -> Iterator[list]:
+    """Records of a CRM object (meetings, calls, deals) modified at or after `since`,
+    oldest first, a search page of 200 at a time (search_since), each with
+    `properties` and hs_lastmodifieddate."""
+    wanted = sorted({"hs_lastmodifieddate", *properties})
+
+    def fetch(floor: int, after: int):
+        result = client.post(f"/crm/v3/objects/{kind}/search", {
+            "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
+                                           "value": str(floor)}]}],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": wanted, "limit": 200, "after": str(after)})
+        return result.get("results", []), (result.get("paging") or {}).get("next", {}).get("after")
+
+    return search_since(fetch, ms(since) if since else 0, last_modified, lambda r: r["id"], 200, cap, kind)
+
+
+def last_modified(record: dict[str, Any]) -> int | None:
+    """A searched record's hs_lastmodifieddate, in epoch milliseconds."""
+    value = (record.get("properties") or {}).get("hs_lastmodifieddate")
+    return iso_ms(value) if value else None

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from mqlsync.connector.adapters.base import Page
-from mqlsync.connector.crms.hubspot.activity import ENGAGEMENT_SEARCH_CAP, _iso_ms
-from mqlsync.connector.crms.hubspot.client import HubSpotClient, ms, search_since
+from mqlsync.connector.crms.hubspot.activity import ENGAGEMENT_SEARCH_CAP
+from mqlsync.connector.crms.hubspot.client import HubSpotClient, iso_ms, last_modified, modified_since
 from mqlsync.connector.errors import NotAllowed
 from mqlsync.connector.model import DealOutcome
 
-PROPERTIES = ["hs_is_closed_won", "hs_is_closed", "closedate", "amount", "hs_lastmodifieddate"]
+PROPERTIES = ["hs_is_closed_won", "hs_is_closed", "closedate", "amount"]
 
 
 class HubSpotDeals:
@@ -22,28 +22,15 @@ class HubSpotDeals:
         self.client = client
 
     def pull(self, since: datetime | None) -> Iterator[Page]:
-        def fetch(floor: int, after: int):
-            result = self.client.post("/crm/v3/objects/deals/search", {
-                "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                                               "value": str(floor)}]}],
-                "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                "properties": PROPERTIES, "limit": 200, "after": str(after)})
-            return result.get("results", []), (result.get("paging") or {}).get("next", {}).get("after")
-
-        def changed(record) -> int | None:
-            value = (record.get("properties") or {}).get("hs_lastmodifieddate")
-            return _iso_ms(value) if value else None
-
         try:
-            for records in search_since(fetch, ms(since) if since else 0, changed, lambda r: r["id"], 200,
-                                        ENGAGEMENT_SEARCH_CAP, "deals"):
-                yield self._page(records, changed)
+            for records in modified_since(self.client, "deals", PROPERTIES, since, ENGAGEMENT_SEARCH_CAP):
+                yield self._page(records)
         except NotAllowed as exc:
             # A token without the deals scope: the review lacks outcomes, the sync goes on.
             yield Page(skipped=f"{exc}; the funnel review has no deal outcomes until the private app has the "
                                "scope crm.objects.deals.read")
 
-    def _page(self, records: list, changed) -> Page:
+    def _page(self, records: list) -> Page:
         contacts = self.client.associations("deals", "contacts", [str(r["id"]) for r in records])
         page = Page()
         for record in records:
@@ -51,14 +38,14 @@ class HubSpotDeals:
             closed = props.get("hs_is_closed") == "true"
             won = (props.get("hs_is_closed_won") == "true") if closed else None
             close = props.get("closedate")
-            closed_at = datetime.fromtimestamp(_iso_ms(close) / 1000, UTC) if closed and close else None
+            closed_at = datetime.fromtimestamp(iso_ms(close) / 1000, UTC) if closed and close else None
             try:
                 amount = float(props["amount"]) if props.get("amount") not in (None, "") else None
             except ValueError:
                 amount = None  # a text where a number belongs: the outcome still counts
             for cid in contacts.get(str(record["id"]), []):
                 page.outcomes.append(DealOutcome(cid, str(record["id"]), won, closed_at, amount))
-            stamp = changed(record)
+            stamp = last_modified(record)
             if stamp is not None:
                 page.saw(datetime.fromtimestamp(stamp / 1000, UTC))
         return page
