@@ -70,3 +70,76 @@ def backtest(contacts: Path, activities: Path | None, outcomes: Path, models: li
         reports.append(evaluate(loaded.source, loaded.version, scored, [r.id for r in loaded.model.rules], fired))
     return Backtest(reports, len(ids), len(held), len({c.id for c in batch.contacts} - set(known)),
                     len(set(known) - {c.id for c in batch.contacts}), rejected, now)
+
+
+@dataclass
+class Suggestion:
+    path: Path
+    rules: int
+    fitted: int
+    held_out: int
+    current: Report
+    suggested: Report
+    regression_auc: float | None
+    regularisation: float
+
+
+def suggest(contacts: Path, activities: Path | None, outcomes: Path, current: LoadedModel, out: Path,
+            holdout: float = 0.3, now: datetime | None = None, points_to_double: float = 10.0,
+            mql_share: float = 0.1, max_rules: int = 30) -> Suggestion:
+    """Fit points on the people not held out, write them as a model file (checked by
+    loading it), and set its hold-out figures beside the current model's and a plain
+    logistic regression's. Candidates and points come from the fitted people only."""
+    import numpy as np
+
+    from mqlsync.connector.config.load import model_from_text
+    from mqlsync.connector.config.scoring import ScoringModel
+    from mqlsync.connector.review.suggest import candidates, fit, model_yaml, plain_regression_auc, probe_model
+
+    if not 0 < holdout < 1:
+        raise InputError("--suggest needs a hold-out to report on: --holdout between 0 and 1 (e.g. 0.3)")
+    batch = read_files(contacts, activities)
+    known, _ = read_outcomes(outcomes)
+    ids = {c.id for c in batch.contacts} & set(known)
+    if now is None:
+        times = [a.at for acts in batch.activities.values() for a in acts] + \
+            [c.created_at for c in batch.contacts if c.created_at] + [at for _, at in known.values() if at]
+        now = max(times) + timedelta(days=1)
+    fit_ids, held = holdout_split(newest_last(batch, ids), holdout)
+    people = {c.id: c for c in batch.contacts if c.id in ids}
+
+    def at(cid: str) -> datetime:
+        won_at = known[cid][1]
+        return min(now, won_at) if won_at else now
+
+    fitted = [people[i] for i in sorted(fit_ids)]
+    found = candidates(fitted, {i: batch.activities.get(i, []) for i in fit_ids},
+                       min_support=max(10, len(fitted) // 100))
+    probe = LoadedModel(ScoringModel.model_validate(probe_model(found)), "probe", "candidates")
+    probe_scorer = Scorer(probe)
+    index = {c.id: i for i, c in enumerate(found)}
+
+    def features(cids: list[str]) -> np.ndarray:
+        rows = np.zeros((len(cids), len(found)), dtype=np.int8)
+        for r, cid in enumerate(cids):
+            for hit in probe_scorer.score(people[cid], batch.activities.get(cid, ()), at(cid)).hits:
+                rows[r, index[hit.rule_id]] = 1
+        return rows
+
+    held_ids = sorted(held)
+    train_x, test_x = features([c.id for c in fitted]), features(held_ids)
+    train_y = np.array([int(known[c.id][0]) for c in fitted])
+    test_y = np.array([int(known[i][0]) for i in held_ids])
+    result = fit(train_x, train_y, found, points_to_double, max_rules, mql_share)
+    base = {"required_fields": current.model.mql.required_fields, "sla_hours": current.model.sla_hours}
+    out.write_text(model_yaml(result, base, points_to_double, len(fitted), int(train_y.sum()), now),
+                   encoding="utf-8")
+    suggested = model_from_text(out.read_text(encoding="utf-8"), str(out), out.parent)  # what validate checks
+
+    def report(loaded: LoadedModel) -> Report:
+        scorer = Scorer(loaded)
+        scored = [Scored(scorer.score(people[i], batch.activities.get(i, ()), at(i)), known[i][0]) for i in held_ids]
+        return evaluate(loaded.source, loaded.version, scored, [r.id for r in loaded.model.rules])
+
+    return Suggestion(out, len(result.rules), len(fitted), len(held_ids), report(current), report(suggested),
+                      plain_regression_auc(train_x, train_y, test_x, test_y), result.regularisation)

@@ -927,15 +927,47 @@ def backtest(
     now: Annotated[str | None, typer.Option("--now", help="Score as of this ISO time (or as of each outcome's "
                                                           "`at`, when earlier).",
                                             show_default="the day after the newest date in the files")] = None,
+    suggest: Annotated[Path | None, typer.Option("--suggest", metavar="OUT.yaml",
+                                                 help="Fit points on the people not held out and write them as a "
+                                                      "model file.")] = None,
+    points_to_double: Annotated[float, typer.Option("--points-to-double", min=1,
+                                                    help="With --suggest: the points that double the odds.")] = 10,
+    mql_share: Annotated[float, typer.Option("--mql-share", min=0.01, max=0.9,
+                                             help="With --suggest: the share of people the threshold makes "
+                                                  "MQLs.")] = 0.1,
+    max_rules: Annotated[int, typer.Option("--max-rules", min=1, help="With --suggest: at most this many "
+                                                                      "rules.")] = 30,
     as_json_: Annotated[bool, typer.Option("--json", help="The figures as one JSON object.")] = False,
 ) -> None:
     """Replay scoring models over people whose outcome is known, side by side: how well
     the score ranks them (ROC AUC), the MQL flag's precision and recall and the MQL
     volume, the conversion of the top-scored 10/20/30% and of each grade, and the
-    rules that never fired. Nothing after a person's outcome counts."""
+    rules that never fired. Nothing after a person's outcome counts. With --suggest,
+    points learned from the history (the first --model is the one to beat)."""
     from .backtest import backtest as run_backtest
+    from .backtest import suggest as run_suggest
 
     loaded = [load_model(m) for m in models]
+    if suggest is not None:
+        made = run_suggest(contacts, activities, outcomes, loaded[0], suggest, holdout or 0.3,
+                           _now(now) if now else None, points_to_double, mql_share, max_rules)
+        figures = {"written": str(made.path), "rules": made.rules, "fitted": made.fitted, "held_out": made.held_out,
+                   "current_auc": made.current.auc, "suggested_auc": made.suggested.auc,
+                   "regression_auc": made.regression_auc, "regularisation": made.regularisation,
+                   "suggested": {**made.suggested.__dict__}, "current": {**made.current.__dict__}}
+        if as_json_:
+            out.print(json.dumps(figures, ensure_ascii=False, default=str), highlight=False, markup=False)
+            return
+
+        def auc(value: float | None) -> str:
+            return "-" if value is None else f"{value:.3f}"
+        out.print(f"wrote {made.path}: {made.rules} rules fitted on {made.fitted:,} people. On the {made.held_out:,} "
+                  f"held out: ROC AUC {auc(made.suggested.auc)} (the current model {auc(made.current.auc)}, a plain "
+                  f"logistic regression on the same candidates {auc(made.regression_auc)}); MQLs "
+                  f"{made.suggested.mqls:,} with precision {_pct(made.suggested.precision) or '-'} (current: "
+                  f"{made.current.mqls:,}, {_pct(made.current.precision) or '-'}). `mqlsync validate` accepts it; "
+                  "review each rule with sales before using it.", highlight=False, markup=False)
+        return
     found = run_backtest(contacts, activities, outcomes, loaded, holdout, _now(now) if now else None)
     for line in found.rejected[:20]:
         err.print(f"skipped {line}", highlight=False, markup=False)
