@@ -30,6 +30,44 @@ class Backtest:
     now: datetime
 
 
+Outcomes = dict[str, tuple[bool, datetime | None]]
+
+
+@dataclass
+class History:
+    """People to score (with their activity) and what became of them."""
+
+    batch: Batch
+    known: Outcomes
+    rejected: list[RecordRejected]
+
+
+def from_files(contacts: Path, activities: Path | None, outcomes: Path) -> History:
+    """Canonical JSON lines and an outcomes CSV (id, outcome, at)."""
+    batch = read_files(contacts, activities)
+    known, rejected = read_outcomes(outcomes)
+    return History(batch, known, batch.rejected + rejected)
+
+
+def from_history(mapping: Path, folder: Path | None) -> History:
+    """A CRM's CSV exports through a history mapping (its files in `folder`, by default
+    beside the mapping): people and their won deals; no activity."""
+    from mqlsync.connector.adapters.history import history_people, read_history
+    from mqlsync.connector.config.load import load_history
+
+    read = read_history(load_history(mapping), folder or mapping.parent)
+    contacts, known = history_people(read)
+    return History(Batch(contacts=contacts), known, read.rejected)
+
+
+def _default_now(history: History) -> datetime:
+    """The day after the newest date the history knows."""
+    times = [a.at for acts in history.batch.activities.values() for a in acts] + \
+        [c.created_at for c in history.batch.contacts if c.created_at] + \
+        [at for _, at in history.known.values() if at]
+    return max(times) + timedelta(days=1)
+
+
 def newest_last(batch: Batch, ids: set[str]) -> list[str]:
     """The people with an outcome, oldest first by created_at; in file order where any
     lacks one (a hold-out is then the end of the file)."""
@@ -39,18 +77,13 @@ def newest_last(batch: Batch, ids: set[str]) -> list[str]:
     return [c.id for c in people]
 
 
-def backtest(contacts: Path, activities: Path | None, outcomes: Path, models: list[LoadedModel],
-             holdout: float = 0.0, now: datetime | None = None) -> Backtest:
-    batch = read_files(contacts, activities)
-    known, rejected = read_outcomes(outcomes)
-    rejected = batch.rejected + rejected
+def backtest(history: History, models: list[LoadedModel], holdout: float = 0.0,
+             now: datetime | None = None) -> Backtest:
+    batch, known, rejected = history.batch, history.known, history.rejected
     ids = {c.id for c in batch.contacts} & set(known)
     if not ids:
-        raise InputError(f"{outcomes}: no id in it is a contact of {contacts}: nothing to test")
-    if now is None:  # the day after the newest thing the files know
-        times = [a.at for acts in batch.activities.values() for a in acts] + \
-            [c.created_at for c in batch.contacts if c.created_at] + [at for _, at in known.values() if at]
-        now = max(times) + timedelta(days=1)
+        raise InputError("no person with an outcome is among the contacts: nothing to test")
+    now = now or _default_now(history)
     order = newest_last(batch, ids)
     _, held = holdout_split(order, holdout)
     reported = held if holdout else set(order)
@@ -84,9 +117,8 @@ class Suggestion:
     regularisation: float
 
 
-def suggest(contacts: Path, activities: Path | None, outcomes: Path, current: LoadedModel, out: Path,
-            holdout: float = 0.3, now: datetime | None = None, points_to_double: float = 10.0,
-            mql_share: float = 0.1, max_rules: int = 30) -> Suggestion:
+def suggest(history: History, current: LoadedModel, out: Path, holdout: float = 0.3, now: datetime | None = None,
+            points_to_double: float = 10.0, mql_share: float = 0.1, max_rules: int = 30) -> Suggestion:
     """Fit points on the people not held out, write them as a model file (checked by
     loading it), and set its hold-out figures beside the current model's and a plain
     logistic regression's. Candidates and points come from the fitted people only."""
@@ -98,13 +130,9 @@ def suggest(contacts: Path, activities: Path | None, outcomes: Path, current: Lo
 
     if not 0 < holdout < 1:
         raise InputError("--suggest needs a hold-out to report on: --holdout between 0 and 1 (e.g. 0.3)")
-    batch = read_files(contacts, activities)
-    known, _ = read_outcomes(outcomes)
+    batch, known = history.batch, history.known
     ids = {c.id for c in batch.contacts} & set(known)
-    if now is None:
-        times = [a.at for acts in batch.activities.values() for a in acts] + \
-            [c.created_at for c in batch.contacts if c.created_at] + [at for _, at in known.values() if at]
-        now = max(times) + timedelta(days=1)
+    now = now or _default_now(history)
     fit_ids, held = holdout_split(newest_last(batch, ids), holdout)
     people = {c.id: c for c in batch.contacts if c.id in ids}
 

@@ -915,10 +915,14 @@ def preview(
 
 @command()
 def backtest(
-    contacts: Annotated[Path, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")],
-    outcomes: Annotated[Path, typer.Option("--outcomes", help="CSV: id, outcome (1/0 or won/lost), "
-                                                                    "optionally at.")],
     models: Annotated[list[Path], typer.Option("--model", help="A scoring model; repeat to compare several.")],
+    contacts: Annotated[Path | None, typer.Option("--contacts", "-c", help="Contacts, canonical JSON lines.")] = None,
+    outcomes: Annotated[Path | None, typer.Option("--outcomes", help="With --contacts, a CSV: id, outcome (1/0 or "
+                                                                     "won/lost), optionally at.")] = None,
+    history: Annotated[Path | None, typer.Option("--history", help="Instead of --contacts: a history mapping of a "
+                                                                   "CRM's CSV exports (people and won deals).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="The folder of the history's CSV files.",
+                                              show_default="the history file's folder")] = None,
     activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities, canonical JSON "
                                                                                "lines.")] = None,
     holdout: Annotated[float, typer.Option("--holdout", min=0, max=0.9, help="Report on the newest share of the "
@@ -945,12 +949,18 @@ def backtest(
     rules that never fired. Nothing after a person's outcome counts. With --suggest,
     points learned from the history (the first --model is the one to beat)."""
     from .backtest import backtest as run_backtest
+    from .backtest import from_files, from_history
     from .backtest import suggest as run_suggest
 
+    if (contacts is None) == (history is None) or (contacts is not None and outcomes is None):
+        raise typer.BadParameter("give --contacts with --outcomes (JSON lines and a CSV), or --history (a history "
+                                 "mapping)", param_hint="--contacts / --history")
     loaded = [load_model(m) for m in models]
+    people = from_history(history, data) if history is not None else \
+        from_files(contacts, activities, outcomes)  # type: ignore[arg-type]  # both given: checked above
     if suggest is not None:
-        made = run_suggest(contacts, activities, outcomes, loaded[0], suggest, holdout or 0.3,
-                           _now(now) if now else None, points_to_double, mql_share, max_rules)
+        made = run_suggest(people, loaded[0], suggest, holdout or 0.3, _now(now) if now else None,
+                           points_to_double, mql_share, max_rules)
         figures = {"written": str(made.path), "rules": made.rules, "fitted": made.fitted, "held_out": made.held_out,
                    "current_auc": made.current.auc, "suggested_auc": made.suggested.auc,
                    "regression_auc": made.regression_auc, "regularisation": made.regularisation,
@@ -968,7 +978,7 @@ def backtest(
                   f"{made.current.mqls:,}, {_pct(made.current.precision) or '-'}). `mqlsync validate` accepts it; "
                   "review each rule with sales before using it.", highlight=False, markup=False)
         return
-    found = run_backtest(contacts, activities, outcomes, loaded, holdout, _now(now) if now else None)
+    found = run_backtest(people, loaded, holdout, _now(now) if now else None)
     for line in found.rejected[:20]:
         err.print(f"skipped {line}", highlight=False, markup=False)
     if as_json_:

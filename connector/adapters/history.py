@@ -13,7 +13,7 @@ from pathlib import Path
 from mqlsync.connector.adapters.mapped import truthy
 from mqlsync.connector.config.history import HistoryMapping
 from mqlsync.connector.errors import InputError, RecordRejected
-from mqlsync.connector.model import Stage, Transition
+from mqlsync.connector.model import CHANNELS, Contact, Stage, Transition
 from mqlsync.connector.review import Journey, Outcome
 
 
@@ -23,6 +23,8 @@ class History:
     rejected: list[RecordRejected] = field(default_factory=list)
     #: outcomes whose person is not in the people file
     orphans: int = 0
+    #: each person's attributes, as the mapping's `people.attributes` names them
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _time(text: str) -> datetime:
@@ -58,7 +60,8 @@ def read_history(mapping: HistoryMapping, folder: Path) -> History:
     if mapping.outcomes is not None:
         outcomes = _read_outcomes(mapping, folder, out)
     seen: set[str] = set()
-    wanted = [spec.id, spec.mql_at] + [c for c in (spec.channel, spec.grade, spec.score) if c]
+    wanted = [spec.id, spec.mql_at] + [c for c in (spec.channel, spec.grade, spec.score) if c] + \
+        list(spec.attributes.values())
     for line, row in _rows(people_path, out.rejected, wanted):
         pid = (row.get(spec.id) or "").strip()
         if not pid:
@@ -74,6 +77,8 @@ def read_history(mapping: HistoryMapping, folder: Path) -> History:
             out.rejected.append(RecordRejected(str(people_path), line, str(exc), pid))
             continue
         seen.add(pid)
+        out.attributes[pid] = {name: row[column].strip() for name, column in spec.attributes.items()
+                               if (row.get(column) or "").strip()}
         channel = (row.get(spec.channel) or "").strip() if spec.channel else ""
         out.journeys.append(Journey(
             pid, (Transition(pid, Stage.LEAD, Stage.MQL, "qualified (history)", at),),
@@ -137,3 +142,17 @@ def read_outcomes(path: Path) -> tuple[dict[str, tuple[bool, datetime | None]], 
             continue
         found[pid] = (said in WON, at)
     return found, rejected
+
+
+def history_people(history: History) -> tuple[list[Contact], dict[str, tuple[bool, datetime | None]]]:
+    """A history as people to score and their outcomes, for a backtest: each person
+    created when qualified, with the channel (where mqlsync knows it) and attributes
+    the history mapping reads; won when a deal was won (at its date), else not."""
+    contacts, outcomes = [], {}
+    for j in history.journeys:
+        channel = j.channel if j.channel in CHANNELS else None
+        contacts.append(Contact(id=j.person, created_at=j.mql_at, channel=channel,
+                                attributes=dict(history.attributes.get(j.person, {}))))
+        won = bool(j.outcome and j.outcome.won)
+        outcomes[j.person] = (won, j.outcome.closed_at if won and j.outcome else None)
+    return contacts, outcomes

@@ -21,6 +21,8 @@ class PeopleFile(Strict):
     score: str | None = None
     #: CSV column -> values read as channel (the export's words -> mqlsync's)
     channels: dict[str, str] = Field(default_factory=dict)
+    #: attribute name -> CSV column: scored as `attributes.<name>` (a backtest's rules)
+    attributes: dict[str, str] = Field(default_factory=dict)
 
 
 class OutcomesFile(Strict):

@@ -62,6 +62,14 @@ def candidates(contacts: Sequence[Contact], activities: dict[str, list[Activity]
             if n >= min_support:
                 out.append(Candidate(f"{_slug(field)}-{_slug(value)}", "field", f"{field.replace('_', ' ')} {value}",
                                      {"when": {field: value}}, "profile"))
+    names = sorted({name for c in contacts for name in c.attributes})
+    for name in names:  # custom fields, as the mapping reads them: attributes.<name>
+        values = Counter(str(c.attributes[name]).strip().lower() for c in contacts
+                         if c.attributes.get(name) not in (None, ""))
+        for value, n in sorted(values.items()):
+            if n >= min_support:
+                out.append(Candidate(f"{_slug(name)}-{_slug(value)}", "field", f"{name.replace('_', ' ')} {value}",
+                                     {"when": {f"attributes.{name}": value}}, "profile"))
     for low, high in SIZE_BANDS:
         n = sum(1 for c in contacts if c.company_size is not None and c.company_size >= low
                 and (high is None or c.company_size < high))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from mqlsync.connector.adapters.jsonl import dump_line
 from mqlsync.connector.config import load_model
 from mqlsync.connector.sample import stream
-from mqlsync.jobs.backtest import backtest
+from mqlsync.jobs.backtest import backtest, from_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def main() -> None:
                 n_acts += len(acts)
                 of.write(f"{contact.id},{int(rng.random() < min(0.6, 0.02 * len(acts)))}\n")
         t1 = time.perf_counter()
-        found = backtest(base / "c.jsonl", base / "a.jsonl", base / "o.csv",
+        found = backtest(from_files(base / "c.jsonl", base / "a.jsonl", base / "o.csv"),
                          [load_model(ROOT / "mappings" / "scoring.yaml")], holdout=0.3)
         t2 = time.perf_counter()
     (report,) = found.reports

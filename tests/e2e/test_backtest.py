@@ -164,3 +164,24 @@ def test_suggested_points_rank_the_hold_out_about_as_well_as_a_plain_regression(
     found = json.loads(result.stdout)
     # The issue's target: within 0.01 AUC of the regression, with at most 30 rules.
     assert found["suggested_auc"] >= found["regression_auc"] - 0.01 and found["rules"] <= 30
+
+
+def test_a_history_of_csv_exports_feeds_the_backtest_through_its_mapping(tmp_path):
+    from tests.e2e.test_review import write_history as write_exports
+
+    write_exports(tmp_path)
+    (tmp_path / "history.yaml").write_text((tmp_path / "history.yaml").read_text(encoding="utf-8").replace(
+        "  channel: origin\n", "  channel: origin\n  attributes: {origin: origin}\n"), encoding="utf-8")
+    (tmp_path / "origin.yaml").write_text(HEAD + """
+  - {id: webinar-origin, kind: field, category: profile, label: came from a webinar, points: 25,
+     when: {attributes.origin: webinar}}
+""", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", "backtest", "--history", "history.yaml",
+                             "--model", "origin.yaml", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["models"]
+    # 201 readable people; webinar leads won 51 of 101 (one before its first contact), paid 5 of 100.
+    assert (report["people"], report["won"], report["mqls"]) == (201, 56, 101)
+    assert report["precision"] == 51 / 101 and report["recall"] == 51 / 56
+    assert "skipped mqls.csv:203 (L901)" in result.stderr
