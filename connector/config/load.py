@@ -274,7 +274,10 @@ def _check_field_name(name: str, path: Path_, add) -> None:
 
 
 def _check_lists(cond: Condition, path: Path_, lists: set[str], add) -> None:
-    for op, alias in (("in_", "in"), ("contains_any", "contains_any"), ("domain_in", "domain_in")):
+    if cond.not_ is not None:
+        _check_lists(cond.not_, path + ("not",), lists, add)
+    for op, alias in (("in_", "in"), ("contains_any", "contains_any"), ("domain_in", "domain_in"),
+                      ("not_in", "not_in")):
         for j, item in enumerate(getattr(cond, op) or []):
             if isinstance(item, str) and item.startswith("@") and item[1:] not in lists:
                 add(path + (alias, j), f"unknown list {item!r}{suggest(item[1:], lists)}; "

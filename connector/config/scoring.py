@@ -40,6 +40,10 @@ class Condition(Strict):
     max: float | None = None
     present: bool | None = None
     domain_in: list[str] | None = None
+    #: the value is none of these (a filled value: a missing one passes only `present: false`)
+    not_in: list[str | float] | None = None
+    #: the value is filled and fails this condition
+    not_: Condition | None = Field(default=None, alias="not")
 
     @model_validator(mode="before")
     @classmethod
@@ -51,7 +55,7 @@ class Condition(Strict):
             return {"equals": value}
         return value
 
-    @field_validator("in_", "contains_any", "domain_in", mode="before")
+    @field_validator("in_", "contains_any", "domain_in", "not_in", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
@@ -69,8 +73,8 @@ class Condition(Strict):
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
         if not self.model_fields_set:
-            raise ValueError("a condition needs an operator: equals, in, contains_any, matches, "
-                             "min, max, present or domain_in")
+            raise ValueError("a condition needs an operator: equals, in, not_in, contains_any, matches, "
+                             "min, max, present, domain_in or not")
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
         return self

@@ -123,6 +123,13 @@ def compile_condition(cond: Condition, lists: Mapping[str, frozenset[str]]) -> P
     if cond.domain_in is not None:
         domains = frozenset(str(d).strip().lower().lstrip("@") for d in _expand(cond.domain_in, lists))
         tests.append(lambda v: domain_matches(str(v), domains))
+    if cond.not_in is not None:
+        excluded = compile_condition(Condition.model_validate({"in": cond.not_in}), lists)
+        tests.append(lambda v: not excluded(v))
+    if cond.not_ is not None:
+        # The value is filled (checked below) and the inner condition fails for it.
+        negated = compile_condition(cond.not_, lists)
+        tests.append(lambda v: not negated(v))
 
     def check(value: Any) -> bool:
         if not allows_missing and not present(value):

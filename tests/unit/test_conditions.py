@@ -185,3 +185,30 @@ def test_a_domain_starting_with_x_and_the_host_after_the_last_at():
     assert check({"domain_in": ["xing.com"]}, "a@xing.com")
     assert domain_matches("odd@name@rival.io", frozenset({"rival.io"}))
     assert not domain_matches("a@rival.io@evil.com", frozenset({"rival.io"}))
+
+
+def test_not_in_and_not_hold_for_a_filled_value_that_fails_them():
+    lists = {"students": frozenset({"student", "intern"})}
+    not_in = compile_condition(Condition.model_validate({"not_in": ["@students", "trainee"]}), lists)
+    assert not_in("Director") and not not_in("Intern") and not not_in("trainee")
+    assert not not_in(None) and not not_in("")  # a missing value passes only `present: false`
+    negated = compile_condition(Condition.model_validate({"not": {"contains_any": ["assistant", "student"]}}), lists)
+    assert negated("Head of Sales") and not negated("Sales Assistant") and not negated(None)
+    shorthand = compile_condition(Condition.model_validate({"not": ["paid_search", "display"]}), lists)
+    assert shorthand("email") and not shorthand("display")
+
+
+def test_a_rule_with_not_and_not_in_validates_and_names_an_unknown_list(tmp_path):
+    from mqlsync.connector.errors import ConfigError
+    from tests.conftest import NOW, make_contact, model_from, scorer_from
+
+    rules = """
+        - {id: real-title, kind: field, category: profile, label: a real job title, points: 5,
+           when: {title: {not: {contains_any: [student, intern]}}, country: {not_in: [XX]}}}
+    """
+    scorer = scorer_from(tmp_path, rules)
+    assert [h.rule_id for h in scorer.score(make_contact(country="HU"), [], NOW).hits] == ["real-title"]
+    assert scorer.score(make_contact(title="Marketing Intern", country="HU"), [], NOW).hits == ()
+    with pytest.raises(ConfigError) as exc:
+        model_from(tmp_path, rules.replace("[XX]", '["@nowhere"]'), name="bad.yaml")
+    assert "rules[0].when.country.not_in[0]: unknown list '@nowhere'" in str(exc.value)
