@@ -18,6 +18,7 @@ from mqlsync.connector.config.scoring import (
     CompletenessRule,
     Condition,
     FieldRule,
+    RecencyRule,
     ScoringModel,
     When,
 )
@@ -60,7 +61,8 @@ def rule_ceiling(rule) -> float:
         return 0.0
     if isinstance(rule, CompletenessRule):
         most = rule.points * (len(rule.fields) if rule.per == "field" else 1)
-    elif isinstance(rule, (ActivityRule, CombinationRule)) and rule.per == "occurrence":
+    elif isinstance(rule, (ActivityRule, CombinationRule)) and rule.per == "occurrence" and \
+            not (isinstance(rule, ActivityRule) and rule.total):  # a total fires once
         most = math.inf
     else:
         most = rule.points
@@ -94,6 +96,8 @@ def rule_conditions(rule, path: Path_) -> Iterator[tuple[list[str], str, Conditi
     elif isinstance(rule, ActivityRule):
         for name, cond, p in conditions(rule.where, path + ("where",)):
             yield rule.type, name, cond, p
+        for name, cond, p in conditions(rule.when, path + ("when",)):
+            yield [], name, cond, p
     elif isinstance(rule, CombinationRule):
         for j, flt in enumerate(rule.all_of):
             for name, cond, p in conditions(flt.where, path + ("all_of", j, "where")):
@@ -188,7 +192,7 @@ def lint_mapping(mapping: Mapping, model: ScoringModel, mapping_file: str, model
                           f"{', '.join(missing)}: no {' or '.join(missing)} can become an MQL")
     for i, rule in enumerate(model.rules):
         path: Path_ = ("rules", i)
-        types = rule.type if isinstance(rule, ActivityRule) else \
+        types = rule.type if isinstance(rule, (ActivityRule, RecencyRule)) else \
             [t for f in rule.all_of for t in f.type] if isinstance(rule, CombinationRule) else []
         unproduced = [t for t in types if t not in attributes]
         if types and len(unproduced) == len(set(types)):
@@ -209,6 +213,7 @@ def lint_mapping(mapping: Mapping, model: ScoringModel, mapping_file: str, model
                 on_model.warn(p, f"rule {rule.id!r} can never fire on {crm}: the mapping fills {name!r} on no "
                                  f"object; map it under `fields:`")
         counted = (("distinct", rule.distinct) if isinstance(rule, ActivityRule) and rule.distinct else
+                   ("total", rule.total.attribute) if isinstance(rule, ActivityRule) and rule.total else
                    ("same", rule.same) if isinstance(rule, CombinationRule) else None)
         if counted and counted[1] not in mapped(types):
             on_model.warn(path + (counted[0],), f"rule {rule.id!r} can never fire on {crm}: no source maps the "

@@ -255,6 +255,9 @@ def _check_sections(located: Located, grades: dict[str, Band], floor: str | None
         elif isinstance(rule, ActivityRule):
             for name, cond in rule.where.items():
                 _check_lists(cond, path + ("where", name), lists, add)
+            for name, cond in rule.when.items():
+                _check_field_name(name, path + ("when", name), add)
+                _check_lists(cond, path + ("when", name), lists, add)
         elif isinstance(rule, CombinationRule):
             for j, flt in enumerate(rule.all_of):
                 for name, cond in flt.where.items():

@@ -161,14 +161,53 @@ class _Counted(RuleBase):
     decay: Decay | None = None
 
 
+class Total(Strict):
+    """A number over the matching activities: the sum, average or maximum of one of
+    their attributes ("10+ minutes on the site in all": sum of minutes, min 10)."""
+
+    attribute: str = Field(min_length=1)
+    of: Literal["sum", "average", "max"] = "sum"
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Total:
+        if self.min is None and self.max is None:
+            raise ValueError("give min or max (or both): the range the total must fall in")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+
 class ActivityRule(_Counted):
     """Points for activities of a type meeting `where`; with `distinct`, occurrences are
-    the distinct values of that attribute ("3 different whitepapers")."""
+    the distinct values of that attribute ("3 different whitepapers"); with `total`,
+    once when a number over them falls in its range ("10+ minutes in all"); with
+    `when`, only for contacts whose fields meet it too."""
 
     kind: Literal["activity"]
     type: list[str] = Field(min_length=1)
     where: When = Field(default_factory=dict)
     distinct: str | None = None
+    total: Total | None = None
+    #: conditions on the contact's own fields, all of which must hold as well
+    when: When = Field(default_factory=dict)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class RecencyRule(RuleBase):
+    """Points by how long ago the last activity of these types was ("nothing since
+    the chat, 30+ days": days min 30). With `never`, a contact who has none of them
+    counts too ("no activity of type X in N days")."""
+
+    kind: Literal["recency"]
+    type: list[str] = Field(min_length=1)
+    days: Condition
+    never: bool = False
 
     @field_validator("type", mode="before")
     @classmethod
@@ -186,10 +225,10 @@ class CombinationRule(_Counted):
 
 
 Rule = Annotated[
-    FieldRule | CompletenessRule | ActivityRule | CombinationRule,
+    FieldRule | CompletenessRule | ActivityRule | CombinationRule | RecencyRule,
     Field(discriminator="kind"),
 ]
-RULE_KINDS = ("field", "completeness", "activity", "combination")
+RULE_KINDS = ("field", "completeness", "activity", "combination", "recency")
 
 
 class Band(Strict):
@@ -252,8 +291,9 @@ class ScoringModel(Strict):
                 use[field] = how
 
         for rule in self.rules:
-            if isinstance(rule, FieldRule):
-                for when in [rule.when, *rule.when_any]:
+            if isinstance(rule, (FieldRule, ActivityRule)):
+                whens = [rule.when, *rule.when_any] if isinstance(rule, FieldRule) else [rule.when]
+                for when in whens:
                     for field, cond in when.items():
                         mark(field, "presence" if cond.model_fields_set == {"present"} else "value")
             elif isinstance(rule, CompletenessRule):

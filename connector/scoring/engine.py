@@ -90,7 +90,8 @@ class Scorer:
             done: set[int] = set()
             rules_by_type = self.rules_by_type
             for kind in by_type:
-                for rule in rules_by_type[kind]:
+                # A type only a recency rule reads has no activity rules of its own.
+                for rule in rules_by_type.get(kind, ()):
                     if id(rule) not in done:
                         done.add(id(rule))
                         hit = rule.evaluate(values, by_type)

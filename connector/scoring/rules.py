@@ -13,11 +13,12 @@ from mqlsync.connector.config.scoring import (
     CombinationRule,
     CompletenessRule,
     FieldRule,
+    RecencyRule,
     ScoringModel,
     When,
 )
 from mqlsync.connector.model import Activity, Contact, Evidence, RuleHit
-from mqlsync.connector.scoring.conditions import compile_condition, present
+from mqlsync.connector.scoring.conditions import as_number, compile_condition, present
 
 #: an activity with its age in days at the scoring moment
 Aged = tuple[float, Activity]
@@ -229,7 +230,7 @@ class _CompiledCounted(Compiled):
 
 
 class CompiledActivity(_CompiledCounted):
-    __slots__ = ("types", "where", "distinct")
+    __slots__ = ("types", "where", "distinct", "total", "within", "when", "fields")
     # `types`: the activity types this rule reads; the engine skips it for a contact
     # who has none of them.
 
@@ -238,11 +239,21 @@ class CompiledActivity(_CompiledCounted):
         self.types = tuple(rule.type)
         self.where = _compile_where(rule.where, lists)
         self.distinct = rule.distinct
+        self.total = rule.total
+        self.within = (float("-inf") if rule.total is None or rule.total.min is None else rule.total.min,
+                       float("inf") if rule.total is None or rule.total.max is None else rule.total.max)
+        self.when = _compile_when(rule.when, lists)
+        self.fields = tuple(name for name, _ in self.when)
 
     def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
+        for name, test in self.when:  # the contact's own fields, tested with its activity
+            if not test(values[name]):
+                return None
         matched = self._select(by_type, self.types, self.where)
         if not matched:
             return None
+        if self.total is not None:
+            return self._totalled(matched)
         if self.distinct is None:
             return self._score([age for age, _ in matched], matched)
         youngest: dict[str, float] = {}
@@ -256,6 +267,52 @@ class CompiledActivity(_CompiledCounted):
             if key not in youngest or age < youngest[key]:
                 youngest[key] = age
         return self._score(list(youngest.values()), kept) if youngest else None
+
+    def _totalled(self, matched: Sequence[Aged]) -> RuleHit | None:
+        """Once, when the sum (average, maximum) of an attribute over the matched
+        activities falls in the range; evidence: that number, then the activities."""
+        total = self.total
+        assert total is not None
+        numbers = [n for _, a in matched if (n := as_number(a.attributes.get(total.attribute))) is not None]
+        if not numbers:
+            return None
+        value = sum(numbers) if total.of == "sum" else max(numbers) if total.of == "max" else \
+            sum(numbers) / len(numbers)
+        low, high = self.within
+        if not low <= value < high:
+            return None
+        hl = self.half_life
+        youngest = min(age for age, _ in matched)
+        points = self.points * (0.5 ** (youngest / hl) if hl else 1.0)
+        newest = heapq.nsmallest(MAX_EVIDENCE, matched, key=_age_then_id)
+        evidence = (Evidence(field=f"{total.of} of {total.attribute}", value=round(value, 2)),
+                    *[Evidence(activity_id=a.id, at=a.at) for _, a in newest])
+        return self.hit(points, len(matched), evidence)
+
+
+class CompiledRecency(Compiled):
+    """Points by the days since the last activity of the rule's types (whole days, as
+    every window); with `never`, for a contact who has none of them too. Evaluated for
+    every contact: it is about what is missing."""
+
+    __slots__ = ("kinds", "days", "never")
+
+    def __init__(self, rule: RecencyRule, lists) -> None:
+        super().__init__(rule)
+        self.kinds = tuple(rule.type)
+        self.days = compile_condition(rule.days, lists)
+        self.never = rule.never
+
+    def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
+        last = min((aged for t in self.kinds for aged in by_type.get(t, ())), key=_age_then_id, default=None)
+        if last is None:
+            if not self.never:
+                return None
+            return self.hit(self.points, 1, (Evidence(field="days since the last", value="never"),))
+        if not self.days(last[0]):
+            return None
+        return self.hit(self.points, 1, (Evidence(field="days since the last", value=int(last[0])),
+                                         Evidence(activity_id=last[1].id, at=last[1].at)))
 
 
 class CompiledCombination(_CompiledCounted):
@@ -302,6 +359,8 @@ def compile_rules(model: ScoringModel) -> list[Compiled]:
             compiled.append(CompiledActivity(rule, lists))
         elif isinstance(rule, CombinationRule):
             compiled.append(CompiledCombination(rule, lists))
+        elif isinstance(rule, RecencyRule):
+            compiled.append(CompiledRecency(rule, lists))
         else:  # pragma: no cover - the schema admits no other kind
             raise TypeError(f"unknown rule kind {type(rule).__name__}")
     return compiled
@@ -316,5 +375,7 @@ def activity_types(model: ScoringModel) -> frozenset[str]:
         elif isinstance(rule, CombinationRule):
             for f in rule.all_of:
                 types.update(f.type)
+        elif isinstance(rule, RecencyRule):
+            types.update(rule.type)
     return frozenset(types)
 

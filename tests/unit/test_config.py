@@ -59,7 +59,7 @@ def test_unknown_rule_kind_suggests_the_closest(tmp_path):
 
 def test_missing_rule_kind_lists_the_kinds(tmp_path):
     (issue,) = issues_of(tmp_path, MINIMAL.replace("    kind: field\n", ""))
-    assert "rules[0]: missing `kind:` (one of field, completeness, activity, combination)" in issue
+    assert "rules[0]: missing `kind:` (one of field, completeness, activity, combination, recency)" in issue
 
 
 def test_unknown_category_suggests_the_closest(tmp_path):

@@ -504,3 +504,55 @@ def test_a_combination_counted_once_decays_from_its_newest_part(tmp_path):
     acts = [make_activity("webinar_registration", 6, event_id="w1"), make_activity("webinar_attendance", 4,
                                                                                    event_id="w1")]
     assert hit(scorer.score(make_contact(), acts, NOW), "webinar").points == 4  # 16 * 0.5 ** (4 / 2)
+
+
+def test_a_total_over_the_matching_activities_fires_once_in_its_range(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: time-on-site, kind: activity, category: actions, label: 10+ minutes on the site in all, points: 12,
+           type: page_view, within_days: 30, total: {attribute: seconds, min: 600}}
+        - {id: long-view, kind: activity, category: actions, label: one long view, points: 4,
+           type: page_view, total: {attribute: seconds, of: max, min: 300}}
+        - {id: skimmer, kind: activity, category: undesired, label: skims, points: -3,
+           type: page_view, total: {attribute: seconds, of: average, max: 20}}
+    """)
+    views = [make_activity("page_view", 1, id="v1", seconds=400), make_activity("page_view", 3, id="v2", seconds="320"),
+             make_activity("page_view", 40, id="v3", seconds=900), make_activity("page_view", 2, id="v4")]
+    card = scorer.score(make_contact(), views, NOW)
+    total = hit(card, "time-on-site")
+    assert total.points == 12 and total.occurrences == 3  # v3 is outside the 30 days; v4 has no seconds
+    assert total.evidence[0] == Evidence(field="sum of seconds", value=720)
+    assert [e.activity_id for e in total.evidence[1:]] == ["v1", "v4", "v2"]
+    assert hit(card, "long-view").evidence[0] == Evidence(field="max of seconds", value=900)
+    assert hit(card, "skimmer") is None
+    short = [make_activity("page_view", 1, id="s1", seconds=5), make_activity("page_view", 1, id="s2", seconds=15)]
+    skimmed = scorer.score(make_contact(), short, NOW)
+    assert hit(skimmed, "skimmer").evidence[0] == Evidence(field="average of seconds", value=10)
+    assert hit(skimmed, "time-on-site") is None
+
+
+def test_recency_scores_the_days_since_the_last_activity_and_never_counts_when_asked(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: gone-quiet, kind: recency, category: undesired, label: chatted then nothing for 30 days, points: -8,
+           type: [chat, page_view], days: {min: 30}}
+        - {id: never-chatted, kind: recency, category: undesired, label: no chat in 60 days, points: -2,
+           type: chat, days: {min: 60}, never: true}
+    """)
+    quiet = scorer.score(make_contact(), [make_activity("chat", 45, id="c1"), make_activity("page_view", 31)], NOW)
+    assert hit(quiet, "gone-quiet").evidence[0] == Evidence(field="days since the last", value=31)
+    assert hit(quiet, "never-chatted") is None  # chatted 45 days ago: not 60
+    busy = scorer.score(make_contact(), [make_activity("chat", 45), make_activity("page_view", 3)], NOW)
+    assert hit(busy, "gone-quiet") is None
+    nobody = scorer.score(make_contact(), [], NOW)
+    assert hit(nobody, "gone-quiet") is None
+    assert hit(nobody, "never-chatted").evidence == (Evidence(field="days since the last", value="never"),)
+
+
+def test_an_activity_rule_can_test_the_contacts_fields_too(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: exec-demo, kind: activity, category: actions, label: an executive asked for a demo, points: 25,
+           type: demo_request, when: {title: {contains_any: [head of, vp]}}}
+    """)
+    demo = [make_activity("demo_request", 1)]
+    assert hit(scorer.score(make_contact(title="Head of Marketing"), demo, NOW), "exec-demo").points == 25
+    assert hit(scorer.score(make_contact(title="Analyst"), demo, NOW), "exec-demo") is None
+    assert hit(scorer.score(make_contact(title="Head of Marketing"), [], NOW), "exec-demo") is None
