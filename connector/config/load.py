@@ -148,11 +148,28 @@ def _unique_sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(dict.fromkeys(issues), key=lambda i: i.line or 0)
 
 
+#: keys the schema gained after models were first hashed: left out of the hash while
+#: unused, so a model that does not use them keeps its version (and nothing is written
+#: again on an upgrade). Conditions gained not_in and not; activity rules total and when.
+LATER_KEYS = frozenset({"not_in", "not"})
+LATER_ACTIVITY_KEYS = frozenset({"total", "when"})
+
+
+def _without_unused_later_keys(node: Any) -> Any:
+    if isinstance(node, dict):
+        later = LATER_KEYS | (LATER_ACTIVITY_KEYS if node.get("kind") == "activity" else frozenset())
+        return {k: _without_unused_later_keys(v) for k, v in node.items()
+                if not (k in later and v in (None, {}))}
+    if isinstance(node, list):
+        return [_without_unused_later_keys(v) for v in node]
+    return node
+
+
 def model_version(model: ScoringModel) -> str:
     """A stable hash of what the model means: YAML layout, comments and key order do
     not change it; any rule, point, list item or threshold does."""
-    canonical = json.dumps(model.model_dump(mode="json", by_alias=True), sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    meaning = _without_unused_later_keys(model.model_dump(mode="json", by_alias=True))
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

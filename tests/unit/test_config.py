@@ -302,3 +302,12 @@ def test_a_value_yaml_reads_as_an_impossible_date_is_named_not_a_traceback(tmp_p
     (issue,) = _mapping(tmp_path, MAPPING.replace("connection: hubspot-main", "connection: 2026-13-45"))
     assert "hubspot.yaml:5: connection: cannot read '2026-13-45': month must be in 1..12; quote it if it is text" \
         in issue
+
+
+def test_keys_the_schema_gained_later_change_a_models_version_only_where_used():
+    from mqlsync.connector.config import model_from_text
+
+    shipped = (ROOT / "mappings" / "scoring.yaml").read_text(encoding="utf-8")
+    assert load_model(ROOT / "mappings" / "scoring.yaml").version == "487e13f9e232"  # as before they existed
+    used = shipped.replace('country: ["@core_markets"]', "country: {not_in: [XX]}")
+    assert used != shipped and model_from_text(used, "used.yaml").version != "487e13f9e232"
