@@ -118,7 +118,8 @@ class Suggestion:
 
 
 def suggest(history: History, current: LoadedModel, out: Path, holdout: float = 0.3, now: datetime | None = None,
-            points_to_double: float = 10.0, mql_share: float = 0.1, max_rules: int = 30) -> Suggestion:
+            points_to_double: float = 10.0, mql_share: float = 0.1, max_rules: int = 30,
+            mql_precision: float | None = None) -> Suggestion:
     """Fit points on the people not held out, write them as a model file (checked by
     loading it), and set its hold-out figures beside the current model's and a plain
     logistic regression's. Candidates and points come from the fitted people only."""
@@ -158,7 +159,7 @@ def suggest(history: History, current: LoadedModel, out: Path, holdout: float = 
     train_x, test_x = features([c.id for c in fitted]), features(held_ids)
     train_y = np.array([int(known[c.id][0]) for c in fitted])
     test_y = np.array([int(known[i][0]) for i in held_ids])
-    result = fit(train_x, train_y, found, points_to_double, max_rules, mql_share)
+    result = fit(train_x, train_y, found, points_to_double, max_rules, mql_share, mql_precision)
     base = {"required_fields": current.model.mql.required_fields, "sla_hours": current.model.sla_hours}
     out.write_text(model_yaml(result, base, points_to_double, len(fitted), int(train_y.sum()), now),
                    encoding="utf-8")

@@ -941,6 +941,9 @@ def backtest(
                                                   "MQLs.")] = 0.1,
     max_rules: Annotated[int, typer.Option("--max-rules", min=1, help="With --suggest: at most this many "
                                                                       "rules.")] = 30,
+    mql_precision: Annotated[float | None, typer.Option("--mql-precision", min=0.01, max=1,
+                                                        help="With --suggest: set the threshold for this share of "
+                                                             "MQLs won, not for --mql-share.")] = None,
     as_json_: Annotated[bool, typer.Option("--json", help="The figures as one JSON object.")] = False,
 ) -> None:
     """Replay scoring models over people whose outcome is known, side by side: how well
@@ -960,7 +963,7 @@ def backtest(
         from_files(contacts, activities, outcomes)  # type: ignore[arg-type]  # both given: checked above
     if suggest is not None:
         made = run_suggest(people, loaded[0], suggest, holdout or 0.3, _now(now) if now else None,
-                           points_to_double, mql_share, max_rules)
+                           points_to_double, mql_share, max_rules, mql_precision)
         figures = {"written": str(made.path), "rules": made.rules, "fitted": made.fitted, "held_out": made.held_out,
                    "current_auc": made.current.auc, "suggested_auc": made.suggested.auc,
                    "regression_auc": made.regression_auc, "regularisation": made.regularisation,

@@ -206,8 +206,18 @@ class RecencyRule(RuleBase):
 
     kind: Literal["recency"]
     type: list[str] = Field(min_length=1)
-    days: Condition
+    #: the days since the last activity of `type`; omitted with `latest`
+    days: Condition | None = None
     never: bool = False
+    #: fires when the newest activity the model reads is of `type` ("the last thing
+    #: they did was a chat"), within `days` when given
+    latest: bool = False
+
+    @model_validator(mode="after")
+    def _asks_something(self) -> RecencyRule:
+        if self.days is None and not self.latest:
+            raise ValueError("a recency rule needs `days` (how long ago), or `latest: true`")
+        return self
 
     @field_validator("type", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from mqlsync.connector.config.lint import VOCABULARY
 from mqlsync.connector.model import Activity, Contact
+from mqlsync.connector.scoring.conditions import as_number
 
 #: contact fields whose values become candidate rules
 CATEGORICAL = ("industry", "country", "region", "channel", "form_type", "org_type")
@@ -102,6 +103,27 @@ def candidates(contacts: Sequence[Contact], activities: dict[str, list[Activity]
                                      f"{kind.replace('_', ' ')} {k}+ times in {WINDOW_DAYS} days",
                                      {"type": kind, "within_days": WINDOW_DAYS, "min_count": k, "per": "once"},
                                      "actions"))
+    # Totals of numeric attributes (minutes watched, seconds on a page) above what half,
+    # and a fifth, of the people who have any reach.
+    sums: dict[tuple[str, str], dict[str, float]] = {}
+    for cid, acts in activities.items():
+        for a in acts:
+            for name, raw in a.attributes.items():
+                number = as_number(raw)
+                if number is not None and not isinstance(raw, bool):
+                    by_person = sums.setdefault((a.type, name), {})
+                    by_person[cid] = by_person.get(cid, 0.0) + number
+    for (kind, name), by_person in sorted(sums.items()):
+        if len(by_person) < min_support:
+            continue
+        amounts = sorted(by_person.values())
+        for share in (0.5, 0.8):
+            floor = amounts[int(len(amounts) * share)]
+            if floor > 0 and sum(1 for v in amounts if v >= floor) >= min_support:
+                out.append(Candidate(f"{_slug(kind)}-{_slug(name)}-{floor:g}", "activity",
+                                     f"{kind.replace('_', ' ')}: {name} {floor:g}+ in {WINDOW_DAYS} days",
+                                     {"type": kind, "within_days": WINDOW_DAYS,
+                                      "total": {"attribute": name, "min": floor}}, "actions"))
     for value, n in sorted(form_types.items()):
         if n >= min_support and value in VOCABULARY["form_type"]:
             out.append(Candidate(f"form-{_slug(value)}", "activity", f"{value} form filled",
@@ -129,10 +151,11 @@ class Fit:
 
 
 def fit(features: np.ndarray, won: np.ndarray, found: Sequence[Candidate], points_to_double: float = 10.0,
-        max_rules: int = 30, mql_share: float = 0.1) -> Fit:
+        max_rules: int = 30, mql_share: float = 0.1, mql_precision: float | None = None) -> Fit:
     """The sparsest L1 fit whose rules number at most `max_rules`, among a path of
     strengths, scaled and rounded to points; the threshold puts `mql_share` of the
-    fitted people at or above it."""
+    fitted people at or above it, or, with `mql_precision`, is the lowest at which that
+    share of the fitted MQLs won."""
     best = None
     for c in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0):
         model = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=2000, random_state=0)  # L1
@@ -147,13 +170,27 @@ def fit(features: np.ndarray, won: np.ndarray, found: Sequence[Candidate], point
     points = np.round(model.coef_[0] * scale).astype(int)
     rules = [(cand, int(p)) for cand, p in zip(found, points, strict=True) if p != 0]
     totals = features @ points
-    threshold = float(np.quantile(totals, 1 - mql_share)) if len(totals) else 1.0
+    if mql_precision is not None:
+        threshold = precise_threshold(totals, won, mql_precision)
+    else:
+        threshold = float(np.quantile(totals, 1 - mql_share)) if len(totals) else 1.0
     evidence = {}
     for i, cand in enumerate(found):
         fired = features[:, i] > 0
         n = int(fired.sum())
         evidence[cand.id] = (n, float(won[fired].mean()) if n else 0.0)
     return Fit(rules, float(model.intercept_[0]), max(threshold, 1.0), evidence, strength)
+
+
+def precise_threshold(totals: np.ndarray, won: np.ndarray, precision: float) -> float:
+    """The lowest threshold at which at least `precision` of the people at or above it
+    won (the highest total, when no threshold reaches it)."""
+    best = float(totals.max()) if len(totals) else 1.0
+    for t in sorted(set(totals.tolist()), reverse=True):
+        chosen = totals >= t
+        if won[chosen].mean() >= precision:
+            best = float(t)
+    return best
 
 
 def plain_regression_auc(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,

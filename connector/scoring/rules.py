@@ -295,21 +295,28 @@ class CompiledRecency(Compiled):
     every window); with `never`, for a contact who has none of them too. Evaluated for
     every contact: it is about what is missing."""
 
-    __slots__ = ("kinds", "days", "never")
+    __slots__ = ("kinds", "days", "never", "latest")
 
     def __init__(self, rule: RecencyRule, lists) -> None:
         super().__init__(rule)
         self.kinds = tuple(rule.type)
-        self.days = compile_condition(rule.days, lists)
+        self.days = compile_condition(rule.days, lists) if rule.days is not None else None
         self.never = rule.never
+        self.latest = rule.latest
 
     def evaluate(self, values: Mapping[str, Any], by_type: ByType) -> RuleHit | None:
-        last = min((aged for t in self.kinds for aged in by_type.get(t, ())), key=_age_then_id, default=None)
+        if self.latest:  # the newest activity of any type the model reads
+            newest = min((aged for acts in by_type.values() for aged in acts), key=_age_then_id, default=None)
+            last = newest if newest is not None and newest[1].type in self.kinds else None
+            if last is None:
+                return None
+        else:
+            last = min((aged for t in self.kinds for aged in by_type.get(t, ())), key=_age_then_id, default=None)
         if last is None:
             if not self.never:
                 return None
             return self.hit(self.points, 1, (Evidence(field="days since the last", value="never"),))
-        if not self.days(last[0]):
+        if self.days is not None and not self.days(last[0]):
             return None
         return self.hit(self.points, 1, (Evidence(field="days since the last", value=int(last[0])),
                                          Evidence(activity_id=last[1].id, at=last[1].at)))

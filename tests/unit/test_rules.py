@@ -556,3 +556,17 @@ def test_an_activity_rule_can_test_the_contacts_fields_too(tmp_path):
     assert hit(scorer.score(make_contact(title="Head of Marketing"), demo, NOW), "exec-demo").points == 25
     assert hit(scorer.score(make_contact(title="Analyst"), demo, NOW), "exec-demo") is None
     assert hit(scorer.score(make_contact(title="Head of Marketing"), [], NOW), "exec-demo") is None
+
+
+def test_a_recency_rule_can_ask_what_the_last_thing_done_was(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: ended-in-chat, kind: recency, category: undesired, label: the last thing was a chat, points: -5,
+           type: chat, latest: true, days: {min: 14}}
+        - {id: views, kind: activity, category: actions, label: viewed pages, points: 1, type: page_view}
+    """)
+    ended = scorer.score(make_contact(), [make_activity("page_view", 40), make_activity("chat", 20, id="c9")], NOW)
+    assert [e.activity_id for e in hit(ended, "ended-in-chat").evidence if e.activity_id] == ["c9"]
+    went_on = scorer.score(make_contact(), [make_activity("chat", 20), make_activity("page_view", 15)], NOW)
+    assert hit(went_on, "ended-in-chat") is None
+    recent = scorer.score(make_contact(), [make_activity("page_view", 40), make_activity("chat", 3)], NOW)
+    assert hit(recent, "ended-in-chat") is None  # the chat was the last thing, but 3 days ago
