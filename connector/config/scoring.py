@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mqlsync.connector.errors import ConfigIssue
 
@@ -82,6 +82,8 @@ class Condition(Strict):
 
 #: field name -> condition; all must hold
 When = dict[str, Condition]
+#: activity types: one, or a list
+Types = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
 
 
 class Decay(Strict):
@@ -101,13 +103,8 @@ class Decay(Strict):
 class ActivityFilter(Strict):
     """Which activities count: one of the types, with attribute conditions."""
 
-    type: list[str] = Field(min_length=1)
+    type: Types
     where: When = Field(default_factory=dict)
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
 
 
 class RuleBase(Strict):
@@ -186,17 +183,12 @@ class ActivityRule(_Counted):
     `when`, only for contacts whose fields meet it too."""
 
     kind: Literal["activity"]
-    type: list[str] = Field(min_length=1)
+    type: Types
     where: When = Field(default_factory=dict)
     distinct: str | None = None
     total: Total | None = None
     #: conditions on the contact's own fields, all of which must hold as well
     when: When = Field(default_factory=dict)
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
 
 
 class RecencyRule(RuleBase):
@@ -205,7 +197,7 @@ class RecencyRule(RuleBase):
     counts too ("no activity of type X in N days")."""
 
     kind: Literal["recency"]
-    type: list[str] = Field(min_length=1)
+    type: Types
     #: the days since the last activity of `type`; omitted with `latest`
     days: Condition | None = None
     never: bool = False
@@ -218,11 +210,6 @@ class RecencyRule(RuleBase):
         if self.days is None and not self.latest:
             raise ValueError("a recency rule needs `days` (how long ago), or `latest: true`")
         return self
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
 
 
 class CombinationRule(_Counted):
