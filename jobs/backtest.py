@@ -49,13 +49,14 @@ def from_files(contacts: Path, activities: Path | None, outcomes: Path) -> Histo
     return History(batch, known, batch.rejected + rejected)
 
 
-def from_history(mapping: Path, folder: Path | None) -> History:
+def from_history(mapping: Path, folder: Path | None, export: Path | None = None) -> History:
     """A CRM's CSV exports through a history mapping (its files in `folder`, by default
-    beside the mapping): people and their won deals; no activity."""
+    beside the mapping; or the one `export` in place of its people file): people and
+    their won deals; no activity."""
     from mqlsync.connector.adapters.history import history_people, read_history
     from mqlsync.connector.config.load import load_history
 
-    read = read_history(load_history(mapping), folder or mapping.parent)
+    read = read_history(load_history(mapping), folder or mapping.parent, export)
     contacts, known = history_people(read)
     return History(Batch(contacts=contacts), known, read.rejected)
 

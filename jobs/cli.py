@@ -920,7 +920,10 @@ def backtest(
     outcomes: Annotated[Path | None, typer.Option("--outcomes", help="With --contacts, a CSV: id, outcome (1/0 or "
                                                                      "won/lost), optionally at.")] = None,
     history: Annotated[Path | None, typer.Option("--history", help="Instead of --contacts: a history mapping of a "
-                                                                   "CRM's CSV exports (people and won deals).")] = None,
+                                                                   "CRM's CSV exports (people and won deals), or, "
+                                                                   "with --mapping, one CSV export.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="With --history EXPORT.csv: the history "
+                                                                         "mapping that reads it.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="The folder of the history's CSV files.",
                                               show_default="the history file's folder")] = None,
     activities: Annotated[Path | None, typer.Option("--activities", "-a", help="Activities, canonical JSON "
@@ -959,8 +962,12 @@ def backtest(
         raise typer.BadParameter("give --contacts with --outcomes (JSON lines and a CSV), or --history (a history "
                                  "mapping)", param_hint="--contacts / --history")
     loaded = [load_model(m) for m in models]
-    people = from_history(history, data) if history is not None else \
-        from_files(contacts, activities, outcomes)  # type: ignore[arg-type]  # both given: checked above
+    if history is not None and mapping is not None:  # one CSV export, read through the history mapping
+        people = from_history(mapping, data, export=history)
+    elif history is not None:
+        people = from_history(history, data)
+    else:
+        people = from_files(contacts, activities, outcomes)  # type: ignore[arg-type]  # both given: checked above
     if suggest is not None:
         made = run_suggest(people, loaded[0], suggest, holdout or 0.3, _now(now) if now else None,
                            points_to_double, mql_share, max_rules, mql_precision)

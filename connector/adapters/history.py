@@ -51,8 +51,11 @@ def _rows(path: Path, rejected: list[RecordRejected], needed: list[str]) -> Iter
             rejected.append(RecordRejected(str(path), reader.line_num, f"unreadable: {exc}"))
 
 
-def read_history(mapping: HistoryMapping, folder: Path) -> History:
-    """The journeys of the people in the mapping's files (paths relative to `folder`)."""
+def read_history(mapping: HistoryMapping, folder: Path, export: Path | None = None) -> History:
+    """The journeys of the people in the mapping's files (paths relative to `folder`);
+    `export` is a CSV export read in place of the people file the mapping names."""
+    if export is not None:
+        mapping = mapping.model_copy(update={"people": mapping.people.model_copy(update={"file": str(export)})})
     out = History()
     spec = mapping.people
     people_path = folder / spec.file
@@ -92,7 +95,7 @@ def read_history(mapping: HistoryMapping, folder: Path) -> History:
 def _read_outcomes(mapping: HistoryMapping, folder: Path, out: History) -> dict[str, Outcome]:
     spec = mapping.outcomes
     assert spec is not None
-    path = folder / spec.file
+    path = folder / (spec.file or mapping.people.file)
     found: dict[str, Outcome] = {}
     wanted = [spec.id] + [c for c in (spec.won_at, spec.closed_at, spec.won, spec.amount) if c]
     for line, row in _rows(path, out.rejected, wanted):

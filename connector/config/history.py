@@ -27,9 +27,10 @@ class PeopleFile(Strict):
 
 class OutcomesFile(Strict):
     """One row a deal, joined to its person by `id`: won where `won_at` is filled (or,
-    with `won`, where that column says so), lost otherwise once `closed_at` is filled."""
+    with `won`, where that column says so), lost otherwise once `closed_at` is filled.
+    Without `file`, the outcome is in the people file's own columns (one export)."""
 
-    file: str = Field(min_length=1)
+    file: str | None = Field(default=None, min_length=1)
     id: str = Field(min_length=1)
     won_at: str | None = None
     closed_at: str | None = None

@@ -185,3 +185,34 @@ def test_a_history_of_csv_exports_feeds_the_backtest_through_its_mapping(tmp_pat
     assert (report["people"], report["won"], report["mqls"]) == (201, 56, 101)
     assert report["precision"] == 51 / 101 and report["recall"] == 51 / 56
     assert "skipped mqls.csv:203 (L901)" in result.stderr
+
+
+def test_one_crm_export_is_read_through_a_small_history_mapping(tmp_path):
+    rows = ["Record ID,Create Date,Original Source,Became a customer"]
+    for i in range(30):
+        won = i % 3 == 0
+        rows.append(f"{i},2026-0{1 + i % 6}-1{i % 9},{'webinar' if won else 'paid'},"
+                    f"{'2026-08-01' if won else ''}")
+    (tmp_path / "contacts-export.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "history.yaml").write_text("""\
+history: crm-export
+people:
+  file: whatever-the-export-is-called.csv
+  id: Record ID
+  mql_at: Create Date
+  attributes: {source: Original Source}
+outcomes:
+  id: Record ID
+  won_at: Became a customer
+""", encoding="utf-8")
+    (tmp_path / "source.yaml").write_text(HEAD + """
+  - {id: webinar, kind: field, category: profile, label: came from a webinar, points: 25,
+     when: {attributes.source: webinar}}
+""", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mqlsync.jobs.cli", "backtest", "--history", "contacts-export.csv",
+                             "--mapping", "history.yaml", "--model", "source.yaml", "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["models"]
+    assert (report["people"], report["won"], report["auc"], report["precision"], report["recall"]) == (
+        30, 10, 1.0, 1.0, 1.0)
