@@ -316,7 +316,8 @@ class CompiledRecency(Compiled):
             if not self.never:
                 return None
             return self.hit(self.points, 1, (Evidence(field="days since the last", value="never"),))
-        if self.days is not None and not self.days(last[0]):
+        # Ages are whole days (see the engine); as an int, a list of day counts matches too.
+        if self.days is not None and not self.days(int(last[0])):
             return None
         return self.hit(self.points, 1, (Evidence(field="days since the last", value=int(last[0])),
                                          Evidence(activity_id=last[1].id, at=last[1].at)))

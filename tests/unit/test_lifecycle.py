@@ -302,3 +302,11 @@ def test_a_contacts_day_only_verdict_reaches_the_decision_as_a_day():
     signals = SalesSignals.of(contact)
     assert signals.status_exact is False
     assert decide(StageState(Stage.MQL, NOW.replace(hour=9)), card(mql=True), signals, NOW).stage == Stage.SAL
+
+
+def test_a_rejection_without_a_reason_says_only_when():
+    card = ScoreCard(contact_id="c", model_version="v", scored_at=NOW, fit=0, engagement=0, negative=0, total=0,
+                     grade="D", mql=False, unmet=(), disqualified_by=(), hits=())
+    signals = SalesSignals(status="rejected", status_at=NOW - timedelta(days=3))
+    decision = decide(StageState(Stage.MQL, NOW - timedelta(days=20)), card, signals, NOW)
+    assert [t.reason for t in decision.transitions] == [f"rejected by sales on {NOW - timedelta(days=3):%Y-%m-%d}"]

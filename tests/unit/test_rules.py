@@ -545,6 +545,7 @@ def test_recency_scores_the_days_since_the_last_activity_and_never_counts_when_a
     nobody = scorer.score(make_contact(), [], NOW)
     assert hit(nobody, "gone-quiet") is None
     assert hit(nobody, "never-chatted").evidence == (Evidence(field="days since the last", value="never"),)
+    assert hit(nobody, "never-chatted").occurrences == 1
 
 
 def test_an_activity_rule_can_test_the_contacts_fields_too(tmp_path):
@@ -570,3 +571,56 @@ def test_a_recency_rule_can_ask_what_the_last_thing_done_was(tmp_path):
     assert hit(went_on, "ended-in-chat") is None
     recent = scorer.score(make_contact(), [make_activity("page_view", 40), make_activity("chat", 3)], NOW)
     assert hit(recent, "ended-in-chat") is None  # the chat was the last thing, but 3 days ago
+
+
+def test_totals_and_recency_keep_their_edges_times_and_tie_breaks(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: ten-minutes, kind: activity, category: actions, label: 10 minutes in all, points: 12,
+           type: page_view, total: {attribute: seconds, min: 600, max: 1200}, decay: {half_life_days: 7}}
+        - {id: thirds, kind: activity, category: actions, label: average third, points: 1,
+           type: video_watch, total: {attribute: percent, of: average, min: 1}}
+        - {id: weekly, kind: recency, category: undesired, label: quiet for a listed number of days, points: -1,
+           type: chat, days: {in: ["@quiet"]}}
+        - {id: last-chat, kind: recency, category: undesired, label: ended in a chat, points: -2, type: chat,
+           latest: true}
+    """, head=HEAD + "lists: {quiet: ['7', '14']}\n")
+    at_min = scorer.score(make_contact(), [make_activity("page_view", 14, id="p1", seconds=600)], NOW)
+    assert hit(at_min, "ten-minutes").points == 3  # fires at min (inclusive), a quarter after two half-lives
+    assert hit(scorer.score(make_contact(), [make_activity("page_view", 0, seconds=1200)], NOW), "ten-minutes") \
+        is None  # max is exclusive
+    view = hit(at_min, "ten-minutes").evidence[1]
+    assert (view.activity_id, view.at) == ("p1", NOW - timedelta(days=14))
+    thirds = [make_activity("video_watch", 1, percent=v) for v in (1, 1, 2)]
+    assert hit(scorer.score(make_contact(), thirds, NOW), "thirds").evidence[0].value == 1.33  # to two decimals
+    # Two chats the same day: the later id is the last, by the same order as every window.
+    same_day = [make_activity("chat", 7, id="c2"), make_activity("chat", 7, id="c1")]
+    quiet = hit(scorer.score(make_contact(), same_day, NOW), "weekly")
+    assert quiet.occurrences == 1 and quiet.evidence == (
+        Evidence(field="days since the last", value=7), Evidence(activity_id="c1", at=NOW - timedelta(days=7)))
+    assert hit(scorer.score(make_contact(), [make_activity("chat", 8)], NOW), "weekly") is None
+    assert hit(scorer.score(make_contact(), same_day, NOW), "last-chat").occurrences == 1
+    assert hit(scorer.score(make_contact(), [], NOW), "last-chat") is None  # nothing at all: not a chat
+
+
+def test_an_activity_rules_contact_conditions_and_a_negated_condition_read_the_models_lists(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: exec-demo, kind: activity, category: actions, label: an executive asked for a demo, points: 25,
+           type: demo_request, when: {title: {in: ["@execs"]}}}
+        - {id: not-student, kind: field, category: profile, label: not a student, points: 2,
+           when: {title: {not: {in: ["@students"]}}}}
+        - {id: sized, kind: field, category: profile, label: size known and 50+, points: 3,
+           when: {company_size: {present: true, min: 50}}}
+    """, head=HEAD + "lists: {execs: [ceo, cto], students: [student]}\n")
+    demo = [make_activity("demo_request", 1)]
+    card = scorer.score(make_contact(title="CEO", company_size=80), demo, NOW)
+    assert hit(card, "exec-demo").points == 25 and hit(card, "not-student") is not None
+    assert hit(card, "sized").evidence == (Evidence(field="company_size", value=80),)  # a value, not "filled"
+    assert hit(scorer.score(make_contact(title="Student"), demo, NOW), "not-student") is None
+
+
+def test_a_completeness_hits_evidence_says_filled(tmp_path):
+    scorer = scorer_from(tmp_path, """
+        - {id: complete, kind: completeness, category: profile, label: complete, points: 2, fields: [email, phone]}
+    """)
+    h = hit(scorer.score(make_contact(phone="+36 1"), [], NOW), "complete")
+    assert h.evidence == (Evidence(field="email", filled=True), Evidence(field="phone", filled=True))
