@@ -69,10 +69,12 @@ def _default_now(history: History) -> datetime:
     return max(times) + timedelta(days=1)
 
 
-def newest_last(batch: Batch, ids: set[str]) -> list[str]:
-    """The people with an outcome, oldest first by created_at; in file order where any
-    lacks one (a hold-out is then the end of the file)."""
-    people = [c for c in batch.contacts if c.id in ids]
+def newest_last(history: History) -> list[str]:
+    """The contacts with an outcome, oldest first by created_at; in file order where
+    any lacks one (a hold-out is then the end of the file)."""
+    people = [c for c in history.batch.contacts if c.id in history.known]
+    if not people:
+        raise InputError("no person with an outcome is among the contacts: nothing to test")
     if all(c.created_at is not None for c in people):
         people = sorted(people, key=lambda c: c.created_at)  # type: ignore[arg-type, return-value]  # all have one
     return [c.id for c in people]
@@ -81,11 +83,9 @@ def newest_last(batch: Batch, ids: set[str]) -> list[str]:
 def backtest(history: History, models: list[LoadedModel], holdout: float = 0.0,
              now: datetime | None = None) -> Backtest:
     batch, known, rejected = history.batch, history.known, history.rejected
-    ids = {c.id for c in batch.contacts} & set(known)
-    if not ids:
-        raise InputError("no person with an outcome is among the contacts: nothing to test")
+    order = newest_last(history)
+    ids = set(order)
     now = now or _default_now(history)
-    order = newest_last(batch, ids)
     _, held = holdout_split(order, holdout)
     reported = held if holdout else set(order)
     reports = []
@@ -133,9 +133,10 @@ def suggest(history: History, current: LoadedModel, out: Path, holdout: float = 
     if not 0 < holdout < 1:
         raise InputError("--suggest needs a hold-out to report on: --holdout between 0 and 1 (e.g. 0.3)")
     batch, known = history.batch, history.known
-    ids = {c.id for c in batch.contacts} & set(known)
+    order = newest_last(history)
+    ids = set(order)
     now = now or _default_now(history)
-    fit_ids, held = holdout_split(newest_last(batch, ids), holdout)
+    fit_ids, held = holdout_split(order, holdout)
     people = {c.id: c for c in batch.contacts if c.id in ids}
 
     def at(cid: str) -> datetime:

@@ -15,7 +15,7 @@ from mqlsync.connector.state import StateStore
 from mqlsync.connector.sync import initial_state
 from mqlsync.connector.sync.tasks import task_for
 
-from .leads import CHUNK
+from .leads import stored
 
 
 @dataclass(frozen=True)
@@ -47,24 +47,19 @@ def preview(loaded: LoadedMapping, model: LoadedModel, store: StateStore, now: d
     spec = model.model.lifecycle
     makes_tasks = loaded.mapping.tasks.enabled and loaded.mapping.write_back.mode == "full"
     out = Preview(loaded.model.version, model.version)
-    ids = store.contact_ids(conn)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        people = store.load_contacts(conn, chunk)
-        ledger = store.activities_of(conn, list(people))
-        stages = store.stages_of(conn, list(people))
-        for cid, person in people.items():
-            out.people += 1
-            row = stages.get(cid)
-            state = StageState(row.stage, row.since) if row else initial_state(person)
-            acts = ledger.get(cid, ())
-            card, was = new.score(person, acts, now), old.score(person, acts, now)
-            decision = decide(state, card, SalesSignals.of(person), now.replace(microsecond=0), spec)
-            if decision.mql_at is not None:
-                task = task_for(switched, person, card, decision.mql_at) if makes_tasks else None
-                out.gained.append(Change(cid, person.name, card, was, task))
-            elif state.stage == Stage.MQL and not card.mql:
-                out.lost.append(Change(cid, person.name, card, was))
+    for held in stored(store, conn):
+        person, row, acts, cid = held.contact, held.stage, held.activities, held.contact_id
+        if person is None:
+            continue
+        out.people += 1
+        state = StageState(row.stage, row.since) if row else initial_state(person)
+        card, was = new.score(person, acts, now), old.score(person, acts, now)
+        decision = decide(state, card, SalesSignals.of(person), now.replace(microsecond=0), spec)
+        if decision.mql_at is not None:
+            task = task_for(switched, person, card, decision.mql_at) if makes_tasks else None
+            out.gained.append(Change(cid, person.name, card, was, task))
+        elif state.stage == Stage.MQL and not card.mql:
+            out.lost.append(Change(cid, person.name, card, was))
     out.gained.sort(key=lambda c: (-c.new.total, c.contact_id))
     out.lost.sort(key=lambda c: (c.new.total, c.contact_id))
     return out

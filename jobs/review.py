@@ -16,6 +16,8 @@ from mqlsync.connector.review.funnel import STEPS
 from mqlsync.connector.scoring import Scorer
 from mqlsync.connector.state import StateStore
 
+from .leads import stored
+
 #: the breakdowns a report shows, in order
 SHOWN = ("channel", "grade", "score band", "model version", "month")
 
@@ -31,24 +33,19 @@ def journeys_from_state(loaded: LoadedMapping, store: StateStore) -> list[Journe
         steps.setdefault(t.contact_id, []).append(t)
     deals = store.outcomes_of(conn)
     scorer = Scorer(loaded.model)
-    ids = sorted(steps)
     out: list[Journey] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        people = store.load_contacts(conn, chunk)
-        activity = store.activities_of(conn, [i for i in chunk if i in people])
-        for pid in chunk:
-            person = people.get(pid)
-            moves = tuple(sorted(steps[pid], key=lambda t: t.at))
-            outcome = person_outcome(deals.get(pid, ()))
-            journey = Journey(pid, moves, channel=person.channel if person else None, outcome=outcome)
-            mql_at = journey.mql_at
-            if person is not None and mql_at is not None:
-                card = scorer.score(person, activity.get(pid, ()), mql_at)
-                journey = Journey(pid, moves, channel=person.channel, grade=card.grade, score=card.total,
-                                  rules=tuple(h.rule_id for h in card.hits if h.points > 0),
-                                  model_version=card.model_version, outcome=outcome)
-            out.append(journey)
+    for held in stored(store, conn, sorted(steps)):
+        pid, person = held.contact_id, held.contact
+        moves = tuple(sorted(steps[pid], key=lambda t: t.at))
+        outcome = person_outcome(deals.get(pid, ()))
+        journey = Journey(pid, moves, channel=person.channel if person else None, outcome=outcome)
+        mql_at = journey.mql_at
+        if person is not None and mql_at is not None:
+            card = scorer.score(person, held.activities, mql_at)
+            journey = Journey(pid, moves, channel=person.channel, grade=card.grade, score=card.total,
+                              rules=tuple(h.rule_id for h in card.hits if h.points > 0),
+                              model_version=card.model_version, outcome=outcome)
+        out.append(journey)
     return out
 
 

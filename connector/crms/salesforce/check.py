@@ -141,9 +141,13 @@ def _read(described: Described, obj: str, crm: str, field: str) -> Check:
     if meta is None:
         return Check(item, False, f"no field {crm} on {obj}, or the integration user may not read it: fix the "
                                   "mapping or grant it read")
-    wanted = READ_TYPES.get(field)
+    return _typed(item, crm, meta, field, READ_TYPES.get(field))
+
+
+def _typed(item: str, crm: str, meta: dict, name: str, wanted: set[str] | None) -> Check:
+    """The item passes when the field's type is one `name` can use (any, without `wanted`)."""
     if wanted and meta["type"] not in wanted:
-        return Check(item, False, f"{crm} is of type {meta['type']}; {field} needs {' or '.join(sorted(wanted))}")
+        return Check(item, False, f"{crm} is of type {meta['type']}; {name} needs {' or '.join(sorted(wanted))}")
     return Check(f"{item} ({meta['type']})", True)
 
 
@@ -155,10 +159,7 @@ def _write(described: Described, obj: str, crm: str, key: str) -> Check:
     if not meta.get("updateable"):
         return Check(item, False, f"the integration user may read {crm} but not edit it: give it Edit on the field "
                                   "(the permission set mqlsync_fields has it)")
-    wanted = WRITE_TYPES.get(key)
-    if wanted and meta["type"] not in wanted:
-        return Check(item, False, f"{crm} is of type {meta['type']}; {key} needs {' or '.join(sorted(wanted))}")
-    return Check(f"{item} ({meta['type']})", True)
+    return _typed(item, crm, meta, key, WRITE_TYPES.get(key))
 
 
 def _option(described: Described, obj: str, field: str, value: str, verb: str) -> Check:
